@@ -7,6 +7,7 @@ REDIS_URL, SECRET_KEY and DEBUG=0.
 
 from __future__ import annotations
 
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -132,7 +133,8 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": _redis_url_for_db(REDIS_URL, 1),
-        "KEY_PREFIX": "tm",
+        # Parallel test workers share one Redis: each gets its own keys (throttle counters).
+        "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "tm") + os.environ.get("PYTEST_XDIST_WORKER", ""),
         "TIMEOUT": 300,
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }

@@ -1,0 +1,186 @@
+"""Operators' view of tasks: filters, history inline, transition buttons, bulk actions.
+
+Every button and action calls the same services as the API; the admin never writes status.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.translation import ngettext
+
+from apps.core.actors import Actor
+from apps.core.exceptions import Conflict
+
+from . import services
+from .models import Task, TaskHistory, TaskLog, TaskType
+
+# Buttons offered on a task's page: steps an operator takes without further input.
+ADMIN_ACTIONS = (
+    "submit", "approve", "reject", "start", "pause", "resume", "complete", "requeue", "retry",
+    "cancel",
+)
+
+
+@admin.register(TaskType)
+class TaskTypeAdmin(admin.ModelAdmin):
+    list_display = ("key", "name", "assignee_kind", "priority", "capacity_weight", "queue",
+                    "strategy", "max_retries", "is_active")
+    list_filter = ("assignee_kind", "queue", "is_active", "requires_creation_approval",
+                   "requires_completion_approval")
+    search_fields = ("key", "name")
+    prepopulated_fields = {"key": ("name",)}
+
+
+class TaskHistoryInline(admin.TabularInline):
+    model = TaskHistory
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "transition", "from_status", "to_status", "actor_kind",
+              "actor_name", "reason")
+    readonly_fields = fields
+    ordering = ("created_at", "id")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Task)
+class TaskAdmin(admin.ModelAdmin):
+    change_form_template = "admin/tasks/task/change_form.html"
+    list_display = ("title", "task_type", "status", "priority", "assignee_user", "progress",
+                    "attempts", "reference", "created_at")
+    list_filter = ("status", "priority", "task_type")
+    search_fields = ("id", "title", "reference", "idempotency_key")
+    list_select_related = ("task_type", "assignee_user")
+    date_hierarchy = "created_at"
+    raw_id_fields = ("parent",)
+    inlines = [TaskHistoryInline]
+    actions = ["cancel_selected", "retry_selected"]
+    readonly_fields = (
+        "id", "status", "assignee_user", "attempts", "progress", "result", "error",
+        "created_by", "created_at", "updated_at", "queued_at", "assigned_at", "started_at",
+        "finished_at", "estimated_completion", "depends_on",
+    )
+    fieldsets = (
+        (None, {"fields": ("id", "title", "task_type", "priority", "status", "assignee_user")}),
+        ("Work", {"fields": ("payload", "result", "error", "progress", "estimated_completion",
+                             "attempts")}),
+        ("Routing", {"fields": ("reference", "labels", "idempotency_key", "run_at", "due_at",
+                                "parent", "depends_on")}),
+        ("Times", {"fields": ("created_by", "created_at", "updated_at", "queued_at",
+                              "assigned_at", "started_at", "finished_at")}),
+    )
+
+    def has_add_permission(self, request):
+        # Tasks are created through the API (validation, idempotency, history), not here.
+        return False
+
+    # --- transition buttons ---------------------------------------------------------------
+    def get_urls(self):
+        custom = [
+            path("<uuid:object_id>/transition/<str:name>/",
+                 self.admin_site.admin_view(self.transition_view),
+                 name="tasks_task_transition"),
+        ]
+        return custom + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        task = self.get_object(request, object_id)
+        if task is not None:
+            extra_context["transition_buttons"] = services.allowed_actions(
+                task, among=ADMIN_ACTIONS
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def transition_view(self, request, object_id, name: str):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if name not in ADMIN_ACTIONS or not self.has_change_permission(request):
+            raise PermissionDenied
+        task = get_object_or_404(Task, pk=object_id)
+        by = Actor.for_user(request.user)
+        try:
+            if name == "complete":
+                services.task_complete(task_id=task.pk, by=by, reason="admin")
+            else:
+                services.task_transition(task_id=task.pk, action=name, by=by, reason="admin",
+                                         among=ADMIN_ACTIONS)
+        except Conflict as exc:
+            self.message_user(request, f"{exc} (allowed: {', '.join(exc.allowed) or 'none'})",
+                              messages.ERROR)
+        else:
+            self.message_user(request, f"{name}: done, the task is now "
+                              f"{Task.objects.values_list('status', flat=True).get(pk=task.pk)}.")
+        return HttpResponseRedirect(reverse("admin:tasks_task_change", args=[task.pk]))
+
+    # --- bulk actions ---------------------------------------------------------------------
+    def _bulk(self, request, queryset, action: str, verb: str) -> None:
+        by = Actor.for_user(request.user)
+        done = skipped = 0
+        # Each task goes through the service on its own (its own lock and history row); one
+        # that cannot take the step is skipped and counted, it does not undo the others.
+        for pk in queryset.values_list("pk", flat=True):
+            try:
+                services.task_transition(task_id=pk, action=action, by=by, reason="admin bulk")
+                done += 1
+            except Conflict:
+                skipped += 1
+        self.message_user(request, ngettext("%(n)d task %(verb)s.", "%(n)d tasks %(verb)s.",
+                                            done) % {"n": done, "verb": verb})
+        if skipped:
+            self.message_user(
+                request,
+                ngettext("%(n)d task skipped: not allowed from its status.",
+                         "%(n)d tasks skipped: not allowed from their status.", skipped)
+                % {"n": skipped},
+                messages.WARNING,
+            )
+
+    @admin.action(description="Cancel selected tasks", permissions=["change"])
+    def cancel_selected(self, request, queryset):
+        self._bulk(request, queryset, "cancel", "cancelled")
+
+    @admin.action(description="Retry selected tasks", permissions=["change"])
+    def retry_selected(self, request, queryset):
+        self._bulk(request, queryset, "retry", "retried")
+
+
+@admin.register(TaskHistory)
+class TaskHistoryAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "task", "transition", "from_status", "to_status",
+                    "actor_kind", "actor_name")
+    list_filter = ("transition", "to_status", "actor_kind")
+    search_fields = ("task__id", "task__title", "actor_name", "reason")
+    list_select_related = ("task",)
+    raw_id_fields = ("task", "actor_user")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TaskLog)
+class TaskLogAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "task", "attempt", "level", "short_message")
+    list_filter = ("level",)
+    search_fields = ("task__id", "message")
+    list_select_related = ("task",)
+    raw_id_fields = ("task",)
+
+    @admin.display(description="message")
+    def short_message(self, obj: TaskLog) -> str:
+        return obj.message[:120]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

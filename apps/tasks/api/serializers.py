@@ -1,0 +1,253 @@
+"""Task API shapes. Serializers validate and shape; services decide and write."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ..models import Task, TaskHistory, TaskLog, TaskType
+from ..services import TaskSpec, allowed_actions
+from ..states import PRIORITY_NAMES, LogLevel, Priority, TaskStatus
+
+
+class PriorityField(serializers.ChoiceField):
+    """Priorities are words on the wire and numbers in the database (so queues sort)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=PRIORITY_NAMES, **kwargs)
+
+    def to_internal_value(self, data):
+        return int(Priority.from_name(super().to_internal_value(data)))
+
+    def to_representation(self, value):
+        return Priority(value).key
+
+
+class StrictFieldsMixin:
+    """Refuse fields the serializer does not accept, instead of silently dropping them.
+
+    Without this, a client sending `status` or `assignee` on create would get a 201 and a
+    task that ignored what it asked for; a clear 400 names the field it may not set.
+    """
+
+    def validate_unknown_fields(self, data):
+        if not isinstance(data, dict):
+            return
+        writable = {name for name, f in self.fields.items() if not f.read_only}
+        unknown = sorted(set(data) - writable)
+        if unknown:
+            raise serializers.ValidationError(
+                {name: ["This field cannot be set here."] for name in unknown}
+            )
+
+    def to_internal_value(self, data):
+        self.validate_unknown_fields(data)
+        return super().to_internal_value(data)
+
+
+class TaskTypeSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    priority = PriorityField(required=False)
+
+    class Meta:
+        model = TaskType
+        fields = [
+            "id", "key", "name", "description", "assignee_kind", "requires_creation_approval",
+            "requires_assignment_confirmation", "requires_completion_approval", "priority",
+            "capacity_weight", "timeout", "max_retries", "retry_backoff", "retry_backoff_max",
+            "strategy", "strategy_params", "queue", "is_active", "created_at", "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def validate(self, attrs):
+        base = attrs.get("retry_backoff", getattr(self.instance, "retry_backoff", 30))
+        cap = attrs.get("retry_backoff_max", getattr(self.instance, "retry_backoff_max", 3600))
+        if cap < base:
+            raise serializers.ValidationError(
+                {"retry_backoff_max": ["Must not be lower than retry_backoff."]}
+            )
+        return attrs
+
+
+class AssigneeSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    task_type = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    priority = PriorityField(read_only=True)
+    assignee = serializers.SerializerMethodField()
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    depends_on = serializers.SerializerMethodField()
+    allowed_transitions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Task
+        fields = [
+            "id", "title", "task_type", "priority", "status", "payload", "result", "error",
+            "progress", "estimated_completion", "assignee", "created_by", "reference", "labels",
+            "idempotency_key", "run_at", "due_at", "attempts", "parent", "depends_on",
+            "allowed_transitions", "created_at", "updated_at", "queued_at", "assigned_at",
+            "started_at", "finished_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(AssigneeSerializer(allow_null=True))
+    def get_assignee(self, task: Task):
+        user = task.assignee_user
+        if user is None:
+            return None
+        return {"kind": "staff", "id": user.pk, "name": user.get_full_name() or user.username}
+
+    @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
+    def get_depends_on(self, task: Task):
+        return [str(dep.pk) for dep in task.depends_on.all()]
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_allowed_transitions(self, task: Task):
+        from ..policies import API_ACTIONS
+
+        return allowed_actions(task, among=API_ACTIONS)
+
+
+class TaskCreateSerializer(StrictFieldsMixin, serializers.Serializer):
+    """One task to create. Task types and dependencies are looked up once per request
+    (see TaskCreateContext), never once per item."""
+
+    title = serializers.CharField(max_length=300)
+    task_type = serializers.CharField(max_length=100)
+    priority = PriorityField(required=False)
+    payload = serializers.JSONField(required=False, default=dict)
+    reference = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    labels = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, default=list, max_length=50
+    )
+    run_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    due_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    depends_on = serializers.ListField(
+        child=serializers.UUIDField(), required=False, default=list, max_length=100
+    )
+    idempotency_key = serializers.CharField(
+        max_length=200, required=False, allow_null=True, default=None
+    )
+    parent = serializers.UUIDField(required=False, allow_null=True, default=None)
+    draft = serializers.BooleanField(required=False, default=False)
+
+    def validate_payload(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Must be a JSON object.")
+        return value
+
+    def validate_task_type(self, value):
+        task_type = self.context["task_types"].get(value)
+        if task_type is None:
+            raise serializers.ValidationError(f"Unknown or inactive task type {value!r}.")
+        return task_type
+
+    def validate_depends_on(self, value):
+        visible = self.context["visible_ids"]
+        missing = [str(v) for v in value if v not in visible]
+        if missing:
+            raise serializers.ValidationError(f"Unknown tasks: {', '.join(missing)}.")
+        return list(dict.fromkeys(value))
+
+    def validate_parent(self, value):
+        if value is not None and value not in self.context["visible_ids"]:
+            raise serializers.ValidationError(f"Unknown task {value}.")
+        return value
+
+    def validate(self, attrs):
+        run_at, due_at = attrs.get("run_at"), attrs.get("due_at")
+        if due_at and run_at and due_at < run_at:
+            raise serializers.ValidationError({"due_at": ["Must not be before run_at."]})
+        return attrs
+
+    def to_spec(self, attrs=None) -> TaskSpec:
+        a = attrs if attrs is not None else self.validated_data
+        return TaskSpec(
+            title=a["title"], task_type=a["task_type"], priority=a.get("priority"),
+            payload=a["payload"], reference=a["reference"], labels=a["labels"],
+            run_at=a["run_at"], due_at=a["due_at"], depends_on=a["depends_on"],
+            idempotency_key=a["idempotency_key"], parent_id=a["parent"], draft=a["draft"],
+        )
+
+
+class TaskBatchSerializer(serializers.Serializer):
+    tasks = TaskCreateSerializer(many=True, allow_empty=False, max_length=settings.TASK_BATCH_MAX)
+
+    def validate_tasks(self, items):
+        seen: dict[str, int] = {}
+        errors: dict[int, dict] = {}  # by index, as DRF reports item errors
+        for index, item in enumerate(items):
+            key = item.get("idempotency_key")
+            if key is None:
+                continue
+            if key in seen:
+                errors[index] = {"idempotency_key": [f"Repeats item {seen[key]}."]}
+            seen.setdefault(key, index)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return items
+
+
+class TaskUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
+    title = serializers.CharField(max_length=300, required=False)
+    priority = PriorityField(required=False)
+    payload = serializers.JSONField(required=False)
+    reference = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    labels = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, max_length=50
+    )
+    due_at = serializers.DateTimeField(required=False, allow_null=True)
+
+    def validate_payload(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Must be a JSON object.")
+        return value
+
+
+class TransitionSerializer(StrictFieldsMixin, serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+    result = serializers.JSONField(required=False, default=None)
+    error = serializers.CharField(max_length=10000, required=False, default="", allow_blank=True)
+
+
+class StatusChangeSerializer(StrictFieldsMixin, serializers.Serializer):
+    status = serializers.ChoiceField(choices=TaskStatus.choices)
+    reason = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+    result = serializers.JSONField(required=False, default=None)
+    error = serializers.CharField(max_length=10000, required=False, default="", allow_blank=True)
+
+
+class ProgressSerializer(StrictFieldsMixin, serializers.Serializer):
+    progress = serializers.IntegerField(min_value=0, max_value=100)
+    estimated_completion = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class TaskHistorySerializer(serializers.ModelSerializer):
+    actor = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TaskHistory
+        fields = ["id", "transition", "from_status", "to_status", "actor", "reason", "created_at"]
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_actor(self, row: TaskHistory):
+        return {"kind": row.actor_kind, "id": row.actor_user_id, "name": row.actor_name}
+
+
+class TaskLogSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    level = serializers.ChoiceField(choices=LogLevel.choices, default=LogLevel.INFO)
+
+    class Meta:
+        model = TaskLog
+        fields = ["id", "attempt", "level", "message", "created_at"]
+        read_only_fields = ["id", "attempt", "created_at"]
+        extra_kwargs = {"message": {"max_length": 10000}}
+
+
+class TaskLogBatchSerializer(serializers.Serializer):
+    lines = TaskLogSerializer(many=True, allow_empty=False, max_length=1000)

@@ -1,0 +1,253 @@
+"""Task API: thin views over the task services and selectors."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+
+from apps.accounts.roles import is_admin
+from apps.core.actors import Actor
+from apps.core.exceptions import Conflict
+
+from .. import services
+from ..filters import TaskFilter
+from ..models import Task, TaskType
+from ..policies import API_ACTIONS, may_act
+from ..selectors import task_history, task_logs, tasks_visible_to
+from .serializers import (
+    ProgressSerializer,
+    StatusChangeSerializer,
+    TaskBatchSerializer,
+    TaskCreateSerializer,
+    TaskHistorySerializer,
+    TaskLogBatchSerializer,
+    TaskLogSerializer,
+    TaskSerializer,
+    TaskTypeSerializer,
+    TaskUpdateSerializer,
+    TransitionSerializer,
+)
+
+
+class IsAdminOrReadOnly(permissions.BasePermission):
+    def has_permission(self, request, view):
+        return request.method in permissions.SAFE_METHODS or is_admin(request.user)
+
+
+class TaskTypeViewSet(viewsets.ModelViewSet):
+    """Task types: everyone signed in reads them; operators (admins) define them."""
+
+    queryset = TaskType.objects.order_by("key")
+    serializer_class = TaskTypeSerializer
+    permission_classes = [permissions.IsAuthenticated, IsAdminOrReadOnly]
+    lookup_field = "key"
+    filterset_fields = ["assignee_kind", "is_active", "queue"]
+
+    def perform_destroy(self, instance):
+        if instance.tasks.exists():
+            raise Conflict("task type has tasks; deactivate it instead", current=None)
+        instance.delete()
+
+
+def _create_context(request, items: list) -> dict:
+    """Look up, once per request, what every item refers to: task types and tasks."""
+    dicts = [i for i in items if isinstance(i, dict)]
+    keys = {i["task_type"] for i in dicts if isinstance(i.get("task_type"), str)}
+    types = TaskType.objects.filter(key__in=keys, is_active=True)
+    refs = {r for i in dicts for r in _task_refs(i) if _is_uuid(r)}
+    visible = set()
+    if refs:
+        visible = set(
+            tasks_visible_to(request.user).filter(pk__in=refs).values_list("pk", flat=True)
+        )
+    return {"request": request, "task_types": {t.key: t for t in types}, "visible_ids": visible}
+
+
+def _task_refs(item: dict) -> list[str]:
+    deps = item.get("depends_on")
+    refs = [d for d in deps if isinstance(d, str)] if isinstance(deps, list) else []
+    if isinstance(item.get("parent"), str):
+        refs.append(item["parent"])
+    return refs
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=[
+        OpenApiParameter("status", str, description="One status or several, comma-separated"),
+    ]),
+)
+class TaskViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = TaskSerializer
+    filterset_class = TaskFilter
+
+    def get_queryset(self):
+        return tasks_visible_to(self.request.user).select_related("created_by").prefetch_related(
+            # status too: the state-machine mixin reads it on load (a deferred field would
+            # cost one query per dependency).
+            Prefetch("depends_on", queryset=Task.objects.only("id", "status"))
+        )
+
+    def _actor(self) -> Actor:
+        return Actor.for_user(self.request.user)
+
+    def _task_for(self, pk, action_name: str) -> Task:
+        task = get_object_or_404(tasks_visible_to(self.request.user), pk=pk)
+        if not may_act(self.request.user, task, action_name):
+            raise PermissionDenied(f"You may not {action_name} this task.")
+        return task
+
+    def _respond(self, task: Task, code=status.HTTP_200_OK) -> Response:
+        fresh = self.get_queryset().get(pk=task.pk)
+        return Response(TaskSerializer(fresh, context={"request": self.request}).data, status=code)
+
+    # --- creation ---------------------------------------------------------------------------
+    @extend_schema(request=TaskCreateSerializer,
+                   responses={201: TaskSerializer, 200: TaskSerializer})
+    def create(self, request, *args, **kwargs):
+        context = _create_context(request, [request.data])
+        ser = TaskCreateSerializer(data=request.data, context=context)
+        ser.is_valid(raise_exception=True)
+        task, created = services.task_create(spec=ser.to_spec(), by=self._actor())
+        # The same idempotency key again: the task it made, and 200 rather than 201.
+        return self._respond(task, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(request=TaskBatchSerializer, responses={201: TaskSerializer(many=True)})
+    @action(detail=False, methods=["post"])
+    def batch(self, request):
+        items = request.data.get("tasks") if isinstance(request.data, dict) else None
+        context = _create_context(request, items if isinstance(items, list) else [])
+        ser = TaskBatchSerializer(data=request.data, context=context)
+        ser.is_valid(raise_exception=True)
+        item_ser = TaskCreateSerializer(context=context)
+        specs = [item_ser.to_spec(attrs) for attrs in ser.validated_data["tasks"]]
+        tasks, created = services.tasks_create_batch(specs=specs, by=self._actor())
+        new_ids = {t.pk for t in created}
+        body = {
+            "created": len(created),
+            "tasks": [{"id": str(t.pk), "status": t.status, "created": t.pk in new_ids}
+                      for t in tasks],
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=TaskUpdateSerializer, responses=TaskSerializer)
+    def partial_update(self, request, pk=None):
+        task = self._task_for(pk, "edit")
+        ser = TaskUpdateSerializer(data=request.data, partial=True)
+        ser.is_valid(raise_exception=True)
+        task = services.task_update(task_id=task.pk, changes=dict(ser.validated_data),
+                                    by=self._actor())
+        return self._respond(task)
+
+    # --- records ----------------------------------------------------------------------------
+    @extend_schema(responses=TaskHistorySerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def history(self, request, pk=None):
+        task = self.get_object()
+        page = self.paginate_queryset(task_history(task))
+        return self.get_paginated_response(TaskHistorySerializer(page, many=True).data)
+
+    @extend_schema(
+        methods=["GET"], responses=TaskLogSerializer(many=True),
+        parameters=[OpenApiParameter("attempt", int)],
+    )
+    @extend_schema(methods=["POST"], request=TaskLogBatchSerializer,
+                   responses={201: TaskLogSerializer(many=True)})
+    @action(detail=True, methods=["get", "post"])
+    def logs(self, request, pk=None):
+        if request.method == "POST":
+            return self._append_logs(request, pk)
+        task = self.get_object()
+        attempt = request.query_params.get("attempt")
+        if attempt is not None and not attempt.isdigit():
+            return Response({"attempt": ["Must be a whole number."]}, status=400)
+        page = self.paginate_queryset(task_logs(task, attempt=int(attempt) if attempt else None))
+        return self.get_paginated_response(TaskLogSerializer(page, many=True).data)
+
+    def _append_logs(self, request, pk):
+        task = self._task_for(pk, "log")
+        data = request.data
+        ser = TaskLogBatchSerializer(data=data if isinstance(data, dict) and "lines" in data
+                                     else {"lines": [data]})
+        ser.is_valid(raise_exception=True)
+        lines = [(line["level"], line["message"]) for line in ser.validated_data["lines"]]
+        rows = services.task_log_append(task=task, lines=lines, by=self._actor())
+        return Response(TaskLogSerializer(rows, many=True).data, status=status.HTTP_201_CREATED)
+
+    # --- life cycle -------------------------------------------------------------------------
+    def perform_action(self, request, pk, name: str) -> Response:
+        task = self._task_for(pk, name)
+        ser = TransitionSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        return self._respond(self._run(task, name, ser.validated_data))
+
+    def _run(self, task: Task, name: str, data: dict) -> Task:
+        by, reason = self._actor(), data.get("reason", "")
+        if name == "complete":
+            return services.task_complete(task_id=task.pk, result=data.get("result"), by=by,
+                                          reason=reason)
+        kwargs = {}
+        if name == "fail":
+            kwargs["error"] = data.get("error", "")
+        elif name == "submit" and task.status == "running":
+            kwargs["result"] = data.get("result")
+        return services.task_transition(task_id=task.pk, action=name, by=by, reason=reason,
+                                        among=API_ACTIONS, **kwargs)
+
+    @extend_schema(request=StatusChangeSerializer, responses=TaskSerializer)
+    @action(detail=True, methods=["put"], url_path="status")
+    def set_status(self, request, pk=None):
+        """Move the task to a status: mapped onto the transition that leads there."""
+        ser = StatusChangeSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        task = get_object_or_404(tasks_visible_to(request.user), pk=pk)
+        target = ser.validated_data["status"]
+        actions = services.actions_reaching(task, target, among=API_ACTIONS)
+        if not actions:
+            raise Conflict(
+                f"no transition leads from {task.status} to {target}", current=task.status,
+                allowed=services.allowed_actions(task, among=API_ACTIONS),
+            )
+        task = self._task_for(pk, actions[0])
+        return self._respond(self._run(task, actions[0], ser.validated_data))
+
+    @extend_schema(request=ProgressSerializer, responses=TaskSerializer)
+    @action(detail=True, methods=["post"])
+    def progress(self, request, pk=None):
+        task = self._task_for(pk, "progress")
+        ser = ProgressSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        services.task_report_progress(task_id=task.pk, by=self._actor(), **ser.validated_data)
+        return self._respond(task)
+
+
+def _transition_endpoint(name: str):
+    @extend_schema(request=TransitionSerializer, responses=TaskSerializer,
+                   summary=f"{name.capitalize()} the task",
+                   description="409 with `allowed_transitions` when not allowed from its status.")
+    def endpoint(self, request, pk=None):
+        return self.perform_action(request, pk, name)
+
+    endpoint.__name__ = f"transition_{name}"
+    return action(detail=True, methods=["post"], url_path=name, url_name=name)(endpoint)
+
+
+for _name in API_ACTIONS:
+    setattr(TaskViewSet, f"transition_{_name}", _transition_endpoint(_name))

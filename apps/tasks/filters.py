@@ -1,0 +1,45 @@
+"""One filter set for tasks, shared by the API and the pages."""
+
+from __future__ import annotations
+
+import django_filters
+
+from .models import Task
+from .states import PRIORITY_NAMES, Priority, TaskStatus
+
+
+class CharInFilter(django_filters.BaseInFilter, django_filters.CharFilter):
+    pass
+
+
+class TaskFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(
+        choices=TaskStatus.choices, method="filter_status",
+        help_text="One status, or several comma-separated",
+    )
+    task_type = django_filters.CharFilter(field_name="task_type__key")
+    priority = django_filters.ChoiceFilter(
+        choices=[(p, p) for p in PRIORITY_NAMES], method="filter_priority"
+    )
+    reference = django_filters.CharFilter()
+    assignee = django_filters.NumberFilter(field_name="assignee_user_id")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Task
+        fields = ["status", "task_type", "priority", "reference", "assignee"]
+
+    def __init__(self, data=None, *args, **kwargs):
+        # Accept ?status=queued,running as well as ?status=queued&status=running.
+        if data is not None and "status" in data:
+            data = data.copy()
+            values = [v for raw in data.getlist("status") for v in raw.split(",") if v]
+            data.setlist("status", values)
+        super().__init__(data, *args, **kwargs)
+
+    def filter_status(self, queryset, name, value):
+        return queryset.filter(status__in=value) if value else queryset
+
+    def filter_priority(self, queryset, name, value):
+        return queryset.filter(priority=Priority.from_name(value))

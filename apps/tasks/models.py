@@ -1,0 +1,363 @@
+"""Task types, tasks and their records (history, logs).
+
+The state machine lives here as django-fsm transitions: each method says from where to where,
+and sets the fields that belong to that step. Only apps.tasks.services calls them, inside a
+transaction that locked the row and writes the history entry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+
+from .states import (
+    HELD_STATES,
+    OPEN_STATES,
+    RETRYABLE_STATES,
+    WAITING_STATES,
+    AssigneeKind,
+    LogLevel,
+    Priority,
+    Queue,
+    TaskStatus,
+)
+
+S = TaskStatus
+RELEASE_TARGETS = (S.QUEUED, S.BLOCKED, S.SCHEDULED)
+
+
+def release_status(*, has_open_dependencies: bool, run_at: datetime | None, now: datetime) -> str:
+    """Where a task goes once it may proceed: waiting on others, on the clock, or ready."""
+    if has_open_dependencies:
+        return S.BLOCKED
+    if run_at is not None and run_at > now:
+        return S.SCHEDULED
+    return S.QUEUED
+
+
+class TaskType(models.Model):
+    key = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    assignee_kind = models.CharField(
+        max_length=10, choices=AssigneeKind.choices, default=AssigneeKind.STAFF
+    )
+    requires_creation_approval = models.BooleanField(default=False)
+    requires_assignment_confirmation = models.BooleanField(default=False)
+    requires_completion_approval = models.BooleanField(default=False)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    capacity_weight = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1)],
+        help_text="How much of a holder's capacity one task of this type takes.",
+    )
+    timeout = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Seconds a running task may take; empty for no limit."
+    )
+    max_retries = models.PositiveSmallIntegerField(default=3)
+    retry_backoff = models.PositiveIntegerField(
+        default=30, help_text="Seconds before the first automatic retry; doubles each attempt."
+    )
+    retry_backoff_max = models.PositiveIntegerField(default=3600)
+    strategy = models.CharField(max_length=50, default="least_loaded")
+    strategy_params = models.JSONField(default=dict, blank=True)
+    queue = models.CharField(max_length=10, choices=Queue.choices, default=Queue.DEFAULT)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(capacity_weight__gte=1), name="tasktype_capacity_weight_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(retry_backoff_max__gte=models.F("retry_backoff")),
+                name="tasktype_backoff_max_not_below_base",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+    def backoff_for(self, attempt: int) -> timedelta:
+        """Delay before automatic retry number `attempt` (1-based): exponential, capped."""
+        seconds = self.retry_backoff * (2 ** max(attempt - 1, 0))
+        return timedelta(seconds=min(seconds, self.retry_backoff_max))
+
+
+class Task(ConcurrentTransitionMixin, models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    title = models.CharField(max_length=300)
+    task_type = models.ForeignKey(TaskType, on_delete=models.PROTECT, related_name="tasks")
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    status = FSMField(max_length=20, choices=TaskStatus.choices, default=S.DRAFT)
+    payload = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    progress = models.PositiveSmallIntegerField(
+        default=0, validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
+    estimated_completion = models.DateTimeField(null=True, blank=True)
+    assignee_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="assigned_tasks",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="created_tasks",
+    )
+    reference = models.CharField(max_length=200, blank=True)
+    labels = models.JSONField(default=list, blank=True)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    run_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    depends_on = models.ManyToManyField(
+        "self", symmetrical=False, blank=True, related_name="dependents"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # First time the task became ready: a task that comes back to the queue keeps its age.
+    queued_at = models.DateTimeField(null=True, blank=True)
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The queue: ready work by priority, then age (assignment, sweeps).
+            models.Index(
+                fields=["-priority", "queued_at"], name="task_queue_idx",
+                condition=Q(status=S.QUEUED),
+            ),
+            # The clock: scheduled work whose run_at has come (promotion sweep).
+            models.Index(
+                fields=["run_at"], name="task_scheduled_idx", condition=Q(status=S.SCHEDULED)
+            ),
+            models.Index(fields=["status", "-created_at"], name="task_status_created_idx"),
+            models.Index(fields=["task_type", "status"], name="task_type_status_idx"),
+            models.Index(fields=["reference"], name="task_reference_idx"),
+            models.Index(fields=["assignee_user", "status"], name="task_assignee_status_idx"),
+            models.Index(fields=["created_by", "-created_at"], name="task_creator_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["created_by", "idempotency_key"], name="task_idempotency_unique",
+                condition=Q(idempotency_key__isnull=False),
+            ),
+            models.CheckConstraint(
+                condition=Q(progress__gte=0, progress__lte=100), name="task_progress_0_100"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=list(HELD_STATES)) | Q(assignee_user__isnull=False),
+                name="task_held_has_assignee",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=list(WAITING_STATES)) | Q(assignee_user__isnull=True),
+                name="task_waiting_has_no_assignee",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATES
+
+    @property
+    def priority_name(self) -> str:
+        return Priority(self.priority).key
+
+    # --- helpers the transitions share -------------------------------------------------------
+    def _has_open_dependencies(self) -> bool:
+        return self.depends_on.exclude(status=S.COMPLETED).exists()
+
+    def _release(self) -> str:
+        target = release_status(
+            has_open_dependencies=self._has_open_dependencies(),
+            run_at=self.run_at, now=timezone.now(),
+        )
+        if target == S.QUEUED:
+            self._mark_queued()
+        return target
+
+    def _mark_queued(self) -> None:
+        self.queued_at = self.queued_at or timezone.now()
+
+    def _unassign(self) -> None:
+        self.assignee_user = None
+        self.assigned_at = None
+
+    def _was_released(self) -> bool:
+        # A task cancelled before it was ever approved must not skip approval by a retry.
+        return self.queued_at is not None
+
+    # --- transitions -------------------------------------------------------------------------
+    @transition(field=status, source=S.DRAFT,
+                target=RETURN_VALUE(S.PENDING_APPROVAL, *RELEASE_TARGETS))
+    def submit(self) -> str:
+        if self.task_type.requires_creation_approval:
+            return S.PENDING_APPROVAL
+        return self._release()
+
+    @transition(field=status, source=S.PENDING_APPROVAL, target=RETURN_VALUE(*RELEASE_TARGETS))
+    def approve(self) -> str:
+        return self._release()
+
+    @transition(field=status, source=S.PENDING_APPROVAL, target=S.REJECTED)
+    def reject(self) -> None:
+        self.finished_at = timezone.now()
+
+    @transition(field=status, source=S.BLOCKED, target=RETURN_VALUE(S.SCHEDULED, S.QUEUED))
+    def release(self) -> str:
+        """Every dependency is done: on to the clock or the queue."""
+        return self._release()
+
+    @transition(field=status, source=S.SCHEDULED, target=S.QUEUED)
+    def promote(self) -> None:
+        """run_at has come."""
+        self._mark_queued()
+
+    @transition(field=status, source=S.QUEUED, target=S.ASSIGNED)
+    def assign(self, *, user) -> None:
+        self.assignee_user = user
+        self.assigned_at = timezone.now()
+
+    def _begin_attempt(self) -> None:
+        self.attempts += 1
+        self.started_at = timezone.now()
+
+    @transition(field=status, source=S.ASSIGNED, target=S.RUNNING)
+    def accept(self) -> None:
+        self._begin_attempt()
+
+    @transition(field=status, source=S.ASSIGNED, target=S.RUNNING)
+    def start(self) -> None:
+        self._begin_attempt()
+
+    @transition(field=status, source=S.ASSIGNED, target=S.QUEUED)
+    def decline(self) -> None:
+        self._unassign()
+
+    @transition(field=status, source=S.ASSIGNED, target=S.QUEUED)
+    def expire(self) -> None:
+        self._unassign()
+
+    @transition(field=status, source=S.RUNNING, target=S.PAUSED)
+    def pause(self) -> None:
+        pass
+
+    @transition(field=status, source=S.PAUSED, target=S.RUNNING)
+    def resume(self) -> None:
+        pass
+
+    @transition(field=status, source=S.RUNNING, target=S.COMPLETED)
+    def complete(self, *, result=None) -> None:
+        self.result = result
+        self.progress = 100
+        self.finished_at = timezone.now()
+
+    @transition(field=status, source=S.RUNNING, target=S.IN_REVIEW)
+    def submit_for_review(self, *, result=None) -> None:
+        self.result = result
+
+    @transition(field=status, source=S.IN_REVIEW, target=S.COMPLETED)
+    def approve_review(self) -> None:
+        self.progress = 100
+        self.finished_at = timezone.now()
+
+    @transition(field=status, source=S.IN_REVIEW, target=S.RUNNING)
+    def reject_review(self) -> None:
+        pass
+
+    @transition(field=status, source=[S.ASSIGNED, S.RUNNING],
+                target=RETURN_VALUE(S.SCHEDULED, S.FAILED))
+    def fail(self, *, error: str = "") -> str:
+        if self.status == S.ASSIGNED:
+            self.attempts += 1  # the attempt was spent even though it never started
+        self.error = error
+        if self.attempts <= self.task_type.max_retries:
+            self._unassign()
+            self.run_at = timezone.now() + self.task_type.backoff_for(self.attempts)
+            return S.SCHEDULED
+        self.finished_at = timezone.now()
+        return S.FAILED
+
+    @transition(field=status, source=[S.ASSIGNED, S.RUNNING, S.PAUSED], target=S.QUEUED)
+    def requeue(self) -> None:
+        """Taken back from its holder: reassignment, leave, timeout, a unit gone silent."""
+        self._unassign()
+
+    @transition(field=status, source=list(RETRYABLE_STATES), target=S.QUEUED,
+                conditions=[_was_released])
+    def retry(self) -> None:
+        self._unassign()
+        self.error = ""
+        self.result = None
+        self.progress = 0
+        self.finished_at = None
+        self.run_at = None
+
+    @transition(field=status, source=list(OPEN_STATES), target=S.CANCELLED)
+    def cancel(self) -> None:
+        self.finished_at = timezone.now()
+
+
+class TaskHistory(models.Model):
+    """One row per transition: the audit trail of a task."""
+
+    class ActorKind(models.TextChoices):
+        USER = "user"
+        UNIT = "unit"
+        SYSTEM = "system"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="history")
+    transition = models.CharField(max_length=40)
+    from_status = models.CharField(max_length=20, choices=TaskStatus.choices, blank=True)
+    to_status = models.CharField(max_length=20, choices=TaskStatus.choices)
+    actor_kind = models.CharField(max_length=10, choices=ActorKind.choices)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    actor_name = models.CharField(max_length=150)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["task", "created_at"], name="taskhistory_task_idx")]
+        verbose_name_plural = "task history"
+
+    def __str__(self) -> str:
+        return f"{self.transition}: {self.from_status or '∅'} → {self.to_status}"
+
+
+class TaskLog(models.Model):
+    """An execution log line, per attempt."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="logs")
+    attempt = models.PositiveIntegerField(default=0)
+    level = models.CharField(max_length=10, choices=LogLevel.choices, default=LogLevel.INFO)
+    message = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["task", "attempt", "id"], name="tasklog_task_idx")]
+
+    def __str__(self) -> str:
+        return f"[{self.level}] {self.message[:60]}"

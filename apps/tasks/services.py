@@ -1,0 +1,421 @@
+"""Every change to a task goes through here.
+
+A service runs in one transaction: it locks the rows it changes, applies the django-fsm
+transition, writes one history row per transition, and emits domain events that subscribers
+(Celery dispatch, live pages, metrics) receive only after commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
+from django_fsm import ConcurrentTransition
+
+from apps.core.actors import Actor
+from apps.core.events import emit
+from apps.core.exceptions import Conflict
+
+from .dispatch import dispatcher_for
+from .models import Task, TaskHistory, TaskLog, TaskType, release_status
+from .states import LogLevel, TaskStatus
+
+S = TaskStatus
+
+# The actions callers name, and the model transitions each may stand for: `submit` sends a
+# draft on or a running task to review, depending on where the task is.
+ACTIONS: dict[str, tuple[str, ...]] = {
+    "submit": ("submit", "submit_for_review"),
+    "approve": ("approve", "approve_review"),
+    "reject": ("reject", "reject_review"),
+    "release": ("release",),
+    "promote": ("promote",),
+    "assign": ("assign",),
+    "accept": ("accept",),
+    "start": ("start",),
+    "decline": ("decline",),
+    "expire": ("expire",),
+    "pause": ("pause",),
+    "resume": ("resume",),
+    "complete": ("complete",),
+    "fail": ("fail",),
+    "requeue": ("requeue",),
+    "reassign": ("requeue",),
+    "retry": ("retry",),
+    "cancel": ("cancel",),
+}
+_ACTION_OF_METHOD = {m: a for a, methods in ACTIONS.items() for m in methods if a != "reassign"}
+
+
+# --- reading what is possible ---------------------------------------------------------------
+def available_methods(task: Task) -> list[str]:
+    return [t.name for t in task.get_available_status_transitions()]
+
+
+def actions_reaching(task: Task, status: str, *, among: Iterable[str]) -> list[str]:
+    """The actions, among those offered, that take the task to `status` from where it is."""
+    found = []
+    for t in task.get_available_status_transitions():
+        targets = getattr(t.target, "allowed_states", None) or [t.target]
+        action = _ACTION_OF_METHOD[t.name]
+        if status in targets and action in among and action not in found:
+            found.append(action)
+    return found
+
+
+def allowed_actions(task: Task, *, among: Iterable[str] | None = None) -> list[str]:
+    methods = set(available_methods(task))
+    names = among if among is not None else ACTIONS
+    return sorted(a for a in names if methods.intersection(ACTIONS[a]))
+
+
+def _method_for(task: Task, action: str, *, among: Iterable[str] | None) -> str:
+    if action not in ACTIONS:
+        raise Conflict(f"unknown transition {action!r}", current=task.status,
+                       allowed=allowed_actions(task, among=among))
+    methods = available_methods(task)
+    for method in ACTIONS[action]:
+        if method in methods:
+            return method
+    raise Conflict(
+        f"cannot {action} a task that is {task.status}",
+        current=task.status, allowed=allowed_actions(task, among=among),
+    )
+
+
+# --- transitions ----------------------------------------------------------------------------
+def _lock(task_id: uuid.UUID | str) -> Task:
+    # of=("self",): lock the task row only, not the task type it is joined with.
+    return (
+        Task.objects.select_for_update(of=("self",))
+        .select_related("task_type")
+        .get(pk=task_id)
+    )
+
+
+def _history_row(task: Task, *, method: str, from_status: str, by: Actor, reason: str):
+    return TaskHistory(
+        task=task, transition=method, from_status=from_status, to_status=task.status,
+        actor_kind=by.kind, actor_user=by.user, actor_name=by.name[:150], reason=reason,
+    )
+
+
+def _apply(task: Task, method: str, *, by: Actor, reason: str, **kwargs: Any) -> Task:
+    """Apply one transition to a locked task, record it, and announce it after commit."""
+    from_status = task.status
+    getattr(task, method)(**kwargs)
+    try:
+        task.save()
+    except ConcurrentTransition as exc:  # the row changed under us despite the lock
+        raise Conflict(str(exc), current=from_status) from exc
+    _history_row(task, method=method, from_status=from_status, by=by, reason=reason).save()
+    emit("task.transitioned", {
+        "task_id": str(task.pk), "transition": method, "from": from_status, "to": task.status,
+        "task_type": task.task_type.key, "actor": by.name,
+    })
+    if task.status == S.QUEUED:
+        emit("tasks.queued", {"task_ids": [str(task.pk)]})
+    if task.status == S.COMPLETED:
+        _release_dependents(task, by=by)
+    return task
+
+
+def task_transition(
+    *, task_id: uuid.UUID | str, action: str, by: Actor, reason: str = "",
+    among: Iterable[str] | None = None, **kwargs: Any,
+) -> Task:
+    """Perform `action` on a task, or raise Conflict listing what is allowed.
+
+    Two callers racing on one task are serialised by the row lock: the second one sees the
+    state the first one left, so it either performs a transition still allowed from there or
+    gets a Conflict. Nothing is overwritten unseen.
+    """
+    with transaction.atomic():
+        task = _lock(task_id)
+        method = _method_for(task, action, among=among)
+        return _apply(task, method, by=by, reason=reason, **kwargs)
+
+
+def task_assign(*, task_id: uuid.UUID | str, user, by: Actor, reason: str = "") -> Task:
+    return task_transition(task_id=task_id, action="assign", by=by, reason=reason, user=user)
+
+
+def task_complete(*, task_id, result: Any = None, by: Actor, reason: str = "") -> Task:
+    """Complete a running task, or send it to review when its type asks for approval."""
+    with transaction.atomic():
+        task = _lock(task_id)
+        needs_review = task.task_type.requires_completion_approval
+        method = _method_for(task, "submit" if needs_review else "complete", among=None)
+        if method not in ("complete", "submit_for_review"):
+            raise Conflict(f"cannot complete a task that is {task.status}",
+                           current=task.status, allowed=allowed_actions(task))
+        return _apply(task, method, by=by, reason=reason, result=result)
+
+
+def _ready_to_release() -> QuerySet[Task]:
+    """Blocked tasks none of whose dependencies is still open."""
+    open_dependency = Task.depends_on.through.objects.filter(from_task=OuterRef("pk")).exclude(
+        to_task__status=S.COMPLETED
+    )
+    return Task.objects.filter(status=S.BLOCKED).exclude(Exists(open_dependency))
+
+
+def _release_dependents(task: Task, *, by: Actor) -> None:
+    """A dependency completed: blocked tasks whose every dependency is done may go on."""
+    ready = (
+        _ready_to_release().filter(pk__in=task.dependents.values("pk"))
+        .select_for_update(of=("self",)).select_related("task_type")
+        .order_by("pk")  # a fixed lock order, so two completions cannot deadlock
+    )
+    for dependent in ready:
+        _apply(dependent, "release", by=by, reason=f"dependency {task.pk} completed")
+
+
+def task_report_progress(
+    *, task_id, progress: int, estimated_completion: datetime | None = None, by: Actor
+) -> None:
+    """Progress is not a transition: a conditional UPDATE that only a running task takes."""
+    changes: dict[str, Any] = {"progress": progress, "updated_at": timezone.now()}
+    if estimated_completion is not None:
+        changes["estimated_completion"] = estimated_completion
+    updated = Task.objects.filter(pk=task_id, status=S.RUNNING).update(**changes)
+    if not updated:
+        task = Task.objects.get(pk=task_id)  # DoesNotExist → 404 for the caller
+        raise Conflict(f"progress is reported only while running, the task is {task.status}",
+                       current=task.status, allowed=allowed_actions(task))
+    emit("task.progress", {"task_id": str(task_id), "progress": progress, "actor": by.name})
+
+
+def task_log_append(*, task: Task, lines: Sequence[tuple[str, str]], by: Actor) -> list[TaskLog]:
+    """Append execution log lines to the task's current attempt."""
+    rows = TaskLog.objects.bulk_create(
+        TaskLog(task=task, attempt=task.attempts, level=level or LogLevel.INFO, message=message)
+        for level, message in lines
+    )
+    emit("task.logged", {"task_id": str(task.pk), "lines": len(rows), "actor": by.name})
+    return rows
+
+
+EDITABLE_FIELDS = frozenset({"title", "priority", "payload", "reference", "labels", "due_at"})
+
+
+def task_update(*, task_id, changes: dict[str, Any], by: Actor) -> Task:
+    """Edit what describes a task; what its life cycle owns (status, assignee…) is not here."""
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise ValueError(f"not editable: {sorted(unknown)}")
+    with transaction.atomic():
+        task = _lock(task_id)
+        if not task.is_open:
+            raise Conflict(f"a task that is {task.status} cannot be edited",
+                           current=task.status, allowed=allowed_actions(task))
+        for name, value in changes.items():
+            setattr(task, name, value)
+        task.save(update_fields=[*changes, "updated_at"])
+        emit("task.updated", {"task_id": str(task.pk), "fields": sorted(changes),
+                              "actor": by.name})
+    return task
+
+
+# --- creation -------------------------------------------------------------------------------
+@dataclass
+class TaskSpec:
+    """What a caller asks for; validated by the API serializer before it gets here."""
+
+    title: str
+    task_type: TaskType
+    priority: int | None = None
+    payload: dict = field(default_factory=dict)
+    reference: str = ""
+    labels: list[str] = field(default_factory=list)
+    run_at: datetime | None = None
+    due_at: datetime | None = None
+    depends_on: list[uuid.UUID] = field(default_factory=list)
+    idempotency_key: str | None = None
+    parent_id: uuid.UUID | None = None
+    draft: bool = False
+
+
+def task_create(*, spec: TaskSpec, by: Actor) -> tuple[Task, bool]:
+    """Create one task; with an idempotency key already used, return that task instead."""
+    (task,), created = tasks_create_batch(specs=[spec], by=by)
+    return task, bool(created)
+
+
+def tasks_create_batch(*, specs: Sequence[TaskSpec], by: Actor) -> tuple[list[Task], list[Task]]:
+    """Create many tasks in one transaction: all of them or none.
+
+    Returns (every task in the order asked, the ones newly created). Work per item is kept
+    to building objects; the database sees a handful of bulk statements whatever the size.
+    """
+    try:
+        return _create_batch(specs, by)
+    except IntegrityError:
+        # A possible race: another request inserted the same idempotency key between our
+        # lookup and our insert. The transaction was rolled back; now the lookup finds it.
+        return _create_batch(specs, by)
+
+
+def _create_batch(specs: Sequence[TaskSpec], by: Actor) -> tuple[list[Task], list[Task]]:
+    now = timezone.now()
+    with transaction.atomic():
+        existing = _existing_by_key(specs, by)
+        dep_status = _dependency_status(specs)
+        tasks: list[Task] = []
+        new: list[Task] = []
+        for spec in specs:
+            if spec.idempotency_key and spec.idempotency_key in existing:
+                tasks.append(existing[spec.idempotency_key])
+                continue
+            task = _build(spec, by=by, now=now, dep_status=dep_status)
+            tasks.append(task)
+            new.append(task)
+        if new:
+            _insert(new, specs=[s for s in specs if not _is_known(s, existing)], by=by, now=now)
+    return tasks, new
+
+
+def _is_known(spec: TaskSpec, existing: dict[str, Task]) -> bool:
+    return bool(spec.idempotency_key and spec.idempotency_key in existing)
+
+
+def _existing_by_key(specs: Sequence[TaskSpec], by: Actor) -> dict[str, Task]:
+    keys = [s.idempotency_key for s in specs if s.idempotency_key]
+    if not keys:
+        return {}
+    found = Task.objects.filter(created_by=by.user, idempotency_key__in=keys).select_related(
+        "task_type"
+    )
+    return {t.idempotency_key: t for t in found}
+
+
+def _dependency_status(specs: Sequence[TaskSpec]) -> dict[uuid.UUID, str]:
+    ids = {dep for s in specs for dep in s.depends_on}
+    if not ids:
+        return {}
+    return dict(Task.objects.filter(pk__in=ids).values_list("pk", "status"))
+
+
+def _initial_status(spec: TaskSpec, dep_status: dict[uuid.UUID, str], now: datetime) -> str:
+    if spec.draft:
+        return S.DRAFT
+    if spec.task_type.requires_creation_approval:
+        return S.PENDING_APPROVAL
+    open_deps = any(dep_status.get(d) != S.COMPLETED for d in spec.depends_on)
+    return release_status(has_open_dependencies=open_deps, run_at=spec.run_at, now=now)
+
+
+def _build(spec: TaskSpec, *, by: Actor, now: datetime, dep_status) -> Task:
+    status = _initial_status(spec, dep_status, now)
+    return Task(
+        id=uuid.uuid4(), title=spec.title, task_type=spec.task_type,
+        priority=spec.task_type.priority if spec.priority is None else spec.priority,
+        status=status, payload=spec.payload, reference=spec.reference, labels=spec.labels,
+        run_at=spec.run_at, due_at=spec.due_at, idempotency_key=spec.idempotency_key,
+        parent_id=spec.parent_id, created_by=by.user, created_at=now, updated_at=now,
+        queued_at=now if status == S.QUEUED else None,
+    )
+
+
+def _insert(tasks: list[Task], *, specs: Sequence[TaskSpec], by: Actor, now: datetime) -> None:
+    Task.objects.bulk_create(tasks)
+    TaskHistory.objects.bulk_create(
+        TaskHistory(
+            task=t, transition="create", from_status="", to_status=t.status,
+            actor_kind=by.kind, actor_user=by.user, actor_name=by.name[:150], created_at=now,
+            reason="" if t.status == S.DRAFT else "submitted on creation",
+        )
+        for t in tasks
+    )
+    links = [
+        Task.depends_on.through(from_task_id=t.pk, to_task_id=dep)
+        for t, spec in zip(tasks, specs, strict=True)
+        for dep in spec.depends_on
+    ]
+    if links:
+        Task.depends_on.through.objects.bulk_create(links)
+    emit("tasks.created", {
+        "task_ids": [str(t.pk) for t in tasks], "actor": by.name,
+        "by_type": _count_by(t.task_type.key for t in tasks),
+    })
+    queued = [str(t.pk) for t in tasks if t.status == S.QUEUED]
+    if queued:
+        emit("tasks.queued", {"task_ids": queued})
+
+
+def _count_by(keys: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+# --- sweeps: PostgreSQL decides what is pending ------------------------------------------------
+SWEEP_BATCH = 500
+
+
+def _sweep(queryset, method: str, *, reason: str) -> int:
+    """Apply `method` to a batch of rows the queryset selects, skipping rows others hold.
+
+    SKIP LOCKED lets several beat/worker processes sweep at once without waiting on (or
+    double-processing) each other's rows.
+    """
+    by = Actor.system("sweep")
+    with transaction.atomic():
+        rows = list(
+            queryset.select_for_update(skip_locked=True, of=("self",))
+            .select_related("task_type")[:SWEEP_BATCH]
+        )
+        for task in rows:
+            _apply(task, method, by=by, reason=reason)
+    return len(rows)
+
+
+def tasks_promote_due(*, now: datetime | None = None) -> int:
+    now = now or timezone.now()
+    due = Task.objects.filter(status=S.SCHEDULED, run_at__lte=now).order_by("run_at")
+    return _sweep(due, "promote", reason="run_at reached")
+
+
+def tasks_release_unblocked() -> int:
+    return _sweep(_ready_to_release().order_by("pk"), "release", reason="dependencies done")
+
+
+def queued_task_ids(*, older_than_seconds: int = 0, limit: int = 1000) -> list[str]:
+    """Queued work in the order it should be taken: priority first, then age."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    qs = Task.objects.filter(status=S.QUEUED, queued_at__lte=cutoff).order_by(
+        "-priority", "queued_at"
+    )
+    return [str(pk) for pk in qs.values_list("pk", flat=True)[:limit]]
+
+
+def tasks_redrive_queued(*, older_than_seconds: int = 30) -> int:
+    """Announce queued work again: a dispatch message may have been lost with Redis."""
+    ids = queued_task_ids(older_than_seconds=older_than_seconds)
+    if ids:
+        emit("tasks.queued", {"task_ids": ids, "redrive": True})
+    return len(ids)
+
+
+def tasks_dispatch(*, task_ids: Sequence[str]) -> int:
+    """Hand queued tasks to the dispatcher of their kind (e.g. the assignment engine)."""
+    by_kind: dict[str, list[str]] = {}
+    rows = Task.objects.filter(pk__in=task_ids, status=S.QUEUED).values_list(
+        "pk", "task_type__assignee_kind"
+    )
+    for pk, kind in rows:
+        by_kind.setdefault(kind, []).append(str(pk))
+    dispatched = 0
+    for kind, ids in by_kind.items():
+        dispatcher = dispatcher_for(kind)
+        if dispatcher is not None:
+            dispatcher(ids)
+            dispatched += len(ids)
+    return dispatched

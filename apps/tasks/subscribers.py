@@ -1,0 +1,33 @@
+"""What happens after a task change commits: Celery dispatch and metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+from apps.core.events import subscribe
+
+TRANSITIONS = Counter(
+    "taskmanage_task_transitions_total", "Task transitions performed",
+    ["transition", "to_status"],
+)
+CREATED = Counter("taskmanage_tasks_created_total", "Tasks created", ["task_type"])
+
+
+@subscribe("tasks.queued")
+def send_dispatch(name: str, payload: dict) -> None:
+    # Sent after commit so the worker finds the rows. If Redis is down the message is lost;
+    # the redrive sweep announces queued work again, so the task only waits longer.
+    from .tasks import dispatch_tasks
+
+    dispatch_tasks.delay(payload["task_ids"])
+
+
+@subscribe("task.transitioned")
+def count_transition(name: str, payload: dict) -> None:
+    TRANSITIONS.labels(payload["transition"], payload["to"]).inc()
+
+
+@subscribe("tasks.created")
+def count_created(name: str, payload: dict) -> None:
+    for key, count in payload["by_type"].items():
+        CREATED.labels(key).inc(count)
