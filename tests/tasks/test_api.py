@@ -180,7 +180,7 @@ class TestBatch:
 class TestReading:
     def test_list_filters_and_paginates(self, alice, kind):
         other = make_task_type("other")
-        for i in range(3):
+        for _ in range(3):
             create_task(by=alice, task_type=kind, reference="kb-1", priority=2)
         create_task(by=alice, task_type=other, reference="kb-2")
         task_in_state(S.RUNNING, creator=alice, task_type=kind)

@@ -1,0 +1,182 @@
+"""Every change to API tokens, and the login flow that issues them."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import secrets
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from apps.core.exceptions import DomainError
+
+from . import ratelimit
+from .models import ApiToken
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+    from django.http import HttpRequest
+
+TOKEN_PREFIX = "tm_"
+# Longer input than any token we issue is rejected before hashing or querying.
+TOKEN_MAX_LENGTH = 128
+# last_used_at is informational; refreshing it at most this often keeps authentication from
+# turning every API request into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
+class InvalidCredentials(DomainError):
+    """Username and password do not match an active user."""
+
+
+class LoginRateLimited(DomainError):
+    def __init__(self, retry_after: int):
+        super().__init__(f"Too many login attempts; retry in {retry_after} s.")
+        self.retry_after = retry_after
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def token_issue(
+    *, user: AbstractBaseUser, name: str = "api", ttl: timedelta | None = None
+) -> tuple[ApiToken, str]:
+    """Create a token for `user`; returns it with the raw token, which is never stored.
+
+    `ttl` defaults to settings.API_TOKEN_TTL, read at call time (not at import) so that
+    configuration and override_settings apply.
+    """
+    if ttl is None:
+        ttl = settings.API_TOKEN_TTL
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = timezone.now()
+    token = ApiToken.objects.create(
+        user=user,
+        name=name,
+        key_prefix=raw[:8],
+        key_hash=hash_token(raw),
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    return token, raw
+
+
+def tokens_revoke(*, tokens: QuerySet[ApiToken]) -> int:
+    """Revoke every not-yet-revoked token in `tokens` with one UPDATE; returns how many."""
+    # Already revoked tokens keep their original revoked_at: it records when access ended.
+    return tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def token_revoke(*, token: ApiToken) -> bool:
+    """Revoke one token; idempotent. Returns False if it was already revoked."""
+    revoked = tokens_revoke(tokens=ApiToken.objects.filter(pk=token.pk)) == 1
+    token.refresh_from_db(fields=["revoked_at"])
+    return revoked
+
+
+def token_revoke_all(*, user: AbstractBaseUser) -> int:
+    """Revoke all of a user's tokens (password change, offboarding) with one UPDATE."""
+    return tokens_revoke(tokens=ApiToken.objects.filter(user=user))
+
+
+def token_authenticate(*, raw: str) -> ApiToken | None:
+    """The active token matching `raw`, with its user loaded, or None.
+
+    One SELECT (token and user joined) answers everything: revoked, expired and inactive users
+    are filtered in SQL. At most one conditional UPDATE per LAST_USED_RESOLUTION follows.
+    """
+    if not raw or len(raw) > TOKEN_MAX_LENGTH or not raw.startswith(TOKEN_PREFIX):
+        return None
+    now = timezone.now()
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(
+            key_hash=hash_token(raw),
+            revoked_at__isnull=True,
+            expires_at__gt=now,
+            user__is_active=True,
+        )
+        .first()
+    )
+    if token is None:
+        return None
+    stale_before = now - LAST_USED_RESOLUTION
+    if token.last_used_at is None or token.last_used_at < stale_before:
+        # Conditional, so a burst of parallel requests with the same token writes once: the
+        # first UPDATE moves last_used_at forward and the others match no row.
+        ApiToken.objects.filter(pk=token.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale_before)
+        ).update(last_used_at=now)
+        token.last_used_at = now
+    return token
+
+
+def client_rate_key(ip: str) -> str:
+    """The rate-limit identity of a client address.
+
+    An IPv6 client usually controls a whole /64, so it is counted per /64; otherwise rotating
+    through its addresses would reset the limit at will.
+    """
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip or "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:  # ::ffff:192.0.2.1 is the IPv4 client 192.0.2.1
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+def login_rate_check(*, username: str, client_ip: str) -> None:
+    """Count a login attempt per client and per username; raise LoginRateLimited if over.
+
+    Every attempt counts, successful or not: the decision is made before the password is
+    checked, which keeps the counter a single atomic INCR (counting only failures would need a
+    check-then-increment, which races).
+    """
+    window = settings.LOGIN_RATE_WINDOW_SECONDS
+    allowed, retry_after = ratelimit.hit(
+        f"login:client:{client_rate_key(client_ip)}",
+        limit=settings.LOGIN_RATE_PER_CLIENT,
+        window=window,
+    )
+    if not allowed:
+        raise LoginRateLimited(retry_after)
+    # Hashed: the username is attacker-chosen input of any length; the key stays bounded.
+    username_digest = hashlib.sha256(username.encode()).hexdigest()[:32]
+    allowed, retry_after = ratelimit.hit(
+        f"login:username:{username_digest}",
+        limit=settings.LOGIN_RATE_PER_USERNAME,
+        window=window,
+    )
+    if not allowed:
+        raise LoginRateLimited(retry_after)
+
+
+def token_obtain(
+    *,
+    username: str,
+    password: str,
+    client_ip: str,
+    request: HttpRequest | None = None,
+    name: str = "api",
+) -> tuple[ApiToken, str]:
+    """Log in with username and password: rate-limit, authenticate, issue a token.
+
+    Raises LoginRateLimited or InvalidCredentials.
+    """
+    login_rate_check(username=username, client_ip=client_ip)
+    # django.contrib.auth.authenticate runs the configured backends (ModelBackend rejects
+    # inactive users and evens out timing for unknown usernames) and sends
+    # user_login_failed, so auditing hooks see API logins like admin ones.
+    user = authenticate(request, username=username, password=password)
+    if user is None:
+        raise InvalidCredentials("Unable to log in with the provided credentials.")
+    return token_issue(user=user, name=name)

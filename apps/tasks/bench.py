@@ -1,0 +1,218 @@
+"""Benchmark area `tasks`: how fast the API creates tasks, against what the stack allows.
+
+- tasks.create.single: POST /api/v1/tasks, one task per request, over HTTP with a bearer
+  token; baseline: a bare Django view doing the same INSERTs on the same server
+  (apps.core.bench_views), measured in the same run.
+- tasks.create.batch: POST /api/v1/tasks/batch with 1000 tasks per request; baseline:
+  PostgreSQL's own COPY of the same rows (task + history) into the real tables, committed in
+  1000-row transactions like the API's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.core.bench import BenchContext, Figure, LoadResult, Principal, Server, http_request
+from apps.core.bench import unique_nonce as _nonce
+
+from .models import Task, TaskHistory, TaskType
+from .states import AssigneeKind, Priority, TaskStatus
+
+AREA = "tasks"
+TASK_TYPE_KEY = "bench-tasks"
+SINGLE_CONNECTIONS = 16
+BATCH_CONNECTIONS = 4  # two per worker: one request runs while the next one is parsed
+BATCH_SIZE = 1000
+DELETE_CHUNK = 5000
+
+
+def run(ctx: BenchContext) -> Iterator[Figure]:
+    who = ctx.principal()
+    task_type = _bench_task_type()
+    _delete_tasks(who.user)  # leftovers of a run that was killed before its cleanup
+    ctx.on_cleanup(lambda: TaskType.objects.filter(key=TASK_TYPE_KEY).delete())
+    ctx.on_cleanup(lambda: _delete_tasks(who.user))  # runs first: tasks before their type
+    server = ctx.server()
+    yield _create_single(ctx, server, who, task_type)
+    yield _create_batch(ctx, server, who, task_type)
+
+
+# --- setup and cleanup ----------------------------------------------------------------------
+def _bench_task_type() -> TaskType:
+    # A unit type: no dispatcher picks these up, so a worker that happens to run meanwhile
+    # has nothing to do with them.
+    task_type, _ = TaskType.objects.get_or_create(
+        key=TASK_TYPE_KEY,
+        defaults={"name": "Benchmark tasks", "assignee_kind": AssigneeKind.UNIT},
+    )
+    return task_type
+
+
+def _delete_tasks(user: Any) -> int:
+    """Delete the bench user's tasks (and, by cascade, their history) in chunks, so one run's
+    hundreds of thousands of rows never sit in a single transaction or list."""
+    deleted = 0
+    mine = Task.objects.filter(created_by=user).order_by()
+    while ids := list(mine.values_list("pk", flat=True)[:DELETE_CHUNK]):
+        with transaction.atomic():
+            TaskHistory.objects.filter(task_id__in=ids).delete()  # one statement, not per row
+            Task.objects.filter(pk__in=ids).delete()
+        deleted += len(ids)
+    return deleted
+
+
+def _reset_throttle(user: Any) -> None:
+    # DRF's UserRateThrottle keeps every request time of the window in one cache entry;
+    # starting each measurement from an empty history keeps runs comparable.
+    cache.delete(f"throttle_user_{user.pk}")
+
+
+# --- request bodies -------------------------------------------------------------------------
+def _item(nonce: str, i: int) -> dict[str, Any]:
+    return {
+        "title": f"bench-{nonce}-{i}", "task_type": TASK_TYPE_KEY, "priority": "normal",
+        "payload": {"i": i}, "reference": "bench", "labels": ["bench"],
+    }
+
+
+def _pool(server: Server, path: str, bodies: Sequence[dict[str, Any]], who: Principal):
+    return [
+        http_request("POST", path, host=server.hostport, body=json.dumps(b).encode(),
+                     headers=who.auth_header)
+        for b in bodies
+    ]
+
+
+def _smoke(server: Server, path: str, body: dict[str, Any], who: Principal) -> None:
+    """One request before the load: a broken endpoint fails loudly, not as a rate of 0."""
+    status, content = server.request("POST", path, json.dumps(body).encode(), who.auth_header)
+    if status != 201:
+        raise RuntimeError(f"POST {path} answered {status}: {content[:500]!r}")
+
+
+def _measured(result: LoadResult, cpu: dict[str, Any]) -> dict[str, Any]:
+    return {**result.summary(), **cpu}
+
+
+# --- figures --------------------------------------------------------------------------------
+def _create_single(
+    ctx: BenchContext, server: Server, who: Principal, task_type: TaskType
+) -> Figure:
+    nonce = _nonce()
+    # Enough distinct titles that none repeats below ~5000 creates/s.
+    bodies = [_item(nonce, i) for i in range(int(5000 * ctx.seconds) + 1000)]
+    bare_pool = _pool(server, "/bench/bare-create", bodies, who)
+    api_pool = _pool(server, "/api/v1/tasks", bodies, who)
+    _smoke(server, "/bench/bare-create", bodies[0], who)
+    _smoke(server, "/api/v1/tasks", bodies[1], who)
+
+    ctx.log("tasks.create.single: bare view")
+    bare, bare_cpu = server.load(bare_pool, connections=SINGLE_CONNECTIONS, seconds=ctx.seconds)
+    ctx.log("tasks.create.single: API")
+    _reset_throttle(who.user)
+    api, api_cpu = server.load(api_pool, connections=SINGLE_CONNECTIONS, seconds=ctx.seconds)
+    return Figure(
+        name="tasks.create.single", value=api.rate(201), unit="tasks/s",
+        baseline_name="bare_view.create.single", baseline_value=bare.rate(201),
+        min_value=1000, min_ratio=0.6,
+        extra={"api": _measured(api, api_cpu), "bare_view": _measured(bare, bare_cpu),
+               "server": _server_info(server)},
+    )
+
+
+def _create_batch(
+    ctx: BenchContext, server: Server, who: Principal, task_type: TaskType
+) -> Figure:
+    nonce = _nonce()
+    # Distinct bodies for ~50 batches/s; later batches repeat titles, which nothing forbids.
+    batches = max(4, int(50 * ctx.seconds))
+    bodies = [
+        {"tasks": [_item(f"{nonce}-{b}", i) for i in range(BATCH_SIZE)]} for b in range(batches)
+    ]
+    pool = _pool(server, "/api/v1/tasks/batch", bodies, who)
+    _smoke(server, "/api/v1/tasks/batch", bodies[0], who)
+
+    ctx.log("tasks.create.batch: API")
+    _reset_throttle(who.user)
+    api, api_cpu = server.load(pool, connections=BATCH_CONNECTIONS, seconds=ctx.seconds)
+    copy_rate = None
+    if connection.vendor == "postgresql":
+        ctx.log("tasks.create.batch: PostgreSQL COPY")
+        copy_rate = copy_rows_per_second(who.user, _bench_task_type(), seconds=ctx.seconds)
+    return Figure(
+        name="tasks.create.batch", value=api.rate(201) * BATCH_SIZE, unit="tasks/s",
+        baseline_name="postgres.copy", baseline_value=copy_rate,
+        min_value=20000, target_note="about 0.2 of COPY",
+        extra={"api": _measured(api, api_cpu), "batch_size": BATCH_SIZE,
+               "server": _server_info(server)},
+    )
+
+
+def _server_info(server: Server) -> dict[str, Any]:
+    o = server.options
+    return {"workers": o.workers, "loop": o.loop, "http": o.http}
+
+
+# --- the COPY baseline ----------------------------------------------------------------------
+TASK_COLUMNS = (
+    "id", "title", "priority", "status", "payload", "error", "progress", "reference", "labels",
+    "attempts", "created_at", "updated_at", "queued_at", "created_by_id", "task_type_id",
+)
+HISTORY_COLUMNS = (
+    "task_id", "transition", "from_status", "to_status", "actor_kind", "actor_name", "reason",
+    "created_at", "actor_user_id",
+)
+
+
+def _copy_chunk(user: Any, task_type: TaskType, nonce: str, size: int) -> tuple[bytes, bytes]:
+    """COPY text for `size` tasks and their history rows, as the API would write them.
+
+    Values are plain ASCII without tabs, newlines or backslashes, so no escaping is needed.
+    """
+    now = timezone.now().isoformat()
+    tasks, history = [], []
+    for i in range(size):
+        pk = str(uuid.uuid4())
+        tasks.append("\t".join((
+            pk, f"bench-{nonce}-{i}", str(int(Priority.NORMAL)), TaskStatus.QUEUED,
+            json.dumps({"i": i}), "", "0", "bench", '["bench"]', "0", now, now, now,
+            str(user.pk), str(task_type.pk),
+        )))
+        history.append("\t".join((
+            pk, "create", "", TaskStatus.QUEUED, "user", user.get_username(),
+            "submitted on creation", now, str(user.pk),
+        )))
+    return ("\n".join(tasks) + "\n").encode(), ("\n".join(history) + "\n").encode()
+
+
+def copy_rows_per_second(
+    user: Any, task_type: TaskType, *, seconds: float, chunk: int = BATCH_SIZE
+) -> float:
+    """Tasks/s PostgreSQL stores through COPY (task + history row each, FK checks, indexes,
+    one commit per chunk). Only the database round trips are timed: the rows are built
+    beforehand, so this is PostgreSQL's rate, not Python's."""
+    task_sql = f"COPY {Task._meta.db_table} ({', '.join(TASK_COLUMNS)}) FROM STDIN"
+    history_sql = (
+        f"COPY {TaskHistory._meta.db_table} ({', '.join(HISTORY_COLUMNS)}) FROM STDIN"
+    )
+    nonce, rows, spent = _nonce(), 0, 0.0
+    while spent < seconds:
+        task_data, history_data = _copy_chunk(user, task_type, f"copy-{nonce}-{rows}", chunk)
+        started = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            raw = cursor.cursor  # the psycopg cursor: Django's wrapper has no COPY
+            with raw.copy(task_sql) as copy:
+                copy.write(task_data)
+            with raw.copy(history_sql) as copy:
+                copy.write(history_data)
+        spent += time.perf_counter() - started
+        rows += chunk
+    return rows / spent
