@@ -60,6 +60,8 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.tasks",
+    "apps.staff",
+    "apps.assignment",
 ]
 
 MIDDLEWARE = [
@@ -183,6 +185,26 @@ CELERY_BEAT_SCHEDULE = {
     "tasks.release_unblocked": {
         "task": "apps.tasks.tasks.release_unblocked_tasks",
         "schedule": float(SWEEP_INTERVAL_SECONDS),
+    },
+    "assignment.assign_queued": {
+        "task": "apps.assignment.tasks.assign_queued_tasks",
+        "schedule": float(SWEEP_INTERVAL_SECONDS),
+    },
+    "assignment.expire": {
+        "task": "apps.assignment.tasks.expire_assignments",
+        "schedule": float(SWEEP_INTERVAL_SECONDS),
+    },
+    "assignment.start_leaves": {
+        "task": "apps.assignment.tasks.start_leaves",
+        "schedule": 60.0,
+    },
+    "assignment.requeue_timed_out": {
+        "task": "apps.assignment.tasks.requeue_timed_out_tasks",
+        "schedule": 60.0,
+    },
+    "staff.reconcile_load": {
+        "task": "apps.assignment.tasks.reconcile_staff_load",
+        "schedule": 600.0,
     },
     "tasks.redrive_queued": {
         "task": "apps.tasks.tasks.redrive_queued_tasks",

@@ -2,12 +2,17 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from apps.core.metrics import metrics
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("apps.accounts.api.urls")),
     path("api/v1/", include("apps.tasks.api.urls")),
+    path("api/v1/", include("apps.staff.api.urls")),
+    path("api/v1/", include("apps.assignment.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api-docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("bench/", include("apps.core.bench_views")),  # routes only if TASKMANAGE_BENCH=1
     path("", include("apps.core.urls")),
-    path("", include("django_prometheus.urls")),
+    path("metrics", metrics, name="metrics"),
 ]

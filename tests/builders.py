@@ -71,3 +71,46 @@ def api_client(user=None) -> APIClient:
     if user is not None:
         client.force_authenticate(user)
     return client
+
+
+def make_skill(name: str):
+    from apps.staff.models import Skill
+
+    return Skill.objects.get_or_create(name=name)[0]
+
+
+def make_staff(username: str, *, skills: dict[str, int] | None = None, capacity: int = 3,
+               seniority: int = 1, rating: int = 3, team=None, **user_flags):
+    """A staff member with a user of the same name and the given skill levels."""
+    from apps.staff.models import Staff, StaffSkill
+
+    user = make_user(username, **user_flags)
+    staff = Staff.objects.create(user=user, capacity=capacity, seniority=seniority,
+                                 rating=rating, team=team)
+    for name, level in (skills or {}).items():
+        StaffSkill.objects.create(staff=staff, skill=make_skill(name), level=level)
+    return staff
+
+
+def require(task_type: TaskType, skills: dict[str, int]) -> TaskType:
+    from apps.staff.models import RequiredSkill
+
+    for name, level in skills.items():
+        RequiredSkill.objects.create(task_type=task_type, skill=make_skill(name), level=level)
+    return task_type
+
+
+# --- staff ---------------------------------------------------------------------------------------
+def make_team(name: str, *, manager=None, parent=None):
+    from apps.staff.models import Team
+
+    return Team.objects.create(name=name, manager=manager, parent=parent)
+
+
+def make_leave(staff, *, days_from_now: float = 0, days: float = 7, **fields):
+    """A leave starting `days_from_now` (negative: already started) and lasting `days`."""
+    from apps.staff.models import Leave
+
+    start = timezone.now() + timedelta(days=days_from_now)
+    return Leave.objects.create(staff=staff, start=start, end=start + timedelta(days=days),
+                                **fields)

@@ -1,7 +1,8 @@
-"""Roles, until apps/staff brings teams: admins (operators), managers, everyone else.
+"""Roles: admins (operators), team managers, and everyone else.
 
 - admin: a superuser or an operator with admin access (`is_staff`).
-- manager: a member of the `managers` group.
+- manager: the manager of at least one team (apps.staff.Team.manager), or a member of the
+  `managers` group (kept for operators who manage without a team).
 """
 
 from __future__ import annotations
@@ -13,13 +14,24 @@ def is_admin(user) -> bool:
     return bool(user and user.is_authenticated and (user.is_superuser or user.is_staff))
 
 
+def managed_team_ids(user) -> frozenset[int]:
+    """Teams this user manages; cached on the user object for the request."""
+    if not (user and user.is_authenticated):
+        return frozenset()
+    cached = getattr(user, "_tm_managed_teams", None)
+    if cached is None:
+        cached = frozenset(user.managed_teams.values_list("pk", flat=True))
+        user._tm_managed_teams = cached
+    return cached
+
+
 def is_manager(user) -> bool:
     if not (user and user.is_authenticated):
         return False
-    # Cached on the user object: a request asks several times, the database answers once.
     cached = getattr(user, "_tm_is_manager", None)
     if cached is None:
-        cached = user.groups.filter(name=MANAGERS_GROUP).exists()
+        cached = bool(managed_team_ids(user)) or user.groups.filter(
+            name=MANAGERS_GROUP).exists()
         user._tm_is_manager = cached
     return cached
 

@@ -158,7 +158,7 @@ def _create_batch(
 
 def _server_info(server: Server) -> dict[str, Any]:
     o = server.options
-    return {"workers": o.workers, "loop": o.loop, "http": o.http}
+    return {"workers": o.workers, "loop": o.loop, "http": o.http, "interface": o.interface}
 
 
 # --- the COPY baseline ----------------------------------------------------------------------

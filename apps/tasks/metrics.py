@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client.core import REGISTRY, GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily
+
+from apps.core.metrics import register_database_collector
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,4 @@ class TaskStatusCollector:
         yield family
 
 
-_collector = TaskStatusCollector()
-if _collector.name not in getattr(REGISTRY, "_names_to_collectors", {}):
-    REGISTRY.register(_collector)
+register_database_collector(TaskStatusCollector())

@@ -23,6 +23,7 @@ from .states import (
     RETRYABLE_STATES,
     WAITING_STATES,
     AssigneeKind,
+    LeavePolicy,
     LogLevel,
     Priority,
     Queue,
@@ -68,6 +69,21 @@ class TaskType(models.Model):
     strategy = models.CharField(max_length=50, default="least_loaded")
     strategy_params = models.JSONField(default=dict, blank=True)
     queue = models.CharField(max_length=10, choices=Queue.choices, default=Queue.DEFAULT)
+    confirmation_timeout = models.PositiveIntegerField(
+        default=3600, help_text="Seconds an assignee has to accept, when confirmation is required."
+    )
+    skill_timeout = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Seconds a task may wait for a qualified assignee before the pool widens "
+                  "(levels relaxed one step, then any holder of the skill, then overflow).",
+    )
+    overflow_assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", help_text="Last resort for work nobody qualified could take.",
+    )
+    leave_policy = models.CharField(
+        max_length=20, choices=LeavePolicy.choices, default=LeavePolicy.REASSIGN_NOT_STARTED,
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -161,11 +177,11 @@ class Task(ConcurrentTransitionMixin, models.Model):
                 condition=Q(progress__gte=0, progress__lte=100), name="task_progress_0_100"
             ),
             models.CheckConstraint(
-                condition=~Q(status__in=list(HELD_STATES)) | Q(assignee_user__isnull=False),
+                condition=~Q(status__in=sorted(HELD_STATES)) | Q(assignee_user__isnull=False),
                 name="task_held_has_assignee",
             ),
             models.CheckConstraint(
-                condition=~Q(status__in=list(WAITING_STATES)) | Q(assignee_user__isnull=True),
+                condition=~Q(status__in=sorted(WAITING_STATES)) | Q(assignee_user__isnull=True),
                 name="task_waiting_has_no_assignee",
             ),
         ]

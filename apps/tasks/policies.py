@@ -1,8 +1,14 @@
-"""Who may perform which action on a task (until apps.staff brings teams and roles)."""
+"""Who may perform which action on a task.
+
+- admins (operators) and members of the `managers` group: everything;
+- a team manager: everything on work their team holds, on work nobody holds yet, and on
+  what they asked for;
+- the holder works the task; the one who asked for it may submit, edit, cancel and retry it.
+"""
 
 from __future__ import annotations
 
-from apps.accounts.roles import sees_all_tasks
+from apps.accounts.roles import MANAGERS_GROUP, is_admin, managed_team_ids
 
 from .models import Task
 
@@ -13,15 +19,36 @@ ASSIGNEE_ACTIONS = frozenset(
 )
 # What the one who asked for a task may do with it.
 CREATOR_ACTIONS = frozenset({"submit", "cancel", "retry", "edit"})
-# Actions offered over the task API (approvals and the system's own steps are not).
+# Actions offered as task transitions over the API.
+# (`reassign` and `candidates` are served by apps.assignment, which knows who may take it.)
 API_ACTIONS = (
     "cancel", "retry", "accept", "decline", "start", "pause", "resume", "complete", "fail",
-    "submit", "reassign",
+    "submit",
 )
 
 
+def _in_managers_group(user) -> bool:
+    cached = getattr(user, "_tm_managers_group", None)
+    if cached is None:
+        cached = user.groups.filter(name=MANAGERS_GROUP).exists()
+        user._tm_managers_group = cached
+    return cached
+
+
+def manages(user, task: Task) -> bool:
+    """Whether `user` manages this task: it is unheld, or its holder is in their team."""
+    teams = managed_team_ids(user)
+    if not teams:
+        return False
+    holder = task.assignee_user
+    if holder is None:
+        return True
+    staff = getattr(holder, "staff", None)
+    return staff is not None and staff.team_id in teams
+
+
 def may_act(user, task: Task, action: str) -> bool:
-    if sees_all_tasks(user):
+    if is_admin(user) or _in_managers_group(user) or manages(user, task):
         return True
     is_holder = task.assignee_user_id is not None and task.assignee_user_id == user.pk
     if is_holder and action in ASSIGNEE_ACTIONS:

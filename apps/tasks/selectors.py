@@ -12,7 +12,7 @@ from .states import TaskStatus
 
 def tasks_visible_to(user) -> QuerySet[Task]:
     """Admins and managers see every task; anyone else what they created or hold."""
-    qs = Task.objects.select_related("task_type", "assignee_user")
+    qs = Task.objects.select_related("task_type", "assignee_user__staff")
     if sees_all_tasks(user):
         return qs
     return qs.filter(Q(created_by=user) | Q(assignee_user=user))

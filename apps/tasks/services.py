@@ -22,6 +22,7 @@ from apps.core.actors import Actor
 from apps.core.events import emit
 from apps.core.exceptions import Conflict
 
+from . import holding
 from .dispatch import dispatcher_for
 from .models import Task, TaskHistory, TaskLog, TaskType, release_status
 from .states import LogLevel, TaskStatus
@@ -90,7 +91,7 @@ def _method_for(task: Task, action: str, *, among: Iterable[str] | None) -> str:
 
 
 # --- transitions ----------------------------------------------------------------------------
-def _lock(task_id: uuid.UUID | str) -> Task:
+def lock_task(task_id: uuid.UUID | str) -> Task:
     # of=("self",): lock the task row only, not the task type it is joined with.
     return (
         Task.objects.select_for_update(of=("self",))
@@ -106,10 +107,15 @@ def _history_row(task: Task, *, method: str, from_status: str, by: Actor, reason
     )
 
 
-def _apply(task: Task, method: str, *, by: Actor, reason: str, **kwargs: Any) -> Task:
+def apply_locked(task: Task, method: str, *, by: Actor, reason: str, **kwargs: Any) -> Task:
     """Apply one transition to a locked task, record it, and announce it after commit."""
     from_status = task.status
+    held_by = holding.holder(from_status, task.assignee_user_id)
     getattr(task, method)(**kwargs)
+    holding.notify(holding.Change(
+        task=task, transition=method, from_status=from_status, before=held_by,
+        after=holding.holder(task.status, task.assignee_user_id), by=by, reason=reason,
+    ))
     try:
         task.save()
     except ConcurrentTransition as exc:  # the row changed under us despite the lock
@@ -137,25 +143,49 @@ def task_transition(
     gets a Conflict. Nothing is overwritten unseen.
     """
     with transaction.atomic():
-        task = _lock(task_id)
+        task = lock_task(task_id)
         method = _method_for(task, action, among=among)
-        return _apply(task, method, by=by, reason=reason, **kwargs)
+        return apply_locked(task, method, by=by, reason=reason, **kwargs)
 
 
 def task_assign(*, task_id: uuid.UUID | str, user, by: Actor, reason: str = "") -> Task:
     return task_transition(task_id=task_id, action="assign", by=by, reason=reason, user=user)
 
 
+def task_assign_locked(task: Task, *, user, by: Actor, reason: str = "") -> bool:
+    """Assign a queued task the caller has locked; False when the assignee refuses it (no
+    room), in which case nothing was written and `task` is as it was."""
+    try:
+        with transaction.atomic():  # a savepoint: a refusal leaves no trace
+            apply_locked(task, "assign", by=by, reason=reason, user=user)
+    except Conflict:
+        task.status, task.assignee_user, task.assigned_at = S.QUEUED, None, None
+        return False
+    return True
+
+
+def lock_queued(*, kind: str, task_ids=None, limit: int = 200) -> list[Task]:
+    """Queued tasks of one assignee kind, locked, in the order they should be served:
+    priority first, then age. Rows other workers hold are skipped, not waited for."""
+    qs = Task.objects.filter(status=S.QUEUED, task_type__assignee_kind=kind)
+    if task_ids is not None:
+        qs = qs.filter(pk__in=task_ids)
+    return list(
+        qs.select_for_update(skip_locked=True, of=("self",)).select_related("task_type")
+        .order_by("-priority", "queued_at", "pk")[:limit]
+    )
+
+
 def task_complete(*, task_id, result: Any = None, by: Actor, reason: str = "") -> Task:
     """Complete a running task, or send it to review when its type asks for approval."""
     with transaction.atomic():
-        task = _lock(task_id)
+        task = lock_task(task_id)
         needs_review = task.task_type.requires_completion_approval
         method = _method_for(task, "submit" if needs_review else "complete", among=None)
         if method not in ("complete", "submit_for_review"):
             raise Conflict(f"cannot complete a task that is {task.status}",
                            current=task.status, allowed=allowed_actions(task))
-        return _apply(task, method, by=by, reason=reason, result=result)
+        return apply_locked(task, method, by=by, reason=reason, result=result)
 
 
 def _ready_to_release() -> QuerySet[Task]:
@@ -174,7 +204,7 @@ def _release_dependents(task: Task, *, by: Actor) -> None:
         .order_by("pk")  # a fixed lock order, so two completions cannot deadlock
     )
     for dependent in ready:
-        _apply(dependent, "release", by=by, reason=f"dependency {task.pk} completed")
+        apply_locked(dependent, "release", by=by, reason=f"dependency {task.pk} completed")
 
 
 def task_report_progress(
@@ -211,7 +241,7 @@ def task_update(*, task_id, changes: dict[str, Any], by: Actor) -> Task:
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
     with transaction.atomic():
-        task = _lock(task_id)
+        task = lock_task(task_id)
         if not task.is_open:
             raise Conflict(f"a task that is {task.status} cannot be edited",
                            current=task.status, allowed=allowed_actions(task))
@@ -373,7 +403,7 @@ def _sweep(queryset, method: str, *, reason: str) -> int:
             .select_related("task_type")[:SWEEP_BATCH]
         )
         for task in rows:
-            _apply(task, method, by=by, reason=reason)
+            apply_locked(task, method, by=by, reason=reason)
     return len(rows)
 
 

@@ -10,7 +10,14 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.tasks.models import Task, TaskHistory
 from apps.tasks.states import TaskStatus
-from tests.builders import api_client, create_task, make_task_type, make_user, task_in_state
+from tests.builders import (
+    api_client,
+    create_task,
+    make_staff,
+    make_task_type,
+    make_user,
+    task_in_state,
+)
 
 S = TaskStatus
 pytestmark = pytest.mark.django_db
@@ -222,8 +229,14 @@ class TestReading:
     def test_detail_shows_the_assignee(self, alice, bob, kind):
         task = task_in_state(S.RUNNING, creator=alice, assignee=bob, task_type=kind)
         body = api_client(alice).get(f"/api/v1/tasks/{task.pk}").json()
-        assert body["assignee"] == {"kind": "staff", "id": bob.pk, "name": "bob"}
+        assert body["assignee"] == {"kind": "user", "id": bob.pk, "user_id": bob.pk,
+                                    "name": "bob"}
         assert "pause" in body["allowed_transitions"]
+        carol = make_staff("carol")
+        task = task_in_state(S.RUNNING, creator=alice, assignee=carol.user, task_type=kind)
+        body = api_client(alice).get(f"/api/v1/tasks/{task.pk}").json()
+        assert body["assignee"] == {"kind": "staff", "id": carol.pk, "user_id": carol.user_id,
+                                    "name": "carol"}
 
     def test_unknown_id_is_a_404(self, alice):
         assert api_client(alice).get(f"/api/v1/tasks/{uuid.uuid4()}").status_code == 404

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from apps.core.actors import Actor
 from apps.core.exceptions import Conflict
@@ -13,34 +11,13 @@ from apps.tasks import services
 from apps.tasks.models import Task, TaskHistory
 from apps.tasks.states import TaskStatus
 from tests.builders import make_task_type, make_user, task_in_state
+from tests.concurrency import race
 
 S = TaskStatus
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL"),
 ]
-
-
-def race(n: int, work) -> list:
-    """Run `work(i)` in n threads released together; return what each returned or raised."""
-    barrier = threading.Barrier(n)
-    outcomes: list = [None] * n
-
-    def runner(i: int) -> None:
-        try:
-            barrier.wait()
-            outcomes[i] = work(i)
-        except Exception as exc:  # collected and asserted on by the test
-            outcomes[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    return outcomes
 
 
 def test_two_concurrent_cancels_one_wins_the_other_conflicts():

@@ -31,3 +31,11 @@ def test_metrics_count_tasks_by_status(client, django_capture_on_commit_callback
     assert gauge(text, "running") == 0
     assert re.search(r'^taskmanage_task_transitions_total{to_status="cancelled",'
                      r'transition="cancel"} [1-9]', text, re.M)
+
+
+def test_the_database_gauges_survive_multiprocess_mode(client, monkeypatch, tmp_path):
+    """Several web workers: metrics come from the shared directory plus the database."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    create_task(by=make_user("alice"))
+    text = client.get("/metrics").content.decode()
+    assert gauge(text, "queued") == 1

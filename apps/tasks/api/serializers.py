@@ -7,6 +7,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.staff.api.fields import SkillLevelSerializer
+
 from ..models import Task, TaskHistory, TaskLog, TaskType
 from ..services import TaskSpec, allowed_actions
 from ..states import PRIORITY_NAMES, LogLevel, Priority, TaskStatus
@@ -49,14 +51,19 @@ class StrictFieldsMixin:
 
 class TaskTypeSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     priority = PriorityField(required=False)
+    # Written by the view through apps.staff.services.required_skills_set (pairs of
+    # (Skill, level) once validated); read from the prefetched rows.
+    required_skills = SkillLevelSerializer(many=True, required=False)
 
     class Meta:
         model = TaskType
         fields = [
-            "id", "key", "name", "description", "assignee_kind", "requires_creation_approval",
-            "requires_assignment_confirmation", "requires_completion_approval", "priority",
-            "capacity_weight", "timeout", "max_retries", "retry_backoff", "retry_backoff_max",
-            "strategy", "strategy_params", "queue", "is_active", "created_at", "updated_at",
+            "id", "key", "name", "description", "assignee_kind", "required_skills",
+            "requires_creation_approval", "requires_assignment_confirmation",
+            "requires_completion_approval", "priority", "capacity_weight", "timeout",
+            "max_retries", "retry_backoff", "retry_backoff_max", "strategy", "strategy_params",
+            "queue", "confirmation_timeout", "skill_timeout", "overflow_assignee",
+            "leave_policy", "is_active", "created_at", "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
 
@@ -71,8 +78,9 @@ class TaskTypeSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
 
 class AssigneeSerializer(serializers.Serializer):
-    kind = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["staff", "user", "unit"])
     id = serializers.IntegerField()
+    user_id = serializers.IntegerField()
     name = serializers.CharField()
 
 
@@ -100,7 +108,11 @@ class TaskSerializer(serializers.ModelSerializer):
         user = task.assignee_user
         if user is None:
             return None
-        return {"kind": "staff", "id": user.pk, "name": user.get_full_name() or user.username}
+        name = user.get_full_name() or user.username
+        staff = getattr(user, "staff", None)  # joined by the selector: no query here
+        if staff is None:  # an operator holding a task by hand
+            return {"kind": "user", "id": user.pk, "user_id": user.pk, "name": name}
+        return {"kind": "staff", "id": staff.pk, "user_id": user.pk, "name": name}
 
     @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
     def get_depends_on(self, task: Task):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.db import transaction
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -15,6 +16,7 @@ from rest_framework.response import Response
 from apps.accounts.roles import is_admin
 from apps.core.actors import Actor
 from apps.core.exceptions import Conflict
+from apps.staff.services import required_skills_set
 
 from .. import services
 from ..filters import TaskFilter
@@ -36,6 +38,27 @@ from .serializers import (
 )
 
 
+def task_queryset(user):
+    return tasks_visible_to(user).select_related("created_by").prefetch_related(
+        # status too: the state-machine mixin reads it on load (a deferred field would
+        # cost one query per dependency).
+        Prefetch("depends_on", queryset=Task.objects.only("id", "status"))
+    )
+
+
+def task_for_action(request, pk, action_name: str) -> Task:
+    """The task, if the caller sees it (404 otherwise) and may do `action_name` (else 403)."""
+    task = get_object_or_404(tasks_visible_to(request.user), pk=pk)
+    if not may_act(request.user, task, action_name):
+        raise PermissionDenied(f"You may not {action_name} this task.")
+    return task
+
+
+def task_response(request, task: Task, code=status.HTTP_200_OK) -> Response:
+    fresh = task_queryset(request.user).get(pk=task.pk)
+    return Response(TaskSerializer(fresh, context={"request": request}).data, status=code)
+
+
 class IsAdminOrReadOnly(permissions.BasePermission):
     def has_permission(self, request, view):
         return request.method in permissions.SAFE_METHODS or is_admin(request.user)
@@ -44,11 +67,25 @@ class IsAdminOrReadOnly(permissions.BasePermission):
 class TaskTypeViewSet(viewsets.ModelViewSet):
     """Task types: everyone signed in reads them; operators (admins) define them."""
 
-    queryset = TaskType.objects.order_by("key")
+    queryset = TaskType.objects.order_by("key").prefetch_related("required_skills__skill")
     serializer_class = TaskTypeSerializer
     permission_classes = [permissions.IsAuthenticated, IsAdminOrReadOnly]
     lookup_field = "key"
     filterset_fields = ["assignee_kind", "is_active", "queue"]
+
+    def perform_create(self, serializer):
+        self._save(serializer)
+
+    def perform_update(self, serializer):
+        self._save(serializer)
+
+    def _save(self, serializer):
+        """The type and its required skills in one transaction: nothing half-written."""
+        skills = serializer.validated_data.pop("required_skills", None)
+        with transaction.atomic():
+            task_type = serializer.save()
+            if skills is not None:
+                required_skills_set(task_type=task_type, skills=skills)
 
     def perform_destroy(self, instance):
         if instance.tasks.exists():
@@ -101,24 +138,16 @@ class TaskViewSet(
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return Task.objects.none()
-        return tasks_visible_to(self.request.user).select_related("created_by").prefetch_related(
-            # status too: the state-machine mixin reads it on load (a deferred field would
-            # cost one query per dependency).
-            Prefetch("depends_on", queryset=Task.objects.only("id", "status"))
-        )
+        return task_queryset(self.request.user)
 
     def _actor(self) -> Actor:
         return Actor.for_user(self.request.user)
 
     def _task_for(self, pk, action_name: str) -> Task:
-        task = get_object_or_404(tasks_visible_to(self.request.user), pk=pk)
-        if not may_act(self.request.user, task, action_name):
-            raise PermissionDenied(f"You may not {action_name} this task.")
-        return task
+        return task_for_action(self.request, pk, action_name)
 
     def _respond(self, task: Task, code=status.HTTP_200_OK) -> Response:
-        fresh = self.get_queryset().get(pk=task.pk)
-        return Response(TaskSerializer(fresh, context={"request": self.request}).data, status=code)
+        return task_response(self.request, task, code)
 
     # --- creation ---------------------------------------------------------------------------
     @extend_schema(request=TaskCreateSerializer,

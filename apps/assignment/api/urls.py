@@ -1,0 +1,16 @@
+from django.urls import re_path
+from rest_framework.routers import SimpleRouter
+
+from . import views
+
+router = SimpleRouter()
+router.trailing_slash = "/?"
+router.register("assignments", views.AssignmentViewSet, basename="assignment")
+
+urlpatterns = [
+    re_path(r"^tasks/(?P<pk>[0-9a-f-]{36})/candidates/?$", views.task_candidates,
+            name="task-candidates"),
+    re_path(r"^tasks/(?P<pk>[0-9a-f-]{36})/reassign/?$", views.task_reassign,
+            name="task-reassign"),
+    *router.urls,
+]

@@ -1,0 +1,61 @@
+"""Assignment API: dry-run candidates, reassignment, assignment records."""
+
+from __future__ import annotations
+
+import django_filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import viewsets
+from rest_framework.decorators import api_view
+from rest_framework.response import Response
+
+from apps.core.actors import Actor
+from apps.tasks.api.serializers import TaskSerializer
+from apps.tasks.api.views import task_for_action, task_response
+from apps.tasks.selectors import tasks_visible_to
+
+from .. import services
+from ..models import Assignment
+from .serializers import AssignmentSerializer, CandidateSerializer, ReassignSerializer
+
+
+@extend_schema(responses=CandidateSerializer(many=True),
+               description="Rank the candidate pool for a task, without assigning it.")
+@api_view(["GET"])
+def task_candidates(request, pk):
+    task = task_for_action(request, pk, "candidates")
+    ranked = services.task_candidates(task)
+    return Response(CandidateSerializer(ranked, many=True).data)
+
+
+@extend_schema(request=ReassignSerializer, responses=TaskSerializer)
+@api_view(["POST"])
+def task_reassign(request, pk):
+    task = task_for_action(request, pk, "reassign")
+    ser = ReassignSerializer(data=request.data)
+    ser.is_valid(raise_exception=True)
+    target = ser.validated_data["target"]
+    task = services.task_reassign(
+        task_id=task.pk, by=Actor.for_user(request.user),
+        target=target.user if target else None, force=ser.validated_data["force"],
+        reason=ser.validated_data["reason"],
+    )
+    return task_response(request, task)
+
+
+class AssignmentFilter(django_filters.FilterSet):
+    class Meta:
+        model = Assignment
+        fields = ["task", "assignee_user", "outcome", "reason", "strategy"]
+
+
+class AssignmentViewSet(viewsets.ReadOnlyModelViewSet):
+    """Assignment records of the tasks the caller can see."""
+
+    serializer_class = AssignmentSerializer
+    filterset_class = AssignmentFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Assignment.objects.none()
+        visible = tasks_visible_to(self.request.user).values("pk")
+        return Assignment.objects.filter(task__in=visible).select_related("assignee_user")

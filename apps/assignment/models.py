@@ -1,0 +1,99 @@
+"""Assignment records: who was chosen for a task, how, why, and what became of it."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Outcome(models.TextChoices):
+    PENDING = "pending"  # waiting for the assignee to accept
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    REVOKED = "revoked"  # taken back: manual reassignment, leave, timeout, cancel…
+    FINISHED = "finished"  # the task ended while held (completed, failed)
+
+
+class Reason(models.TextChoices):
+    AUTO = "auto"
+    MANUAL = "manual"
+    LEAVE = "leave"
+    TIMEOUT = "timeout"
+    DECLINE = "decline"
+    EXPIRY = "expiry"
+    DELEGATION = "delegation"
+    OVERFLOW = "overflow"
+    CANCEL = "cancel"
+
+
+OPEN_OUTCOMES = (Outcome.PENDING, Outcome.ACCEPTED)
+
+
+class Assignment(models.Model):
+    task = models.ForeignKey("tasks.Task", on_delete=models.CASCADE, related_name="assignments")
+    assignee_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
+    )
+    # On whose behalf, when a substitute took work meant for someone on leave.
+    delegated_from = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    strategy = models.CharField(max_length=50)
+    score = models.FloatField(default=0)
+    explanation = models.TextField(blank=True)
+    reason = models.CharField(max_length=20, choices=Reason.choices, default=Reason.AUTO)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.PENDING)
+    outcome_reason = models.CharField(max_length=200, blank=True)
+    assigned_by = models.CharField(max_length=150, default="system")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["task", "-created_at"], name="assignment_task_idx"),
+            models.Index(fields=["expires_at"], name="assignment_pending_idx",
+                         condition=Q(outcome="pending")),
+            models.Index(fields=["assignee_user", "outcome"], name="assignment_user_idx"),
+        ]
+        constraints = [
+            # A task is held by one person at a time: at most one open assignment.
+            models.UniqueConstraint(fields=["task"], name="assignment_one_open_per_task",
+                                    condition=Q(outcome__in=["pending", "accepted"])),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_id} → {self.assignee_user_id} ({self.outcome})"
+
+
+class Unassignable(models.Model):
+    """A queued task nobody can take right now, and why: visible in admin and stats."""
+
+    task = models.OneToOneField("tasks.Task", on_delete=models.CASCADE,
+                                related_name="unassignable")
+    reason = models.CharField(max_length=300)
+    since = models.DateTimeField(default=timezone.now)
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["since"]
+        verbose_name_plural = "unassignable tasks"
+
+    def __str__(self) -> str:
+        return f"{self.task_id}: {self.reason}"
+
+
+class RoundRobinCursor(models.Model):
+    """Where round robin stopped, per task type: the next turn goes to the next person."""
+
+    task_type = models.OneToOneField("tasks.TaskType", on_delete=models.CASCADE,
+                                     related_name="+")
+    last_user_id = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.task_type_id}: after user {self.last_user_id}"

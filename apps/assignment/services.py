@@ -1,0 +1,356 @@
+"""The assignment engine: who gets each queued task, and every way a task changes hands.
+
+Queued work is taken with `FOR UPDATE SKIP LOCKED`, so parallel workers never assign the same
+task; capacity is taken with a conditional UPDATE on the person's row in the same transaction
+(apps.staff.services.staff_take_capacity), so nobody goes over it, whatever runs at once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.actors import Actor
+from apps.core.exceptions import Conflict
+from apps.staff.models import Leave
+from apps.tasks import services as task_services
+from apps.tasks.models import Task, TaskType
+from apps.tasks.states import AssigneeKind, LeavePolicy, TaskStatus
+
+from . import optimal
+from .models import Assignment, Outcome, Reason, RoundRobinCursor, Unassignable
+from .pool import ANY_HOLDER, OVERFLOW, Candidate, relax_level, requirements, staff_pool
+from .strategies import RankContext, Scored, get_strategy, skill_coverage
+
+S = TaskStatus
+ENGINE = Actor.system("assignment")
+
+
+@dataclass
+class AssignResult:
+    assigned: int = 0
+    unassignable: int = 0
+    tasks: list[Task] = field(default_factory=list)
+
+
+class Planner:
+    """One batch's view of the pool: loaded once per task type and widening, then kept in
+    step in memory as the batch hands out work (the database stays the judge)."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+        self._pools: dict[tuple[int, int], list[Candidate]] = {}
+        self._reqs: dict[int, list] = {}
+        self.cursors: dict[int, int] = {}
+
+    def reqs(self, task_type: TaskType):
+        if task_type.pk not in self._reqs:
+            self._reqs[task_type.pk] = requirements(task_type)
+        return self._reqs[task_type.pk]
+
+    def pool(self, task_type: TaskType, relax: int) -> list[Candidate]:
+        key = (task_type.pk, relax)
+        if key not in self._pools:
+            self._pools[key] = staff_pool(task_type, relax=relax, now=self.now,
+                                          reqs=self.reqs(task_type))
+        return self._pools[key]
+
+    def candidates(self, task: Task, excluded: set[int]) -> tuple[list[Candidate], int]:
+        relax = relax_level(task.task_type, task.queued_at, self.now)
+        levels = [min(relax, ANY_HOLDER)] + ([OVERFLOW] if relax >= OVERFLOW else [])
+        for level in levels:
+            weight = task.task_type.capacity_weight
+            found = [c for c in self.pool(task.task_type, level)
+                     if c.user_id not in excluded and c.fits(weight)]
+            if found:
+                return found, level
+        return [], relax
+
+    def took(self, user_id: int, weight: int) -> None:
+        for pool in self._pools.values():
+            for c in pool:
+                if c.user_id == user_id:
+                    c.load += weight
+
+    def context(self, task_type: TaskType) -> RankContext:
+        return RankContext(requirements=self.reqs(task_type), weight=task_type.capacity_weight,
+                           params=task_type.strategy_params or {},
+                           cursor=self.cursors.get(task_type.pk, 0))
+
+
+# --- the engine -------------------------------------------------------------------------------
+def assign_queued(*, task_ids=None, limit: int = 200, now: datetime | None = None) -> AssignResult:
+    """Assign a batch of queued staff tasks, best first. Returns what happened."""
+    now = now or timezone.now()
+    result = AssignResult()
+    with transaction.atomic():
+        tasks = task_services.lock_queued(kind=AssigneeKind.STAFF, task_ids=task_ids, limit=limit)
+        if not tasks:
+            return result
+        planner = Planner(now)
+        _load_cursors(planner, tasks)
+        excluded = exclusions([t.pk for t in tasks])
+        batch = [t for t in tasks if t.task_type.strategy == "optimal_batch"]
+        records = _assign_optimal(batch, planner, excluded) if batch else []
+        planned = {t.pk for t in batch}
+        for task in tasks:
+            if task.status == S.QUEUED and task.pk not in planned:
+                record = _assign_greedy(task, planner, excluded.get(task.pk, set()))
+                if record:
+                    records.append(record)
+        _finish(tasks, records, planner, result)
+    return result
+
+
+def _assign_greedy(task: Task, planner: Planner, excluded: set[int]) -> Assignment | None:
+    candidates, level = planner.candidates(task, excluded)
+    if not candidates:
+        return None
+    ctx = planner.context(task.task_type)
+    ranked = get_strategy(task.task_type.strategy).rank(task, candidates, ctx)
+    for choice in ranked:
+        record = _hand_over(task, choice, planner, level, strategy=task.task_type.strategy)
+        if record:
+            return record
+    return None
+
+
+def _assign_optimal(tasks: list[Task], planner: Planner, excluded) -> list[Assignment]:
+    """Plan the batch with the assignment solver, then hand over in plan order; a task whose
+    planned person turned out to be full goes through greedy selection instead."""
+    pools = {t.pk: planner.candidates(t, excluded.get(t.pk, set())) for t in tasks}
+    people = {c.user_id: c for cands, _ in pools.values() for c in cands}
+    order = sorted(people)
+    scores = {}
+    for t in tasks:
+        allowed = {c.user_id for c in pools[t.pk][0]}
+        ctx = planner.context(t.task_type)
+        scores[t.pk] = [skill_coverage(people[u], ctx) if u in allowed else None for u in order]
+    weight = max(t.task_type.capacity_weight for t in tasks)
+    plan = optimal.solve([t.pk for t in tasks], [people[u] for u in order], scores,
+                         weight=weight)
+    records = []
+    for index, person, score in plan:
+        task = tasks[index]
+        ctx = planner.context(task.task_type)
+        choice = Scored(person, score, _explain(person, ctx, score))
+        record = _hand_over(task, choice, planner, pools[task.pk][1], strategy="optimal_batch")
+        if record is None:
+            record = _assign_greedy(task, planner, excluded.get(task.pk, set()))
+        if record:
+            records.append(record)
+    return records
+
+
+def _explain(c, ctx, score):
+    from .strategies import explain
+
+    return explain(c, ctx, score)
+
+
+def _hand_over(task: Task, choice: Scored, planner: Planner, level: int, *,
+               strategy: str, reason: str = Reason.AUTO, by: Actor = ENGINE) -> Assignment | None:
+    c = choice.candidate
+    if not c.fits(task.task_type.capacity_weight):
+        return None
+    if c.delegated_from:
+        reason = Reason.DELEGATION
+    elif level >= OVERFLOW and reason == Reason.AUTO:
+        reason = Reason.OVERFLOW
+    note = f"{reason}: {strategy} ({choice.explanation})"
+    user = _user(c.user_id)
+    if not task_services.task_assign_locked(task, user=user, by=by, reason=note):
+        c.load = c.capacity  # someone else filled them meanwhile: not again in this batch
+        return None
+    planner.took(c.user_id, task.task_type.capacity_weight)
+    planner.cursors[task.task_type.pk] = c.order_id
+    return _record(task, choice, strategy=strategy, reason=reason, by=by)
+
+
+def _record(task: Task, choice: Scored, *, strategy: str, reason: str, by: Actor) -> Assignment:
+    confirm = task.task_type.requires_assignment_confirmation
+    now = timezone.now()
+    c = choice.candidate
+    return Assignment(
+        task=task, assignee_user_id=c.user_id, strategy=strategy, score=choice.score,
+        explanation=choice.explanation, reason=reason, assigned_by=by.name[:150],
+        delegated_from_id=c.delegated_from[0] if c.delegated_from else None,
+        outcome=Outcome.PENDING if confirm else Outcome.ACCEPTED,
+        expires_at=now + timedelta(seconds=task.task_type.confirmation_timeout)
+        if confirm else None,
+        decided_at=None if confirm else now, created_at=now,
+    )
+
+
+def _user(user_id: int):
+    # The transition needs a user instance; an unsaved stub with the id is enough for the FK.
+    return get_user_model()(pk=user_id)
+
+
+def _finish(tasks, records, planner: Planner, result: AssignResult) -> None:
+    Assignment.objects.bulk_create(records)
+    assigned = {r.task_id for r in records}
+    Unassignable.objects.filter(task_id__in=assigned).delete()
+    waiting = [t for t in tasks if t.pk not in assigned and t.status == S.QUEUED]
+    _mark_unassignable(waiting)
+    for type_id, user_id in planner.cursors.items():
+        RoundRobinCursor.objects.update_or_create(task_type_id=type_id,
+                                                  defaults={"last_user_id": user_id})
+    result.assigned, result.unassignable = len(records), len(waiting)
+    result.tasks = tasks
+
+
+def _mark_unassignable(tasks: list[Task]) -> None:
+    if not tasks:
+        return
+    now = timezone.now()
+    known = set(Unassignable.objects.filter(task__in=tasks).values_list("task_id", flat=True))
+    Unassignable.objects.filter(task_id__in=known).update(checked_at=now)
+    Unassignable.objects.bulk_create(
+        Unassignable(task=t, reason="no qualified person with free capacity", since=now,
+                     checked_at=now)
+        for t in tasks if t.pk not in known
+    )
+
+
+def _load_cursors(planner: Planner, tasks: list[Task]) -> None:
+    type_ids = {t.task_type_id for t in tasks if t.task_type.strategy == "round_robin"}
+    if type_ids:
+        planner.cursors.update(RoundRobinCursor.objects.filter(
+            task_type_id__in=type_ids).values_list("task_type_id", "last_user_id"))
+
+
+def exclusions(task_ids) -> dict:
+    """People who must not get these tasks again: they declined, let it expire, or it was
+    taken from them by a reassignment."""
+    out: dict = defaultdict(set)
+    rows = Assignment.objects.filter(
+        task_id__in=task_ids,
+        outcome__in=[Outcome.DECLINED, Outcome.EXPIRED, Outcome.REVOKED],
+    ).exclude(outcome=Outcome.REVOKED, outcome_reason__startswith="leave").values_list(
+        "task_id", "assignee_user_id")
+    for task_id, user_id in rows:
+        out[task_id].add(user_id)
+    return out
+
+
+# --- dry run ----------------------------------------------------------------------------------
+def task_candidates(task: Task, *, now: datetime | None = None) -> list[Scored]:
+    """Rank the pool for one task with scores and explanations, without assigning."""
+    planner = Planner(now or timezone.now())
+    _load_cursors(planner, [task])
+    candidates, _ = planner.candidates(task, exclusions([task.pk]).get(task.pk, set()))
+    ctx = planner.context(task.task_type)
+    return get_strategy(task.task_type.strategy).rank(task, candidates, ctx)
+
+
+# --- reassignment -----------------------------------------------------------------------------
+def task_reassign(*, task_id, by: Actor, target=None, force: bool = False,
+                  reason: str = "") -> Task:
+    """Take a task back from its holder and give it to `target`, or to whoever the engine
+    picks (never the previous holder). A target must qualify and have room; a manager may
+    `force` past the skills and availability checks, never past capacity."""
+    note = f"manual: {reason}" if reason else "manual"
+    with transaction.atomic():
+        task = task_services.lock_task(task_id)
+        if task.status in (S.ASSIGNED, S.RUNNING, S.PAUSED):
+            task = task_services.apply_locked(task, "requeue", by=by, reason=note)
+        elif task.status != S.QUEUED:
+            raise Conflict(f"a task that is {task.status} cannot be reassigned",
+                           current=task.status, allowed=task_services.allowed_actions(task))
+        if target is None:
+            transaction.on_commit(lambda: assign_queued(task_ids=[task.pk]))
+            return task
+        _assign_to(task, target, by=by, force=force, note=note)
+    return task
+
+
+def _assign_to(task: Task, target, *, by: Actor, force: bool, note: str) -> None:
+    planner = Planner(timezone.now())
+    pool = {c.user_id: c for c in planner.pool(task.task_type, 0)}
+    candidate = pool.get(target.pk)
+    if candidate is None and not force:
+        raise Conflict(f"{target.get_username()} does not qualify for this task or has no room"
+                       " (a manager may force it)", current=task.status)
+    if candidate is None:
+        from apps.staff.models import Staff
+
+        staff = Staff.objects.filter(user=target).first()
+        candidate = Candidate(user_id=target.pk, name=target.get_username(),
+                              load=staff.load if staff else 0,
+                              capacity=staff.capacity if staff else 10**6)
+    ctx = planner.context(task.task_type)
+    choice = Scored(candidate, skill_coverage(candidate, ctx), "")
+    choice.explanation = _explain(candidate, ctx, choice.score) + (" (forced)" if force else "")
+    if not task_services.task_assign_locked(task, user=target, by=by, reason=note):
+        raise Conflict(f"{target.get_username()} has no free capacity", current=task.status)
+    _record(task, choice, strategy="manual", reason=Reason.MANUAL, by=by).save()
+
+
+# --- sweeps -----------------------------------------------------------------------------------
+def assignments_expire(*, now: datetime | None = None) -> int:
+    """Assignments not accepted in time go back to the queue (that person excluded)."""
+    now = now or timezone.now()
+    due = list(Assignment.objects.filter(outcome=Outcome.PENDING, expires_at__lte=now)
+               .values_list("task_id", flat=True)[:500])
+    done = 0
+    for task_id in due:
+        try:
+            task_services.task_transition(task_id=task_id, action="expire", by=ENGINE,
+                                          reason="expiry: not accepted in time")
+            done += 1
+        except (Conflict, Task.DoesNotExist):
+            continue  # a possible race: it was accepted or cancelled meanwhile
+    return done
+
+
+def leaves_start(*, now: datetime | None = None) -> int:
+    """When a leave starts, hand its person's open work back, as each task type's policy says."""
+    now = now or timezone.now()
+    moved = 0
+    with transaction.atomic():
+        leaves = list(Leave.objects.covering(now).filter(started_handled_at__isnull=True)
+                      .select_for_update(skip_locked=True).select_related("staff"))
+        for leave in leaves:
+            moved += _requeue_for_leave(leave)
+            leave.started_handled_at = now
+            leave.save(update_fields=["started_handled_at"])
+    return moved
+
+
+def _requeue_for_leave(leave: Leave) -> int:
+    held = Task.objects.filter(assignee_user_id=leave.staff.user_id).select_related("task_type")
+    statuses = {LeavePolicy.REASSIGN_ALL: (S.ASSIGNED, S.RUNNING, S.PAUSED),
+                LeavePolicy.REASSIGN_NOT_STARTED: (S.ASSIGNED,)}
+    moved = 0
+    for task in held.filter(status__in=(S.ASSIGNED, S.RUNNING, S.PAUSED)):
+        if task.status not in statuses.get(task.task_type.leave_policy, ()):
+            continue
+        task_services.task_transition(
+            task_id=task.pk, action="requeue", by=ENGINE,
+            reason=f"leave: {leave.staff} is on leave from {leave.start:%Y-%m-%d %H:%M}")
+        moved += 1
+    return moved
+
+
+def tasks_requeue_timed_out(*, now: datetime | None = None) -> int:
+    """Running tasks past their type's timeout go back to the queue."""
+    now = now or timezone.now()
+    running = Task.objects.filter(status=S.RUNNING, task_type__timeout__isnull=False,
+                                  started_at__isnull=False).values_list(
+        "pk", "started_at", "task_type__timeout")
+    late = [pk for pk, started, limit in running if started + timedelta(seconds=limit) < now]
+    done = 0
+    for pk in late:
+        try:
+            task_services.task_transition(task_id=pk, action="requeue", by=ENGINE,
+                                          reason="timeout: running past its type's timeout")
+            done += 1
+        except Conflict:
+            continue  # it finished or paused meanwhile
+    return done

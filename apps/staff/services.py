@@ -1,0 +1,269 @@
+"""Every change to staff, skills, teams and leave; and the load each person carries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, OuterRef, ProtectedError, Subquery, Sum
+from django.db.models.functions import Coalesce, Now
+
+from apps.core.exceptions import Conflict
+from apps.tasks.holding import Change, on_transition
+from apps.tasks.models import Task, TaskType
+from apps.tasks.states import HELD_STATES
+
+from .models import Leave, RequiredSkill, Skill, Staff, StaffSkill, Team
+
+
+class CapacityExceeded(Conflict):
+    """Taking this task would put its holder over capacity."""
+
+
+# --- load: exact under concurrency ------------------------------------------------------------
+@on_transition
+def keep_load(change: Change) -> None:
+    """Runs inside the transition's transaction, before the task row is saved."""
+    if not change.holder_changed:
+        return
+    weight = change.task.task_type.capacity_weight
+    if change.before is not None:
+        Staff.objects.filter(user_id=change.before).update(load=F("load") - weight)
+    if change.after is not None:
+        staff_take_capacity(user_id=change.after, weight=weight)
+
+
+def staff_take_capacity(*, user_id: int, weight: int) -> None:
+    """Add `weight` to a person's load only if it fits: one conditional UPDATE.
+
+    The row lock the UPDATE takes serialises concurrent hand-overs to the same person, and the
+    condition is evaluated on the locked, current row, so two workers can never both fit a
+    task into the last free slot.
+    """
+    took = Staff.objects.filter(
+        user_id=user_id, load__lte=F("capacity") - weight
+    ).update(load=F("load") + weight, last_assigned_at=Now())
+    if took:
+        return
+    if not Staff.objects.filter(user_id=user_id).exists():
+        return  # not staff (an operator holding a task by hand): no capacity to keep
+    raise CapacityExceeded(f"taking this task would put user {user_id} over capacity")
+
+
+def staff_reconcile_load() -> int:
+    """Recompute every load from the tasks held; returns how many were wrong and fixed.
+
+    Loads move only through transitions, but a task deleted by hand or a bug must not leave a
+    person looking busier (or freer) than they are for ever.
+    """
+    held = (
+        Task.objects.filter(assignee_user_id=OuterRef("user_id"), status__in=HELD_STATES)
+        .order_by().values("assignee_user_id")
+        .annotate(total=Sum("task_type__capacity_weight")).values("total")
+    )
+    with transaction.atomic():
+        actual = Staff.objects.select_for_update().annotate(
+            actual=Coalesce(Subquery(held), 0)
+        ).exclude(load=F("actual"))
+        wrong = list(actual.values_list("pk", "actual"))
+        for pk, value in wrong:
+            Staff.objects.filter(pk=pk).update(load=value)
+    return len(wrong)
+
+
+# --- people -----------------------------------------------------------------------------------
+def staff_create(
+    *, username: str, password: str | None, email: str = "", team: Team | None = None,
+    capacity: int = 3, seniority: int = 1, rating: int = 3,
+    skills: Iterable[tuple[Skill, int]] = (), first_name: str = "", last_name: str = "",
+) -> Staff:
+    with transaction.atomic():
+        user = get_user_model().objects.create_user(
+            username=username, password=password, email=email,
+            first_name=first_name, last_name=last_name,
+        )
+        staff = Staff.objects.create(user=user, team=team, capacity=capacity,
+                                     seniority=seniority, rating=rating)
+        staff_set_skills(staff=staff, skills=skills)
+    return staff
+
+
+def staff_set_skills(*, staff: Staff, skills: Iterable[tuple[Skill, int]]) -> None:
+    """Replace a person's skills with `skills` ((skill, level) pairs)."""
+    StaffSkill.objects.filter(staff=staff).delete()
+    StaffSkill.objects.bulk_create(
+        StaffSkill(staff=staff, skill=skill, level=level) for skill, level in skills
+    )
+
+
+def leave_create(
+    *, staff: Staff, start: datetime, end: datetime, reason: str = "",
+    substitute: Staff | None = None,
+) -> Leave:
+    if end <= start:
+        raise ValueError("a leave ends after it starts")
+    if substitute is not None and substitute.pk == staff.pk:
+        raise ValueError("a substitute is someone else")
+    return Leave.objects.create(staff=staff, start=start, end=end, reason=reason,
+                                substitute=substitute)
+
+
+# --- catalogue: skills and teams --------------------------------------------------------------
+def skill_create(*, name: str, description: str = "") -> Skill:
+    with transaction.atomic():
+        return Skill.objects.create(name=name, description=description)
+
+
+def skill_update(*, skill: Skill, **fields: Any) -> Skill:
+    return _update(skill, fields, allowed={"name", "description"})
+
+
+def skill_delete(*, skill: Skill) -> None:
+    try:
+        with transaction.atomic():
+            skill.delete()
+    except ProtectedError as exc:
+        # Deleting it would silently make task types easier to take; refuse instead.
+        raise Conflict("skill is required by task types; remove it from them first") from exc
+
+
+def team_create(*, name: str, manager: Any = None, parent: Team | None = None) -> Team:
+    with transaction.atomic():
+        return Team.objects.create(name=name, manager=manager, parent=parent)
+
+
+def team_update(*, team: Team, **fields: Any) -> Team:
+    if "parent" in fields:
+        _check_team_parent(team, fields["parent"])
+    return _update(team, fields, allowed={"name", "manager", "parent"})
+
+
+def team_delete(*, team: Team) -> None:
+    with transaction.atomic():
+        team.delete()  # members and child teams are kept, team-less (SET_NULL)
+
+
+def _check_team_parent(team: Team, parent: Team | None) -> None:
+    """Escalation walks up the parent chain, so the chain must never loop back."""
+    seen: set[int] = set()
+    while parent is not None and parent.pk not in seen:
+        if parent.pk == team.pk:
+            raise ValidationError({"parent": ["A team cannot be inside itself."]})
+        seen.add(parent.pk)
+        parent = parent.parent
+
+
+def _update(obj: Any, fields: dict[str, Any], *, allowed: set[str]) -> Any:
+    unknown = set(fields) - allowed
+    if unknown:
+        raise TypeError(f"cannot update {sorted(unknown)} here")
+    with transaction.atomic():
+        for name, value in fields.items():
+            setattr(obj, name, value)
+        if fields:
+            obj.save(update_fields=list(fields))
+    return obj
+
+
+# --- people: updates ----------------------------------------------------------------------------
+STAFF_FIELDS = frozenset({"team", "capacity", "seniority", "rating", "availability"})
+
+
+def staff_update(*, staff: Staff, **fields: Any) -> Staff:
+    """Change a person's settings; `skills` ((skill, level) pairs) replaces them all.
+
+    Writes with UPDATE on the named columns only: `load` moves concurrently (keep_load), and a
+    save() of the whole row would put back the value read at the start of the request.
+    """
+    skills = fields.pop("skills", None)
+    unknown = set(fields) - STAFF_FIELDS
+    if unknown:
+        raise TypeError(f"cannot update {sorted(unknown)} here")
+    with transaction.atomic():
+        if fields:
+            Staff.objects.filter(pk=staff.pk).update(**fields)
+        if skills is not None:
+            staff_set_skills(staff=staff, skills=skills)
+    return Staff.objects.select_related("user", "team").get(pk=staff.pk)
+
+
+def staff_delete(*, staff: Staff) -> None:
+    """Remove someone from the staff (their user account stays)."""
+    with transaction.atomic():
+        locked = Staff.objects.select_for_update().get(pk=staff.pk)
+        if Task.objects.filter(assignee_user_id=locked.user_id, status__in=HELD_STATES).exists():
+            raise Conflict("this person holds open work; reassign it or set them inactive")
+        locked.delete()
+
+
+# --- leave -------------------------------------------------------------------------------------
+def leave_request(
+    *, staff: Staff, start: datetime, end: datetime, reason: str = "",
+    substitute: Staff | None = None,
+) -> Leave:
+    """A new leave, refused when it overlaps one the person already has."""
+    with transaction.atomic():
+        _lock_leaves_of(staff)
+        _check_leave(staff=staff, start=start, end=end, substitute=substitute)
+        return leave_create(staff=staff, start=start, end=end, reason=reason,
+                            substitute=substitute)
+
+
+def leave_update(*, leave: Leave, **fields: Any) -> Leave:
+    unknown = set(fields) - {"start", "end", "reason", "substitute"}
+    if unknown:
+        raise TypeError(f"cannot update {sorted(unknown)} here")
+    with transaction.atomic():
+        _lock_leaves_of(leave.staff)
+        for name, value in fields.items():
+            setattr(leave, name, value)
+        _check_leave(staff=leave.staff, start=leave.start, end=leave.end,
+                     substitute=leave.substitute, exclude=leave.pk)
+        if fields:
+            leave.save(update_fields=list(fields))
+    return leave
+
+
+def leave_delete(*, leave: Leave) -> None:
+    with transaction.atomic():
+        leave.delete()
+
+
+def _lock_leaves_of(staff: Staff) -> None:
+    # The person's row serialises their leave changes, so two overlapping requests sent at
+    # once cannot both pass the overlap check.
+    list(Staff.objects.select_for_update().filter(pk=staff.pk).values_list("pk", flat=True))
+
+
+def leave_overlaps(*, staff: Staff, start: datetime, end: datetime,
+                   exclude: int | None = None) -> Leave | None:
+    return (Leave.objects.filter(staff=staff, start__lt=end, end__gt=start)
+            .exclude(pk=exclude).order_by("start").first())
+
+
+def _check_leave(*, staff: Staff, start: datetime, end: datetime, substitute: Staff | None,
+                 exclude: int | None = None) -> None:
+    if end <= start:
+        raise ValidationError({"end": ["A leave ends after it starts."]})
+    if substitute is not None and substitute.pk == staff.pk:
+        raise ValidationError({"substitute": ["A substitute is someone else."]})
+    clash = leave_overlaps(staff=staff, start=start, end=end, exclude=exclude)
+    if clash is not None:
+        raise ValidationError({"start": [
+            f"Overlaps the leave from {clash.start:%Y-%m-%d %H:%M} to {clash.end:%Y-%m-%d %H:%M}."
+        ]})
+
+
+# --- task types --------------------------------------------------------------------------------
+def required_skills_set(*, task_type: TaskType, skills: Iterable[tuple[Skill, int]]) -> None:
+    """Replace the skills a task type needs ((skill, minimum level) pairs)."""
+    with transaction.atomic():
+        RequiredSkill.objects.filter(task_type=task_type).delete()
+        RequiredSkill.objects.bulk_create(
+            RequiredSkill(task_type=task_type, skill=skill, level=level)
+            for skill, level in skills
+        )

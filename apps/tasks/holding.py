@@ -1,0 +1,51 @@
+"""In-transaction hooks on task transitions: who holds a task, and what follows from it.
+
+Every transition calls the listeners inside its transaction, after the model changed and
+before the row is saved. A listener may refuse (raise), which undoes the whole transition:
+that is how the staff app keeps anyone from going over capacity, and how the assignment app
+keeps its records in step with the task. (Post-commit subscribers are apps.core.events.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from apps.core.actors import Actor
+
+from .models import Task
+from .states import HELD_STATES
+
+
+@dataclass(frozen=True)
+class Change:
+    task: Task
+    transition: str
+    from_status: str
+    before: int | None  # user id that held the task, or None
+    after: int | None  # user id that holds it now, or None
+    by: Actor
+    reason: str
+
+    @property
+    def holder_changed(self) -> bool:
+        return self.before != self.after
+
+
+Listener = Callable[[Change], None]
+_listeners: list[Listener] = []
+
+
+def on_transition(func: Listener) -> Listener:
+    if func not in _listeners:
+        _listeners.append(func)
+    return func
+
+
+def holder(status: str, user_id: int | None) -> int | None:
+    return user_id if status in HELD_STATES else None
+
+
+def notify(change: Change) -> None:
+    for listener in _listeners:
+        listener(change)
