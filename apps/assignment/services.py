@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.actors import Actor
@@ -46,6 +46,7 @@ class Planner:
         self.now = now
         self._pools: dict[tuple[int, int], list[Candidate]] = {}
         self._reqs: dict[int, list] = {}
+        self._entries: dict[int, list[Candidate]] = defaultdict(list)  # by user id
         self.cursors: dict[int, int] = {}
 
     def reqs(self, task_type: TaskType):
@@ -56,8 +57,10 @@ class Planner:
     def pool(self, task_type: TaskType, relax: int) -> list[Candidate]:
         key = (task_type.pk, relax)
         if key not in self._pools:
-            self._pools[key] = staff_pool(task_type, relax=relax, now=self.now,
-                                          reqs=self.reqs(task_type))
+            pool = staff_pool(task_type, relax=relax, now=self.now, reqs=self.reqs(task_type))
+            for c in pool:
+                self._entries[c.user_id].append(c)
+            self._pools[key] = pool
         return self._pools[key]
 
     def candidates(self, task: Task, excluded: set[int]) -> tuple[list[Candidate], int]:
@@ -72,10 +75,8 @@ class Planner:
         return [], relax
 
     def took(self, user_id: int, weight: int) -> None:
-        for pool in self._pools.values():
-            for c in pool:
-                if c.user_id == user_id:
-                    c.load += weight
+        for c in self._entries[user_id]:
+            c.load += weight
 
     def context(self, task_type: TaskType) -> RankContext:
         return RankContext(requirements=self.reqs(task_type), weight=task_type.capacity_weight,
@@ -84,12 +85,17 @@ class Planner:
 
 
 # --- the engine -------------------------------------------------------------------------------
-def assign_queued(*, task_ids=None, limit: int = 200, now: datetime | None = None) -> AssignResult:
-    """Assign a batch of queued staff tasks, best first. Returns what happened."""
+def assign_queued(
+    *, task_ids=None, task_type_ids=None, limit: int = 200, now: datetime | None = None
+) -> AssignResult:
+    """Assign a batch of queued staff tasks, best first (optionally only some tasks or task
+    types). Returns what happened."""
     now = now or timezone.now()
     result = AssignResult()
     with transaction.atomic():
-        tasks = task_services.lock_queued(kind=AssigneeKind.STAFF, task_ids=task_ids, limit=limit)
+        _short_lock_waits()
+        tasks = task_services.lock_queued(kind=AssigneeKind.STAFF, task_ids=task_ids,
+                                          task_type_ids=task_type_ids, limit=limit)
         if not tasks:
             return result
         planner = Planner(now)
@@ -105,6 +111,14 @@ def assign_queued(*, task_ids=None, limit: int = 200, now: datetime | None = Non
                     records.append(record)
         _finish(tasks, records, planner, result)
     return result
+
+
+def _short_lock_waits() -> None:
+    # Another worker holding a person's row is a reason to try the next person, not to wait
+    # (and never to deadlock): see tasks.services.task_assign_locked.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '100ms'")
 
 
 def _assign_greedy(task: Task, planner: Planner, excluded: set[int]) -> Assignment | None:
@@ -137,20 +151,13 @@ def _assign_optimal(tasks: list[Task], planner: Planner, excluded) -> list[Assig
     records = []
     for index, person, score in plan:
         task = tasks[index]
-        ctx = planner.context(task.task_type)
-        choice = Scored(person, score, _explain(person, ctx, score))
+        choice = Scored(person, score, planner.context(task.task_type))
         record = _hand_over(task, choice, planner, pools[task.pk][1], strategy="optimal_batch")
         if record is None:
             record = _assign_greedy(task, planner, excluded.get(task.pk, set()))
         if record:
             records.append(record)
     return records
-
-
-def _explain(c, ctx, score):
-    from .strategies import explain
-
-    return explain(c, ctx, score)
 
 
 def _hand_over(task: Task, choice: Scored, planner: Planner, level: int, *,
@@ -162,23 +169,27 @@ def _hand_over(task: Task, choice: Scored, planner: Planner, level: int, *,
         reason = Reason.DELEGATION
     elif level >= OVERFLOW and reason == Reason.AUTO:
         reason = Reason.OVERFLOW
-    note = f"{reason}: {strategy} ({choice.explanation})"
+    explanation = choice.explanation  # as things stood when the choice was made
+    note = f"{reason}: {strategy} ({explanation})"
     user = _user(c.user_id)
     if not task_services.task_assign_locked(task, user=user, by=by, reason=note):
         c.load = c.capacity  # someone else filled them meanwhile: not again in this batch
         return None
     planner.took(c.user_id, task.task_type.capacity_weight)
     planner.cursors[task.task_type.pk] = c.order_id
-    return _record(task, choice, strategy=strategy, reason=reason, by=by)
+    return _record(task, choice, strategy=strategy, reason=reason, by=by,
+                   explanation=explanation)
 
 
-def _record(task: Task, choice: Scored, *, strategy: str, reason: str, by: Actor) -> Assignment:
+def _record(task: Task, choice: Scored, *, strategy: str, reason: str, by: Actor,
+            explanation: str | None = None) -> Assignment:
     confirm = task.task_type.requires_assignment_confirmation
     now = timezone.now()
     c = choice.candidate
     return Assignment(
         task=task, assignee_user_id=c.user_id, strategy=strategy, score=choice.score,
-        explanation=choice.explanation, reason=reason, assigned_by=by.name[:150],
+        explanation=choice.explanation if explanation is None else explanation,
+        reason=reason, assigned_by=by.name[:150],
         delegated_from_id=c.delegated_from[0] if c.delegated_from else None,
         outcome=Outcome.PENDING if confirm else Outcome.ACCEPTED,
         expires_at=now + timedelta(seconds=task.task_type.confirmation_timeout)
@@ -285,8 +296,8 @@ def _assign_to(task: Task, target, *, by: Actor, force: bool, note: str) -> None
                               load=staff.load if staff else 0,
                               capacity=staff.capacity if staff else 10**6)
     ctx = planner.context(task.task_type)
-    choice = Scored(candidate, skill_coverage(candidate, ctx), "")
-    choice.explanation = _explain(candidate, ctx, choice.score) + (" (forced)" if force else "")
+    choice = Scored(candidate, skill_coverage(candidate, ctx), ctx,
+                    note="(forced)" if force else "")
     if not task_services.task_assign_locked(task, user=target, by=by, reason=note):
         raise Conflict(f"{target.get_username()} has no free capacity", current=task.status)
     _record(task, choice, strategy="manual", reason=Reason.MANUAL, by=by).save()

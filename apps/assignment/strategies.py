@@ -8,6 +8,7 @@ same pool gives the same answer. A project adds its own with `@register`.
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import random
 from dataclasses import dataclass, field
@@ -24,7 +25,14 @@ from .pool import Candidate, Requirement
 class Scored:
     candidate: Candidate
     score: float
-    explanation: str
+    ctx: RankContext | None = field(default=None, repr=False)
+    note: str = ""
+
+    @property
+    def explanation(self) -> str:
+        # Built on demand: a batch ranks hundreds of people per task but explains one.
+        text = explain(self.candidate, self.ctx, self.score) if self.ctx else ""
+        return f"{text} {self.note}".strip()
 
 
 @dataclass
@@ -39,10 +47,8 @@ class Strategy:
     name: ClassVar[str]
 
     def rank(self, task: Task, candidates: list[Candidate], ctx: RankContext) -> list[Scored]:
-        scored = [Scored(c, self.score(task, c, ctx), "") for c in candidates]
+        scored = [Scored(c, self.score(task, c, ctx), ctx) for c in candidates]
         scored.sort(key=lambda s: (-s.score, *self.tie_break(s.candidate)))
-        for s in scored:
-            s.explanation = explain(s.candidate, ctx, s.score)
         return scored
 
     def score(self, task: Task, c: Candidate, ctx: RankContext) -> float:
@@ -176,17 +182,18 @@ class ConsistentHash(Strategy):
     replicas = 64
 
     def rank(self, task, candidates, ctx):
-        ring = sorted(
-            (_hash(f"{c.key}#{i}"), c.order_id, c)
-            for c in candidates for i in range(self.replicas)
-        )
-        if not ring:
+        by_id = {c.order_id: c for c in candidates}
+        points, owners = _ring(tuple(sorted((c.key, c.order_id) for c in candidates)),
+                               self.replicas)
+        if not points:
             return []
-        point = _hash(task.reference or str(task.pk))
-        start = bisect.bisect_left(ring, (point, -1))
+        start = bisect.bisect_left(points, _hash(task.reference or str(task.pk)))
         seen: dict[int, Candidate] = {}
-        for _, oid, c in ring[start:] + ring[:start]:
-            seen.setdefault(oid, c)
+        for oid in owners[start:] + owners[:start]:
+            if oid not in seen:
+                seen[oid] = by_id[oid]
+                if len(seen) == len(by_id):
+                    break
         return _positional(list(seen.values()), ctx)
 
 
@@ -213,9 +220,14 @@ class OptimalBatch(SkillMatch):
 
 def _positional(ordered: list[Candidate], ctx: RankContext) -> list[Scored]:
     n = len(ordered)
-    return [
-        Scored(c, (n - i) / n, explain(c, ctx, (n - i) / n)) for i, c in enumerate(ordered)
-    ]
+    return [Scored(c, (n - i) / n, ctx) for i, c in enumerate(ordered)]
+
+
+@functools.lru_cache(maxsize=64)
+def _ring(members: tuple[tuple[str, int], ...], replicas: int) -> tuple[list[int], list[int]]:
+    """The hash ring of a pool, built once per distinct pool (a batch reuses it)."""
+    ring = sorted((_hash(f"{key}#{i}"), oid) for key, oid in members for i in range(replicas))
+    return [p for p, _ in ring], [oid for _, oid in ring]
 
 
 def _hash(text: str) -> int:

@@ -20,5 +20,6 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code):
         await self.channel_layer.group_discard(EVENTS_GROUP, self.channel_name)
 
-    async def domain_event(self, message):
-        await self.send_json({"event": message["event"], "data": message["data"]})
+    async def domain_events(self, message):
+        for event in message["events"]:
+            await self.send_json(event)

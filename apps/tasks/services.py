@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
@@ -153,23 +153,31 @@ def task_assign(*, task_id: uuid.UUID | str, user, by: Actor, reason: str = "") 
 
 
 def task_assign_locked(task: Task, *, user, by: Actor, reason: str = "") -> bool:
-    """Assign a queued task the caller has locked; False when the assignee refuses it (no
-    room), in which case nothing was written and `task` is as it was."""
+    """Assign a queued task the caller has locked; False when the assignee cannot take it now
+    (no room, or their row is busy in another worker's transaction past the caller's
+    lock_timeout), in which case nothing was written and `task` is as it was.
+
+    The savepoint is what makes "busy" recoverable: two batch workers can reach for each
+    other's people in opposite orders; a lock timeout inside the savepoint undoes just this
+    hand-over, where without it PostgreSQL would have to abort one whole batch (deadlock).
+    """
     try:
-        with transaction.atomic():  # a savepoint: a refusal leaves no trace
+        with transaction.atomic():
             apply_locked(task, "assign", by=by, reason=reason, user=user)
-    except Conflict:
+    except (Conflict, OperationalError):
         task.status, task.assignee_user, task.assigned_at = S.QUEUED, None, None
         return False
     return True
 
 
-def lock_queued(*, kind: str, task_ids=None, limit: int = 200) -> list[Task]:
+def lock_queued(*, kind: str, task_ids=None, task_type_ids=None, limit: int = 200) -> list[Task]:
     """Queued tasks of one assignee kind, locked, in the order they should be served:
     priority first, then age. Rows other workers hold are skipped, not waited for."""
     qs = Task.objects.filter(status=S.QUEUED, task_type__assignee_kind=kind)
     if task_ids is not None:
         qs = qs.filter(pk__in=task_ids)
+    if task_type_ids is not None:
+        qs = qs.filter(task_type_id__in=task_type_ids)
     return list(
         qs.select_for_update(skip_locked=True, of=("self",)).select_related("task_type")
         .order_by("-priority", "queued_at", "pk")[:limit]

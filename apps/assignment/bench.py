@@ -1,0 +1,163 @@
+"""Benchmark area `assignment`: the engine on 1,000 staff, 20 skills and 10,000 queued tasks.
+
+- assignment.greedy.<strategy> (assignments/s): `assign_queued` in batches of 200 until the
+  time is up, in this process; baseline `postgres.assign_floor`: the same writes per task
+  (task UPDATE, history INSERT, load UPDATE) issued bare, in batches, with no engine.
+- assignment.optimal_batch (seconds for 1,000 tasks over 1,000 staff): one `assign_queued`
+  of 1,000 tasks planned by the solver; baseline: greedy skill_match on the same 1,000.
+
+The rows it makes are named `bench-…` and deleted at the end.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Iterator
+
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.core.bench import BenchContext, Figure
+from apps.staff.models import RequiredSkill, Skill, Staff, StaffSkill
+from apps.tasks.models import Task, TaskHistory, TaskType
+from apps.tasks.states import TaskStatus
+
+from . import services
+from .models import Assignment, RoundRobinCursor, Unassignable
+
+AREA = "assignment"
+PREFIX = "bench-asg"
+STAFF, SKILLS, TASKS, TYPES = 1000, 20, 10_000, 10
+GREEDY = ("least_loaded", "skill_match", "priority_match", "round_robin", "random",
+          "consistent_hash", "least_recently_assigned")
+S = TaskStatus
+
+
+def run(ctx: BenchContext) -> Iterator[Figure]:
+    _cleanup()
+    ctx.on_cleanup(_cleanup)
+    ctx.log("assignment: building 1,000 staff, 20 skills, 10,000 queued tasks")
+    types, owner = _build()
+    seconds = max(ctx.seconds, 2.0)
+    floor = _assign_floor(owner, seconds)
+    for strategy in GREEDY:
+        rate = _greedy_rate(types, strategy, seconds)
+        _reset()
+        yield Figure(name=f"assignment.greedy.{strategy}", value=rate, unit="assignments/s",
+                     baseline_name="postgres.assign_floor", baseline_value=floor,
+                     min_value=2000, target_note="greedy, batches of 200, one process")
+    greedy_s = _batch_seconds(types, "skill_match")
+    _reset()
+    optimal_s = _batch_seconds(types, "optimal_batch")
+    _reset()
+    yield Figure(name="assignment.optimal_batch", value=optimal_s, unit="s",
+                 baseline_name="assignment.greedy.skill_match.1000", baseline_value=greedy_s,
+                 target_note="under 2 s for 1,000 tasks over 1,000 staff (lower is better)",
+                 extra={"under_2s": optimal_s < 2.0})
+
+
+# --- data -------------------------------------------------------------------------------------
+def _build() -> tuple[list[TaskType], object]:
+    rng = random.Random(7)
+    User = get_user_model()
+    with transaction.atomic():
+        skills = Skill.objects.bulk_create(Skill(name=f"{PREFIX}-skill-{i}") for i in range(SKILLS))
+        users = User.objects.bulk_create(
+            User(username=f"{PREFIX}-{i}", password="!") for i in range(STAFF))
+        owner = User.objects.create(username=f"{PREFIX}-owner", password="!")
+        staff = Staff.objects.bulk_create(
+            Staff(user=u, capacity=rng.randint(8, 14), seniority=rng.randint(1, 5),
+                  rating=rng.randint(1, 5)) for u in users)
+        StaffSkill.objects.bulk_create(
+            StaffSkill(staff=s, skill=sk, level=rng.randint(1, 5))
+            for s in staff for sk in rng.sample(skills, 6))
+        types = [TaskType.objects.create(key=f"{PREFIX}-type-{i}", name=f"bench type {i}")
+                 for i in range(TYPES)]
+        RequiredSkill.objects.bulk_create(
+            RequiredSkill(task_type=t, skill=sk, level=rng.randint(1, 2))
+            for t in types for sk in rng.sample(skills, 1))
+        now = timezone.now()
+        Task.objects.bulk_create(
+            Task(id=uuid.uuid4(), title=f"bench {i}", task_type=types[i % TYPES],
+                 priority=rng.randint(0, 3), status=S.QUEUED, created_by=owner,
+                 created_at=now, queued_at=now) for i in range(TASKS))
+    return types, owner
+
+
+def _reset() -> None:
+    """Put every bench task back in the queue and every load back to zero."""
+    with transaction.atomic():
+        tasks = Task.objects.filter(task_type__key__startswith=PREFIX)
+        Assignment.objects.filter(task__in=tasks).delete()
+        Unassignable.objects.filter(task__in=tasks).delete()
+        TaskHistory.objects.filter(task__in=tasks).delete()
+        tasks.update(status=S.QUEUED, assignee_user=None, assigned_at=None)
+        Staff.objects.filter(user__username__startswith=PREFIX).update(load=0)
+
+
+def _cleanup() -> None:
+    tasks = Task.objects.filter(task_type__key__startswith=PREFIX)
+    with transaction.atomic():
+        Assignment.objects.filter(task__in=tasks).delete()
+        Unassignable.objects.filter(task__in=tasks).delete()
+        TaskHistory.objects.filter(task__in=tasks).delete()
+        tasks.delete()
+        RoundRobinCursor.objects.filter(task_type__key__startswith=PREFIX).delete()
+        RequiredSkill.objects.filter(task_type__key__startswith=PREFIX).delete()
+        TaskType.objects.filter(key__startswith=PREFIX).delete()
+        get_user_model().objects.filter(username__startswith=PREFIX).delete()
+        Skill.objects.filter(name__startswith=PREFIX).delete()
+
+
+# --- measurements -----------------------------------------------------------------------------
+def _greedy_rate(types: list[TaskType], strategy: str, seconds: float) -> float:
+    TaskType.objects.filter(pk__in=[t.pk for t in types]).update(strategy=strategy)
+    assigned, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        result = services.assign_queued(limit=200, task_type_ids=[t.pk for t in types])
+        assigned += result.assigned
+        if not result.assigned:
+            break
+    return assigned / (time.perf_counter() - start)
+
+
+def _batch_seconds(types: list[TaskType], strategy: str) -> float:
+    TaskType.objects.filter(pk__in=[t.pk for t in types]).update(strategy=strategy)
+    start = time.perf_counter()
+    services.assign_queued(limit=1000, task_type_ids=[t.pk for t in types])
+    return time.perf_counter() - start
+
+
+def _assign_floor(owner, seconds: float) -> float:
+    """The same three writes per task with nothing else: what PostgreSQL alone allows."""
+    ids = list(Task.objects.filter(task_type__key__startswith=PREFIX, status=S.QUEUED)
+               .values_list("pk", flat=True)[:5000])
+    staff_ids = list(Staff.objects.filter(user__username__startswith=PREFIX)
+                     .values_list("pk", "user_id"))
+    done, start = 0, time.perf_counter()
+    table = Task._meta.db_table
+    hist = TaskHistory._meta.db_table
+    staff_table = Staff._meta.db_table
+    with connection.cursor() as cur:
+        for offset in range(0, len(ids), 200):
+            if time.perf_counter() - start >= seconds:
+                break
+            with transaction.atomic():
+                for i, pk in enumerate(ids[offset:offset + 200]):
+                    sid, uid = staff_ids[(offset + i) % len(staff_ids)]
+                    cur.execute(f"UPDATE {staff_table} SET load = load + 1 "
+                                "WHERE id = %s AND load + 1 <= capacity", [sid])
+                    cur.execute(f"UPDATE {table} SET status = 'assigned', assignee_user_id = %s"
+                                " WHERE id = %s AND status = 'queued'", [uid, pk])
+                    cur.execute(
+                        f"INSERT INTO {hist} (task_id, transition, from_status, to_status, "
+                        "actor_kind, actor_name, reason, created_at) VALUES "
+                        "(%s, 'assign', 'queued', 'assigned', 'system', 'bench', '', now())",
+                        [pk])
+                    done += 1
+    rate = done / (time.perf_counter() - start)
+    _reset()
+    return rate
