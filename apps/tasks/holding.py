@@ -1,4 +1,4 @@
-"""In-transaction hooks on task transitions: who holds a task, and what follows from it.
+"""In-transaction hooks on task creation and transitions: who holds a task, and what follows.
 
 Every transition calls the listeners inside its transaction, after the model changed and
 before the row is saved. A listener may refuse (raise), which undoes the whole transition:
@@ -49,3 +49,19 @@ def holder(status: str, user_id: int | None) -> int | None:
 def notify(change: Change) -> None:
     for listener in _listeners:
         listener(change)
+
+
+CreatedListener = Callable[[list[Task], Actor], None]
+_created_listeners: list[CreatedListener] = []
+
+
+def on_created(func: CreatedListener) -> CreatedListener:
+    """Called inside the creating transaction with the tasks just inserted (batch or one)."""
+    if func not in _created_listeners:
+        _created_listeners.append(func)
+    return func
+
+
+def notify_created(tasks: list[Task], by: Actor) -> None:
+    for listener in _created_listeners:
+        listener(tasks, by)

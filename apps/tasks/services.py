@@ -378,6 +378,7 @@ def _insert(tasks: list[Task], *, specs: Sequence[TaskSpec], by: Actor, now: dat
     ]
     if links:
         Task.depends_on.through.objects.bulk_create(links)
+    holding.notify_created(tasks, by)
     emit("tasks.created", {
         "task_ids": [str(t.pk) for t in tasks], "actor": by.name,
         "by_type": _count_by(t.task_type.key for t in tasks),
