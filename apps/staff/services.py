@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, OuterRef, ProtectedError, Subquery, Sum
 from django.db.models.functions import Coalesce, Now
+from django.utils import timezone
 
 from apps.core.exceptions import Conflict
 from apps.tasks.holding import Change, on_transition
@@ -223,6 +224,10 @@ def leave_update(*, leave: Leave, **fields: Any) -> Leave:
             setattr(leave, name, value)
         _check_leave(staff=leave.staff, start=leave.start, end=leave.end,
                      substitute=leave.substitute, exclude=leave.pk)
+        if "start" in fields and leave.start > timezone.now():
+            # Moved to the future: the sweep must hand their work back when it now begins.
+            leave.started_handled_at = None
+            fields["started_handled_at"] = None
         if fields:
             leave.save(update_fields=list(fields))
     return leave

@@ -1,0 +1,91 @@
+"""Operators' view of people: skills, teams, staff with their skills and load, leave calendar."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from apps.tasks.admin import TaskTypeAdmin
+from apps.tasks.models import TaskType
+
+from . import services
+from .models import Leave, RequiredSkill, Skill, Staff, StaffSkill, Team
+
+
+@admin.register(Skill)
+class SkillAdmin(admin.ModelAdmin):
+    list_display = ("name", "description")
+    search_fields = ("name",)
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ("name", "manager", "parent")
+    list_select_related = ("manager", "parent")
+    search_fields = ("name", "manager__username")
+    autocomplete_fields = ("manager", "parent")
+
+
+class StaffSkillInline(admin.TabularInline):
+    model = StaffSkill
+    extra = 1
+    autocomplete_fields = ("skill",)
+
+
+@admin.register(Staff)
+class StaffAdmin(admin.ModelAdmin):
+    list_display = ("user", "full_name", "team", "load", "capacity", "availability",
+                    "seniority", "rating", "last_assigned_at")
+    list_filter = ("team", ("staff_skills__skill", admin.RelatedOnlyFieldListFilter),
+                   "availability")
+    list_select_related = ("user", "team")
+    search_fields = ("user__username", "user__first_name", "user__last_name")
+    autocomplete_fields = ("user", "team")
+    readonly_fields = ("load", "last_assigned_at")
+    fields = ("user", "team", "capacity", "load", "seniority", "rating", "availability",
+              "last_assigned_at")
+    inlines = [StaffSkillInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The record belongs to its user for good; re-pointing it would move someone's load.
+        return (*self.readonly_fields, "user") if obj else self.readonly_fields
+
+    @admin.display(description="name", ordering="user__last_name")
+    def full_name(self, obj: Staff) -> str:
+        return obj.user.get_full_name()
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        # Through the service: an UPDATE of the changed columns only, never of `load`,
+        # which task hand-overs move concurrently while this form is open.
+        changed = {name: form.cleaned_data[name] for name in form.changed_data
+                   if name in services.STAFF_FIELDS}
+        services.staff_update(staff=obj, **changed)
+
+
+@admin.register(Leave)
+class LeaveAdmin(admin.ModelAdmin):
+    list_display = ("staff", "start", "end", "substitute", "reason")
+    list_filter = ("start", "end", "staff__team")
+    list_select_related = ("staff__user", "substitute__user")
+    search_fields = ("staff__user__username", "substitute__user__username", "reason")
+    autocomplete_fields = ("staff", "substitute")
+    date_hierarchy = "start"
+    ordering = ("start",)
+    readonly_fields = ("started_handled_at", "created_at")
+
+
+class RequiredSkillInline(admin.TabularInline):
+    model = RequiredSkill
+    extra = 1
+    autocomplete_fields = ("skill",)
+
+
+# The task type page gains its required skills here, so apps.tasks need not know about skills.
+admin.site.unregister(TaskType)
+
+
+@admin.register(TaskType)
+class TaskTypeWithSkillsAdmin(TaskTypeAdmin):
+    inlines = [*TaskTypeAdmin.inlines, RequiredSkillInline]

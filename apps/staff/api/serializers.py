@@ -1,0 +1,146 @@
+"""Staff API shapes. Serializers validate and shape; services decide and write."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from apps.tasks.api.serializers import StrictFieldsMixin
+
+from ..models import Availability, Leave, Skill, Staff, Team
+from ..services import leave_overlaps
+from .fields import SkillLevelSerializer
+
+User = get_user_model()
+LEVEL = {"min_value": 1, "max_value": 5}
+CAPACITY = {"min_value": 0, "max_value": 32767}  # PositiveSmallIntegerField
+
+
+class SkillSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    class Meta:
+        model = Skill
+        fields = ["id", "name", "description"]
+
+
+class TeamSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    manager = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.all(), required=False, allow_null=True)
+    parent = serializers.PrimaryKeyRelatedField(
+        queryset=Team.objects.all(), required=False, allow_null=True)
+
+    class Meta:
+        model = Team
+        fields = ["id", "name", "manager", "parent"]
+
+    def validate_parent(self, value):
+        if value is not None and self.instance is not None and value.pk == self.instance.pk:
+            raise serializers.ValidationError("A team cannot be inside itself.")
+        return value
+
+
+class StaffSerializer(serializers.ModelSerializer):
+    """What the directory shows. Expects staff_directory()'s annotations and prefetches."""
+
+    user = serializers.IntegerField(source="user_id", read_only=True)
+    username = serializers.CharField(source="user.username", read_only=True)
+    email = serializers.CharField(source="user.email", read_only=True)
+    full_name = serializers.CharField(source="user.get_full_name", read_only=True)
+    team_name = serializers.CharField(source="team.name", read_only=True, default=None)
+    current_load = serializers.IntegerField(source="load", read_only=True)
+    free_capacity = serializers.IntegerField(read_only=True)
+    on_leave_now = serializers.BooleanField(read_only=True)
+    skills = SkillLevelSerializer(source="staff_skills", many=True, read_only=True)
+
+    class Meta:
+        model = Staff
+        fields = [
+            "id", "user", "username", "email", "full_name", "team", "team_name", "capacity",
+            "current_load", "free_capacity", "seniority", "rating", "availability",
+            "on_leave_now", "skills", "last_assigned_at",
+        ]
+        read_only_fields = fields
+
+
+class StaffWriteFields(StrictFieldsMixin, serializers.Serializer):
+    """The settings of a person that managers and admins change."""
+
+    team = serializers.PrimaryKeyRelatedField(
+        queryset=Team.objects.all(), required=False, allow_null=True)
+    capacity = serializers.IntegerField(required=False, **CAPACITY)
+    seniority = serializers.IntegerField(required=False, **LEVEL)
+    rating = serializers.IntegerField(required=False, **LEVEL)
+    availability = serializers.ChoiceField(choices=Availability.choices, required=False)
+    skills = SkillLevelSerializer(many=True, required=False)
+
+
+class StaffUpdateSerializer(StaffWriteFields):
+    pass
+
+
+class StaffCreateSerializer(StaffWriteFields):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(write_only=True, required=False, allow_null=True,
+                                     default=None, style={"input_type": "password"},
+                                     help_text="Leave out to make them set one by a reset.")
+    email = serializers.EmailField(required=False, default="", allow_blank=True)
+    first_name = serializers.CharField(max_length=150, required=False, default="",
+                                       allow_blank=True)
+    last_name = serializers.CharField(max_length=150, required=False, default="",
+                                      allow_blank=True)
+
+    def validate_username(self, value):
+        for validator in User._meta.get_field("username").validators:
+            try:
+                validator(value)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(exc.messages) from exc
+        if User.objects.filter(username=value).exists():
+            raise serializers.ValidationError("A user with that username already exists.")
+        return value
+
+    def validate(self, attrs):
+        if attrs.get("password") is not None:
+            probe = User(username=attrs["username"], email=attrs.get("email", ""))
+            try:
+                validate_password(attrs["password"], user=probe)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError({"password": exc.messages}) from exc
+        return attrs
+
+
+class LeaveSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    """A leave of the staff member in context["staff"]."""
+
+    substitute = serializers.PrimaryKeyRelatedField(
+        queryset=Staff.objects.all(), required=False, allow_null=True)
+    substitute_username = serializers.CharField(
+        source="substitute.user.username", read_only=True, default=None)
+
+    class Meta:
+        model = Leave
+        fields = ["id", "staff", "start", "end", "reason", "substitute", "substitute_username",
+                  "started_handled_at", "created_at"]
+        read_only_fields = ["id", "staff", "started_handled_at", "created_at"]
+
+    def validate(self, attrs):
+        staff = self.context["staff"]
+        start = attrs.get("start", getattr(self.instance, "start", None))
+        end = attrs.get("end", getattr(self.instance, "end", None))
+        substitute = attrs.get("substitute", getattr(self.instance, "substitute", None))
+        if end <= start:
+            raise serializers.ValidationError({"end": ["Must be after start."]})
+        if substitute is not None and substitute.pk == staff.pk:
+            raise serializers.ValidationError({"substitute": ["Must be someone else."]})
+        self._check_overlap(staff, start, end)
+        return attrs
+
+    def _check_overlap(self, staff, start, end):
+        clash = leave_overlaps(staff=staff, start=start, end=end,
+                               exclude=getattr(self.instance, "pk", None))
+        if clash is not None:
+            raise serializers.ValidationError({"start": [
+                f"Overlaps leave {clash.pk} ({clash.start:%Y-%m-%d} to {clash.end:%Y-%m-%d})."
+            ]})
+

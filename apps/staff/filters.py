@@ -1,0 +1,27 @@
+"""Directory filters, shared by the API and the pages."""
+
+from __future__ import annotations
+
+import django_filters
+
+from .models import Availability, Staff
+
+
+class StaffFilter(django_filters.FilterSet):
+    team = django_filters.NumberFilter(field_name="team_id")
+    availability = django_filters.ChoiceFilter(choices=Availability.choices)
+    skill = django_filters.CharFilter(field_name="staff_skills__skill__name",
+                                      help_text="Has this skill (by name)")
+    min_level = django_filters.NumberFilter(method="filter_min_level",
+                                            help_text="With `skill`: at least this level")
+
+    class Meta:
+        model = Staff
+        fields = ["team", "availability", "skill"]
+
+    def filter_min_level(self, queryset, name, value):
+        skill = self.form.cleaned_data.get("skill")
+        if not skill:
+            return queryset
+        # One join on the same row as the skill name, so both apply to the same skill.
+        return queryset.filter(staff_skills__skill__name=skill, staff_skills__level__gte=value)
