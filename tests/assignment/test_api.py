@@ -99,3 +99,17 @@ def test_assignment_records_follow_task_visibility(team_setup):
     assert api_client(s["olga"]).get("/api/v1/assignments").json()["count"] == 1
     assert api_client().get("/api/v1/assignments").status_code == 401
     assert api_client(outsider).get(f"/api/v1/tasks/{task.pk}/candidates").status_code == 404
+
+
+def test_stats_count_unassignable_work_for_managers_only(team_setup):
+    s = team_setup
+    create_task(by=s["olga"], task_type=require(make_task_type("cobol"), {"cobol": 5}))
+    create_task(by=s["olga"], task_type=s["kind"])
+    services.assign_queued()
+    body = api_client(s["margaret"]).get("/api/v1/stats/assignment").json()
+    assert (body["queued_for_staff"], body["unassignable"]) == (1, 1)
+    assert body["outcomes"]["accepted"] == 1
+    staff = api_client(s["olga"]).get("/api/v1/stats/staff").json()["staff"]
+    assert sum(row["load"] for row in staff) == 1
+    assert api_client(s["ann"].user).get("/api/v1/stats/assignment").status_code == 403
+    assert api_client().get("/api/v1/stats/staff").status_code == 401

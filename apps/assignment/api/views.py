@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import django_filters
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import api_view
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
+from apps.accounts.roles import is_admin, is_manager
 from apps.core.actors import Actor
+from apps.staff.selectors import staff_workload
 from apps.tasks.api.serializers import TaskSerializer
 from apps.tasks.api.views import task_for_action, task_response
 from apps.tasks.selectors import tasks_visible_to
 
-from .. import services
+from .. import selectors, services
 from ..models import Assignment
 from .serializers import AssignmentSerializer, CandidateSerializer, ReassignSerializer
 
@@ -59,3 +63,25 @@ class AssignmentViewSet(viewsets.ReadOnlyModelViewSet):
             return Assignment.objects.none()
         visible = tasks_visible_to(self.request.user).values("pk")
         return Assignment.objects.filter(task__in=visible).select_related("assignee_user")
+
+
+@extend_schema(responses=OpenApiTypes.OBJECT,
+               description="Queue and assignment figures: queued, unassignable, awaiting "
+                           "confirmation, outcomes. Managers and admins.")
+@api_view(["GET"])
+def assignment_stats(request):
+    _require_manager(request.user)
+    return Response(selectors.assignment_stats())
+
+
+@extend_schema(responses=OpenApiTypes.OBJECT,
+               description="Each staff member's load, capacity and open tasks.")
+@api_view(["GET"])
+def staff_stats(request):
+    _require_manager(request.user)
+    return Response({"staff": staff_workload()})
+
+
+def _require_manager(user) -> None:
+    if not (is_admin(user) or is_manager(user)):
+        raise PermissionDenied("Stats are for managers and admins.")
