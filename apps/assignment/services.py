@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.core.actors import Actor
 from apps.core.exceptions import Conflict
 from apps.staff.models import Leave
+from apps.staff.services import staff_lock_nowait
 from apps.tasks import services as task_services
 from apps.tasks.models import Task, TaskType
 from apps.tasks.states import AssigneeKind, LeavePolicy, TaskStatus
@@ -47,6 +48,7 @@ class Planner:
         self._pools: dict[tuple[int, int], list[Candidate]] = {}
         self._reqs: dict[int, list] = {}
         self._entries: dict[int, list[Candidate]] = defaultdict(list)  # by user id
+        self.locked: set[int] = set()  # people whose row this batch holds
         self.cursors: dict[int, int] = {}
 
     def reqs(self, task_type: TaskType):
@@ -93,7 +95,6 @@ def assign_queued(
     now = now or timezone.now()
     result = AssignResult()
     with transaction.atomic():
-        _short_lock_waits()
         tasks = task_services.lock_queued(kind=AssigneeKind.STAFF, task_ids=task_ids,
                                           task_type_ids=task_type_ids, limit=limit)
         if not tasks:
@@ -111,14 +112,6 @@ def assign_queued(
                     records.append(record)
         _finish(tasks, records, planner, result)
     return result
-
-
-def _short_lock_waits() -> None:
-    # Another worker holding a person's row is a reason to try the next person, not to wait
-    # (and never to deadlock): see tasks.services.task_assign_locked.
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL lock_timeout = '100ms'")
 
 
 def _assign_greedy(task: Task, planner: Planner, excluded: set[int]) -> Assignment | None:
@@ -145,7 +138,9 @@ def _assign_optimal(tasks: list[Task], planner: Planner, excluded) -> list[Assig
         allowed = {c.user_id for c in pools[t.pk][0]}
         ctx = planner.context(t.task_type)
         scores[t.pk] = [skill_coverage(people[u], ctx) if u in allowed else None for u in order]
-    weight = max(t.task_type.capacity_weight for t in tasks)
+    # Slots sized for the lightest task: a heavy task planned into room it does not fit is
+    # refused at hand-over and goes through greedy selection instead.
+    weight = min(t.task_type.capacity_weight for t in tasks)
     plan = optimal.solve([t.pk for t in tasks], [people[u] for u in order], scores,
                          weight=weight)
     records = []
@@ -169,11 +164,16 @@ def _hand_over(task: Task, choice: Scored, planner: Planner, level: int, *,
         reason = Reason.DELEGATION
     elif level >= OVERFLOW and reason == Reason.AUTO:
         reason = Reason.OVERFLOW
+    if c.user_id not in planner.locked:
+        if not staff_lock_nowait(user_id=c.user_id):
+            c.load = c.capacity  # another worker is busy with them: not in this batch
+            return None
+        planner.locked.add(c.user_id)
     explanation = choice.explanation  # as things stood when the choice was made
     note = f"{reason}: {strategy} ({explanation})"
     user = _user(c.user_id)
     if not task_services.task_assign_locked(task, user=user, by=by, reason=note):
-        c.load = c.capacity  # someone else filled them meanwhile: not again in this batch
+        c.load = c.capacity  # full after all (the pool was read earlier): not again
         return None
     planner.took(c.user_id, task.task_type.capacity_weight)
     planner.cursors[task.task_type.pk] = c.order_id

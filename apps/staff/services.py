@@ -55,6 +55,18 @@ def staff_take_capacity(*, user_id: int, weight: int) -> None:
     raise CapacityExceeded(f"taking this task would put user {user_id} over capacity")
 
 
+def staff_lock_nowait(*, user_id: int) -> bool:
+    """Lock a person's row for this transaction if nobody else holds it; never wait.
+
+    Batch workers call this before handing someone work: a person another worker is busy
+    with is skipped, not waited for, so two batches reaching for each other's people in
+    opposite orders can never deadlock. True also for a user who is not staff (no row).
+    """
+    if Staff.objects.filter(user_id=user_id).select_for_update(skip_locked=True).exists():
+        return True
+    return not Staff.objects.filter(user_id=user_id).exists()
+
+
 def staff_reconcile_load() -> int:
     """Recompute every load from the tasks held; returns how many were wrong and fixed.
 

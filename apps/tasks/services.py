@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
@@ -153,18 +153,16 @@ def task_assign(*, task_id: uuid.UUID | str, user, by: Actor, reason: str = "") 
 
 
 def task_assign_locked(task: Task, *, user, by: Actor, reason: str = "") -> bool:
-    """Assign a queued task the caller has locked; False when the assignee cannot take it now
-    (no room, or their row is busy in another worker's transaction past the caller's
-    lock_timeout), in which case nothing was written and `task` is as it was.
+    """Assign a queued task the caller has locked; False when the assignee refuses it (no
+    room), in which case nothing was written and `task` is as it was.
 
-    The savepoint is what makes "busy" recoverable: two batch workers can reach for each
-    other's people in opposite orders; a lock timeout inside the savepoint undoes just this
-    hand-over, where without it PostgreSQL would have to abort one whole batch (deadlock).
+    No savepoint is needed: transition listeners refuse before anything is written (the
+    capacity check is a conditional UPDATE that matched no row), and the task row and its
+    history are saved only after every listener agreed.
     """
     try:
-        with transaction.atomic():
-            apply_locked(task, "assign", by=by, reason=reason, user=user)
-    except (Conflict, OperationalError):
+        apply_locked(task, "assign", by=by, reason=reason, user=user)
+    except Conflict:
         task.status, task.assignee_user, task.assigned_at = S.QUEUED, None, None
         return False
     return True
