@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "apps.tasks",
     "apps.staff",
     "apps.assignment",
+    "apps.approvals",
 ]
 
 MIDDLEWARE = [
@@ -206,6 +207,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.assignment.tasks.reconcile_staff_load",
         "schedule": 600.0,
     },
+    "approvals.escalate": {
+        "task": "apps.approvals.tasks.escalate_overdue_approvals",
+        "schedule": 60.0,
+    },
     "tasks.redrive_queued": {
         "task": "apps.tasks.tasks.redrive_queued_tasks",
         "schedule": float(SWEEP_INTERVAL_SECONDS * 6),
@@ -252,6 +257,8 @@ LOGIN_RATE_PER_CLIENT = env_int("LOGIN_RATE_PER_CLIENT", 30, minimum=1)
 LOGIN_RATE_PER_USERNAME = env_int("LOGIN_RATE_PER_USERNAME", 10, minimum=1)
 
 TASK_BATCH_MAX = env_int("TASK_BATCH_MAX", 1000, minimum=1)
+# A pending approval request escalates (manager's manager or admins) after this many seconds.
+APPROVAL_ESCALATE_AFTER = env_int("APPROVAL_ESCALATE_AFTER_SECONDS", 86400, minimum=60)
 
 # --- Auth, i18n, static ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

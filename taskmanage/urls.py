@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/v1/", include("apps.tasks.api.urls")),
     path("api/v1/", include("apps.staff.api.urls")),
     path("api/v1/", include("apps.assignment.api.urls")),
+    path("api/v1/", include("apps.approvals.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api-docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("bench/", include("apps.core.bench_views")),  # routes only if TASKMANAGE_BENCH=1

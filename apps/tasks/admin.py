@@ -20,8 +20,7 @@ from .models import Task, TaskHistory, TaskLog, TaskType
 
 # Buttons offered on a task's page: steps an operator takes without further input.
 ADMIN_ACTIONS = (
-    "submit", "approve", "reject", "start", "pause", "resume", "complete", "requeue", "retry",
-    "cancel",
+    "submit", "start", "pause", "resume", "complete", "requeue", "retry", "cancel",
 )
 
 

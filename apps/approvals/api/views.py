@@ -1,0 +1,75 @@
+"""Approval API: the inbox and the decisions, thin views over the selectors and services."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
+from rest_framework.response import Response
+
+from .. import services
+from ..filters import ApprovalFilter
+from ..models import ApprovalRequest
+from ..selectors import approvals_visible_to
+from .serializers import ApprovalRequestSerializer, DecisionSerializer, RejectionSerializer
+
+
+class ApprovalRequestViewSet(viewsets.ReadOnlyModelViewSet):
+    """Approval requests the caller may decide, plus their own; admins see all.
+
+    A request the caller cannot see is a 404; one they see but may not decide is a 403; one
+    that is no longer pending (decided meanwhile, by someone else too) is a 409.
+    """
+
+    serializer_class = ApprovalRequestSerializer
+    filterset_class = ApprovalFilter
+    lookup_value_regex = "[0-9]+"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+            return ApprovalRequest.objects.none()
+        return approvals_visible_to(self.request.user)
+
+    def _visible(self, pk) -> ApprovalRequest:
+        return get_object_or_404(approvals_visible_to(self.request.user), pk=pk)
+
+    def _respond(self, pk) -> Response:
+        fresh = self._visible(pk)
+        return Response(self.get_serializer(fresh).data)
+
+    @extend_schema(request=DecisionSerializer, responses=ApprovalRequestSerializer,
+                   description="Approve: a creation request sends the task on (queued, blocked "
+                               "or scheduled); a completion request completes it.")
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        target = self._visible(pk)
+        ser = DecisionSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        services.approval_approve(request_id=target.pk, by=request.user,
+                                  comment=ser.validated_data["comment"])
+        return self._respond(target.pk)
+
+    @extend_schema(request=RejectionSerializer, responses=ApprovalRequestSerializer,
+                   description="Reject, saying why: a creation request ends the task rejected; "
+                               "a completion request sends it back to running for rework.")
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        target = self._visible(pk)
+        ser = RejectionSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        services.approval_reject(request_id=target.pk, by=request.user,
+                                 comment=ser.validated_data["comment"])
+        return self._respond(target.pk)
+
+    @extend_schema(request=DecisionSerializer, responses=ApprovalRequestSerializer,
+                   description="The requester takes the request back: a creation request "
+                               "cancels the task; a completion request returns it to running.")
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, pk=None):
+        target = self._visible(pk)
+        ser = DecisionSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        services.approval_withdraw(request_id=target.pk, by=request.user,
+                                   comment=ser.validated_data["comment"])
+        return self._respond(target.pk)

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class ApprovalsConfig(AppConfig):
+    name = "apps.approvals"
+    label = "approvals"
+
+    def ready(self):
+        from . import metrics, subscribers  # noqa: F401  (task hooks, mail, gauges)
