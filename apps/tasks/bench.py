@@ -44,7 +44,7 @@ def run(ctx: BenchContext) -> Iterator[Figure]:
     ctx.on_cleanup(_delete_task_type)
     ctx.on_cleanup(lambda: _delete_tasks(Task.objects.filter(created_by=who.user)))
     server = ctx.server()
-    yield _create_single(ctx, server, who, task_type)
+    yield _create_single(ctx, server, who)
     yield _create_batch(ctx, server, who, task_type)
 
 
@@ -112,9 +112,7 @@ def _measured(result: LoadResult, cpu: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- figures --------------------------------------------------------------------------------
-def _create_single(
-    ctx: BenchContext, server: Server, who: Principal, task_type: TaskType
-) -> Figure:
+def _create_single(ctx: BenchContext, server: Server, who: Principal) -> Figure:
     nonce = _nonce()
     # Enough distinct titles that none repeats below ~5000 creates/s.
     bodies = [_item(nonce, i) for i in range(int(5000 * ctx.seconds) + 1000)]
@@ -161,7 +159,7 @@ def _create_batch(
     copy_rate = None
     if connection.vendor == "postgresql":
         ctx.log("tasks.create.batch: PostgreSQL COPY")
-        copy_rate = copy_rows_per_second(who.user, _bench_task_type(), seconds=ctx.seconds)
+        copy_rate = copy_rows_per_second(who.user, task_type, seconds=ctx.seconds)
     return Figure(
         name="tasks.create.batch", value=api.rate(201) * BATCH_SIZE, unit="tasks/s",
         baseline_name="postgres.copy", baseline_value=copy_rate,
