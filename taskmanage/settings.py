@@ -99,14 +99,22 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
-DATABASES = {
-    "default": dj_database_url.parse(
-        DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0)
-    )
-}
+# Persistent connections (CONN_MAX_AGE > 0) are not reused under ASGI: each request runs in
+# a fresh thread and leaves its connection for the garbage collector, until PostgreSQL runs
+# out of slots. So connections are closed after each request, and on PostgreSQL a per-process
+# pool (psycopg_pool, Django's "pool" option) makes opening one cheap.
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
     # libpq waits forever by default on a host that drops packets; fail fast instead.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    _pg_options.setdefault("connect_timeout", 5)
+    if env_bool("DB_POOL", True):
+        _pg_options["pool"] = {
+            "min_size": env_int("DB_POOL_MIN", 1, minimum=0),
+            "max_size": env_int("DB_POOL_MAX", 8, minimum=1),
+            # How long a request waits for a connection: a health probe must fail fast.
+            "timeout": env_int("DB_POOL_TIMEOUT", 3, minimum=1),
+        }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite serialises writers; a busy timeout turns lock contention into waiting.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20

@@ -8,11 +8,11 @@ if the process dies with events in the outbox; the database keeps the truth eith
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from .consumers import EVENTS_GROUP
@@ -43,6 +43,9 @@ def _ensure_sender() -> None:
 
 
 def _send_forever() -> None:
+    # One event loop for the thread's life: a fresh loop per send (async_to_sync) cost
+    # about ten times the send itself.
+    loop = asyncio.new_event_loop()
     while True:
         batch = [_outbox.get()]
         while len(batch) < BATCH:
@@ -51,12 +54,12 @@ def _send_forever() -> None:
             except queue.Empty:
                 break
         try:
-            _send(batch)
+            loop.run_until_complete(_send(batch))
         except Exception:  # Redis down or slow: drop this batch, keep the thread alive
             logger.warning("live events: %d not delivered", len(batch), exc_info=True)
 
 
-def _send(batch: list[dict]) -> None:
+async def _send(batch: list[dict]) -> None:
     layer = get_channel_layer()
     if layer is not None:
-        async_to_sync(layer.group_send)(EVENTS_GROUP, {"type": "domain.events", "events": batch})
+        await layer.group_send(EVENTS_GROUP, {"type": "domain.events", "events": batch})

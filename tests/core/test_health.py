@@ -62,6 +62,14 @@ def test_redis_down_fails_redis_and_overall_but_not_database(client, settings):
     assert database.status_code == 200
 
 
+def drop_connections() -> None:
+    """Close the connection and, with a pool, the pool, so the next connect uses the
+    current settings (a pool keeps the ones it was made with)."""
+    connection.close()
+    if getattr(connection, "pool", None) is not None:
+        connection.close_pool()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_database_down_fails_database_check_with_503(client):
     original = dict(connection.settings_dict)
@@ -69,13 +77,13 @@ def test_database_down_fails_database_check_with_503(client):
         connection.settings_dict["NAME"] = "/nonexistent-dir/db.sqlite3"
     else:
         connection.settings_dict["PORT"] = "1"  # nothing listens there: a real refused connect
-    connection.close()
+    drop_connections()
     try:
         database = client.get("/health/database")
         overall = client.get("/health")
     finally:
         connection.settings_dict.update(original)
-        connection.close()
+        drop_connections()
 
     assert database.status_code == 503
     assert database.json() == {
