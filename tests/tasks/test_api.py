@@ -378,3 +378,12 @@ def test_openapi_schema_and_swagger_are_served(alice):
     for fragment in ("/api/v1/tasks/{id}/cancel", "/api/v1/tasks/batch", "/api/v1/task-types"):
         assert fragment in text
     assert api_client().get("/api-docs/").status_code == 200
+
+
+def test_the_create_response_matches_a_fresh_read(alice, kind):
+    dep = create_task(by=alice, task_type=kind)
+    created = post(alice, "/api/v1/tasks", {"title": "t", "task_type": kind.key,
+                                            "depends_on": [str(dep.pk)], "labels": ["a"]})
+    read = api_client(alice).get(f"/api/v1/tasks/{created.json()['id']}")
+    assert created.status_code == 201
+    assert created.json() == read.json()

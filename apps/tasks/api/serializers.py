@@ -116,6 +116,9 @@ class TaskSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
     def get_depends_on(self, task: Task):
+        known = getattr(task, "depends_on_ids", None)  # set on a task just created
+        if known is not None:
+            return known
         return [str(dep.pk) for dep in task.depends_on.all()]
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
