@@ -91,21 +91,27 @@ def _on_leave(now: datetime):
     return Exists(Leave.objects.filter(staff=OuterRef("pk"), start__lte=now, end__gt=now))
 
 
-def _as_candidates(staff_rows, reqs: list[Requirement]) -> list[Candidate]:
-    staff_rows = list(staff_rows)
+CANDIDATE_FIELDS = ("pk", "user_id", "user__username", "load", "capacity", "seniority",
+                    "rating", "last_assigned_at")
+
+
+def _candidates_by_staff(staff_qs, reqs: list[Requirement]) -> dict[int, Candidate]:
+    """Candidates keyed by staff id, from plain rows (no model instances: a pool is hundreds
+    of people, built for every task type in every batch)."""
+    rows = list(staff_qs.values_list(*CANDIDATE_FIELDS))
     levels: dict[int, dict[int, int]] = {}
     skill_ids = [r.skill_id for r in reqs]
-    if staff_rows and skill_ids:
+    if rows and skill_ids:
         for staff_id, skill_id, level in StaffSkill.objects.filter(
-            staff__in=[s.pk for s in staff_rows], skill_id__in=skill_ids
+            staff__in=[row[0] for row in rows], skill_id__in=skill_ids
         ).values_list("staff_id", "skill_id", "level"):
             levels.setdefault(staff_id, {})[skill_id] = level
-    return [
-        Candidate(user_id=s.user_id, name=s.user.username, load=s.load, capacity=s.capacity,
-                  seniority=s.seniority, rating=s.rating, skills=levels.get(s.pk, {}),
-                  last_assigned_at=s.last_assigned_at)
-        for s in staff_rows
-    ]
+    return {
+        pk: Candidate(user_id=user_id, name=name, load=load, capacity=capacity,
+                      seniority=seniority, rating=rating, skills=levels.get(pk, {}),
+                      last_assigned_at=last)
+        for pk, user_id, name, load, capacity, seniority, rating, last in rows
+    }
 
 
 def staff_pool(
@@ -123,9 +129,9 @@ def staff_pool(
     qualified = _qualified(needed)
     present = (
         qualified.filter(availability=Availability.ACTIVE, load__lte=F("capacity") - weight)
-        .exclude(_on_leave(now)).select_related("user").order_by("user_id")
+        .exclude(_on_leave(now)).order_by("user_id")
     )
-    candidates = _as_candidates(present, reqs)
+    candidates = list(_candidates_by_staff(present, reqs).values())
     candidates += _delegates(qualified, needed, reqs, weight, now)
     return candidates
 
@@ -141,19 +147,15 @@ def _delegates(qualified, needed, reqs, weight: int, now: datetime) -> list[Cand
     leaves = list(leaves)
     if not leaves:
         return []
-    subs = {
-        s.pk: s for s in _qualified(needed).filter(
-            pk__in=[lv.substitute_id for lv in leaves], availability=Availability.ACTIVE,
-            load__lte=F("capacity") - weight,
-        ).exclude(_on_leave(now)).select_related("user")
-    }
+    subs = _candidates_by_staff(_qualified(needed).filter(
+        pk__in=[lv.substitute_id for lv in leaves], availability=Availability.ACTIVE,
+        load__lte=F("capacity") - weight,
+    ).exclude(_on_leave(now)), reqs)
     out = []
-    by_pk = {c.user_id: c for c in _as_candidates(subs.values(), reqs)}
     for leave in leaves:
-        sub = subs.get(leave.substitute_id)
-        if sub is None:
+        base = subs.get(leave.substitute_id)
+        if base is None:
             continue
-        base = by_pk[sub.user_id]
         out.append(Candidate(**{**base.__dict__, "delegated_from": (
             leave.staff.user_id, leave.staff.user.username)}))
     return out
@@ -163,11 +165,12 @@ def _overflow_pool(task_type: TaskType) -> list[Candidate]:
     user_id = task_type.overflow_assignee_id
     if user_id is None:
         return []
-    staff = Staff.objects.filter(user_id=user_id).select_related("user").first()
+    staff = Staff.objects.filter(user_id=user_id).first()
     if staff is None:
         # An operator who is not staff: nobody keeps their load, so nothing limits it.
         user = task_type.overflow_assignee
         return [Candidate(user_id=user.pk, name=user.get_username(), load=0, capacity=10**6)]
     if not staff.load + task_type.capacity_weight <= staff.capacity:
         return []
-    return _as_candidates([staff], requirements(task_type))
+    return list(_candidates_by_staff(Staff.objects.filter(pk=staff.pk),
+                                     requirements(task_type)).values())

@@ -18,7 +18,7 @@ from django.utils import timezone
 from apps.core.actors import Actor
 from apps.core.exceptions import Conflict
 from apps.staff.models import Leave
-from apps.staff.services import staff_lock_nowait
+from apps.staff.services import staff_take_capacity_many
 from apps.tasks import services as task_services
 from apps.tasks.models import Task, TaskType
 from apps.tasks.states import AssigneeKind, LeavePolicy, TaskStatus
@@ -30,6 +30,17 @@ from .strategies import RankContext, Scored, get_strategy, skill_coverage
 
 S = TaskStatus
 ENGINE = Actor.system("assignment")
+
+
+@dataclass
+class Planned:
+    """A hand-over decided in memory, written with the rest of the batch."""
+
+    task: Task
+    choice: Scored
+    strategy: str
+    reason: str
+    explanation: str
 
 
 @dataclass
@@ -48,7 +59,7 @@ class Planner:
         self._pools: dict[tuple[int, int], list[Candidate]] = {}
         self._reqs: dict[int, list] = {}
         self._entries: dict[int, list[Candidate]] = defaultdict(list)  # by user id
-        self.locked: set[int] = set()  # people whose row this batch holds
+        self.plan: list[Planned] = []
         self.cursors: dict[int, int] = {}
 
     def reqs(self, task_type: TaskType):
@@ -103,33 +114,30 @@ def assign_queued(
         _load_cursors(planner, tasks)
         excluded = exclusions([t.pk for t in tasks])
         batch = [t for t in tasks if t.task_type.strategy == "optimal_batch"]
-        records = _assign_optimal(batch, planner, excluded) if batch else []
-        planned = {t.pk for t in batch}
+        if batch:
+            _plan_optimal(batch, planner, excluded)
+        planned = {p.task.pk for p in planner.plan}
         for task in tasks:
-            if task.status == S.QUEUED and task.pk not in planned:
-                record = _assign_greedy(task, planner, excluded.get(task.pk, set()))
-                if record:
-                    records.append(record)
+            if task.pk not in planned:
+                _plan_greedy(task, planner, excluded.get(task.pk, set()))
+        records = _commit(planner.plan)
         _finish(tasks, records, planner, result)
     return result
 
 
-def _assign_greedy(task: Task, planner: Planner, excluded: set[int]) -> Assignment | None:
+def _plan_greedy(task: Task, planner: Planner, excluded: set[int]) -> bool:
     candidates, level = planner.candidates(task, excluded)
     if not candidates:
-        return None
+        return False
     ctx = planner.context(task.task_type)
     ranked = get_strategy(task.task_type.strategy).rank(task, candidates, ctx)
-    for choice in ranked:
-        record = _hand_over(task, choice, planner, level, strategy=task.task_type.strategy)
-        if record:
-            return record
-    return None
+    return any(_plan(task, choice, planner, level, strategy=task.task_type.strategy)
+               for choice in ranked)
 
 
-def _assign_optimal(tasks: list[Task], planner: Planner, excluded) -> list[Assignment]:
-    """Plan the batch with the assignment solver, then hand over in plan order; a task whose
-    planned person turned out to be full goes through greedy selection instead."""
+def _plan_optimal(tasks: list[Task], planner: Planner, excluded) -> None:
+    """Plan the batch with the assignment solver; a task whose planned person has no room
+    for it after all (a heavy task in a slot sized for the lightest) is planned greedily."""
     pools = {t.pk: planner.candidates(t, excluded.get(t.pk, set())) for t in tasks}
     people = {c.user_id: c for cands, _ in pools.values() for c in cands}
     order = sorted(people)
@@ -138,47 +146,49 @@ def _assign_optimal(tasks: list[Task], planner: Planner, excluded) -> list[Assig
         allowed = {c.user_id for c in pools[t.pk][0]}
         ctx = planner.context(t.task_type)
         scores[t.pk] = [skill_coverage(people[u], ctx) if u in allowed else None for u in order]
-    # Slots sized for the lightest task: a heavy task planned into room it does not fit is
-    # refused at hand-over and goes through greedy selection instead.
     weight = min(t.task_type.capacity_weight for t in tasks)
     plan = optimal.solve([t.pk for t in tasks], [people[u] for u in order], scores,
                          weight=weight)
-    records = []
     for index, person, score in plan:
         task = tasks[index]
         choice = Scored(person, score, planner.context(task.task_type))
-        record = _hand_over(task, choice, planner, pools[task.pk][1], strategy="optimal_batch")
-        if record is None:
-            record = _assign_greedy(task, planner, excluded.get(task.pk, set()))
-        if record:
-            records.append(record)
-    return records
+        if not _plan(task, choice, planner, pools[task.pk][1], strategy="optimal_batch"):
+            _plan_greedy(task, planner, excluded.get(task.pk, set()))
 
 
-def _hand_over(task: Task, choice: Scored, planner: Planner, level: int, *,
-               strategy: str, reason: str = Reason.AUTO, by: Actor = ENGINE) -> Assignment | None:
+def _plan(task: Task, choice: Scored, planner: Planner, level: int, *, strategy: str) -> bool:
     c = choice.candidate
-    if not c.fits(task.task_type.capacity_weight):
-        return None
+    weight = task.task_type.capacity_weight
+    if not c.fits(weight):
+        return False
+    reason = Reason.AUTO
     if c.delegated_from:
         reason = Reason.DELEGATION
-    elif level >= OVERFLOW and reason == Reason.AUTO:
+    elif level >= OVERFLOW:
         reason = Reason.OVERFLOW
-    if c.user_id not in planner.locked:
-        if not staff_lock_nowait(user_id=c.user_id):
-            c.load = c.capacity  # another worker is busy with them: not in this batch
-            return None
-        planner.locked.add(c.user_id)
-    explanation = choice.explanation  # as things stood when the choice was made
-    note = f"{reason}: {strategy} ({explanation})"
-    user = _user(c.user_id)
-    if not task_services.task_assign_locked(task, user=user, by=by, reason=note):
-        c.load = c.capacity  # full after all (the pool was read earlier): not again
-        return None
-    planner.took(c.user_id, task.task_type.capacity_weight)
+    explanation = choice.explanation  # as things stand when the choice is made
+    planner.plan.append(Planned(task, choice, strategy, reason, explanation))
+    planner.took(c.user_id, weight)
     planner.cursors[task.task_type.pk] = c.order_id
-    return _record(task, choice, strategy=strategy, reason=reason, by=by,
-                   explanation=explanation)
+    return True
+
+
+def _commit(plan: list[Planned], *, by: Actor = ENGINE) -> list[Assignment]:
+    """Write the batch's hand-overs: capacity for all of them in one statement (what no
+    longer fits, or whose person another worker holds, stays queued for the next run), then
+    the task transitions, their history and the assignment records in bulk."""
+    asks: dict[int, list] = defaultdict(list)
+    for p in plan:
+        asks[p.choice.candidate.user_id].append((p.task.pk, p.task.task_type.capacity_weight))
+    granted = staff_take_capacity_many(asks)
+    done = [p for p in plan if p.task.pk in granted]
+    task_services.tasks_assign_many(
+        [(p.task, _user(p.choice.candidate.user_id),
+          f"{p.reason}: {p.strategy} ({p.explanation})") for p in done],
+        by=by, capacity_reserved=True,
+    )
+    return [_record(p.task, p.choice, strategy=p.strategy, reason=p.reason, by=by,
+                    explanation=p.explanation) for p in done]
 
 
 def _record(task: Task, choice: Scored, *, strategy: str, reason: str, by: Actor,
@@ -207,7 +217,10 @@ def _finish(tasks, records, planner: Planner, result: AssignResult) -> None:
     Assignment.objects.bulk_create(records)
     assigned = {r.task_id for r in records}
     Unassignable.objects.filter(task_id__in=assigned).delete()
-    waiting = [t for t in tasks if t.pk not in assigned and t.status == S.QUEUED]
+    # Only tasks nobody could be planned for are unassignable; a planned hand-over refused
+    # at commit (someone else's batch got there first) is simply tried again next run.
+    planned = {p.task.pk for p in planner.plan}
+    waiting = [t for t in tasks if t.pk not in planned]
     _mark_unassignable(waiting)
     for type_id, user_id in planner.cursors.items():
         RoundRobinCursor.objects.update_or_create(task_type_id=type_id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ from django.db.models import F, OuterRef, ProtectedError, Subquery, Sum
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
+from apps.core.db import update_rows
 from apps.core.exceptions import Conflict
 from apps.tasks.holding import Change, on_transition
 from apps.tasks.models import Task, TaskType
@@ -34,7 +35,7 @@ def keep_load(change: Change) -> None:
     weight = change.task.task_type.capacity_weight
     if change.before is not None:
         Staff.objects.filter(user_id=change.before).update(load=F("load") - weight)
-    if change.after is not None:
+    if change.after is not None and not change.capacity_reserved:
         staff_take_capacity(user_id=change.after, weight=weight)
 
 
@@ -55,16 +56,46 @@ def staff_take_capacity(*, user_id: int, weight: int) -> None:
     raise CapacityExceeded(f"taking this task would put user {user_id} over capacity")
 
 
-def staff_lock_nowait(*, user_id: int) -> bool:
-    """Lock a person's row for this transaction if nobody else holds it; never wait.
+def staff_take_capacity_many(requests: Mapping[int, Sequence[tuple[Hashable, int]]]) -> set:
+    """Take capacity for a whole batch of hand-overs: one locking read, one write.
 
-    Batch workers call this before handing someone work: a person another worker is busy
-    with is skipped, not waited for, so two batches reaching for each other's people in
-    opposite orders can never deadlock. True also for a user who is not staff (no row).
+    `requests` maps a user id to (key, weight) asks in the order they should be served; the
+    keys of the asks that fit are returned. People's rows are locked with SKIP LOCKED: a person
+    another worker is handing work to right now is skipped (their asks are refused for this
+    batch), never waited for, so two batch workers can never deadlock on each other. Loads
+    are read under the lock, so what fits is decided on current figures.
     """
-    if Staff.objects.filter(user_id=user_id).select_for_update(skip_locked=True).exists():
-        return True
-    return not Staff.objects.filter(user_id=user_id).exists()
+    if not requests:
+        return set()
+    rows = {
+        user_id: (pk, load, capacity)
+        for pk, user_id, load, capacity in Staff.objects.filter(user_id__in=list(requests))
+        .select_for_update(skip_locked=True).values_list("pk", "user_id", "load", "capacity")
+    }
+    missing = set(requests) - set(rows)
+    # Not locked: either busy in another worker, or not staff at all (an operator set as a
+    # type's overflow assignee), whose load nobody keeps.
+    not_staff = missing - set(Staff.objects.filter(user_id__in=missing).values_list(
+        "user_id", flat=True)) if missing else set()
+    granted: set = set()
+    changed: list[Staff] = []
+    now = timezone.now()
+    for user_id, asks in requests.items():
+        if user_id in not_staff:
+            granted.update(key for key, _ in asks)
+            continue
+        if user_id not in rows:
+            continue
+        pk, load, capacity = rows[user_id]
+        start = load
+        for key, weight in asks:
+            if load + weight <= capacity:
+                load += weight
+                granted.add(key)
+        if load != start:
+            changed.append(Staff(pk=pk, load=load, last_assigned_at=now))
+    update_rows(Staff, ["load", "last_assigned_at"], changed)
+    return granted
 
 
 def staff_reconcile_load() -> int:

@@ -26,6 +26,9 @@ class Change:
     after: int | None  # user id that holds it now, or None
     by: Actor
     reason: str
+    # Set by bulk hand-overs that took the new holder's capacity up front, in one statement
+    # for the whole batch (apps.staff.services.staff_take_capacity_many).
+    capacity_reserved: bool = False
 
     @property
     def holder_changed(self) -> bool:
