@@ -1,6 +1,6 @@
 """Benchmark area `assignment`: the engine on 1,000 staff, 20 skills and 10,000 queued tasks.
 
-- assignment.greedy.<strategy> (assignments/s): `assign_queued` in batches of 200 until the
+- assignment.greedy.<strategy> (assignments/s): `assign_queued` in batches of 500 until the
   time is up, in this process; baseline `postgres.assign_floor`: the same writes per task
   (task UPDATE, history INSERT, load UPDATE) issued bare, in batches, with no engine.
 - assignment.optimal_batch (seconds for 1,000 tasks over 1,000 staff): one `assign_queued`
@@ -31,6 +31,7 @@ from .models import Assignment, RoundRobinCursor, Unassignable
 AREA = "assignment"
 PREFIX = "bench-asg"
 STAFF, SKILLS, TASKS, TYPES = 1000, 20, 10_000, 10
+BATCH = 500  # assign_queued's default batch
 GREEDY = ("least_loaded", "skill_match", "priority_match", "round_robin", "random",
           "consistent_hash", "least_recently_assigned")
 S = TaskStatus
@@ -48,7 +49,7 @@ def run(ctx: BenchContext) -> Iterator[Figure]:
         _reset()
         yield Figure(name=f"assignment.greedy.{strategy}", value=rate, unit="assignments/s",
                      baseline_name="postgres.assign_floor", baseline_value=floor,
-                     min_value=2000, target_note="greedy, batches of 200, one process")
+                     min_value=2000, target_note="greedy, batches of 500, one process")
     greedy_s = _batch_seconds(types, "skill_match")
     _reset()
     optimal_s = _batch_seconds(types, "optimal_batch")
@@ -117,7 +118,7 @@ def _greedy_rate(types: list[TaskType], strategy: str, seconds: float) -> float:
     TaskType.objects.filter(pk__in=[t.pk for t in types]).update(strategy=strategy)
     assigned, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        result = services.assign_queued(limit=200, task_type_ids=[t.pk for t in types])
+        result = services.assign_queued(limit=BATCH, task_type_ids=[t.pk for t in types])
         assigned += result.assigned
         if not result.assigned:
             break

@@ -99,7 +99,7 @@ class Planner:
 
 # --- the engine -------------------------------------------------------------------------------
 def assign_queued(
-    *, task_ids=None, task_type_ids=None, limit: int = 200, now: datetime | None = None
+    *, task_ids=None, task_type_ids=None, limit: int = 500, now: datetime | None = None
 ) -> AssignResult:
     """Assign a batch of queued staff tasks, best first (optionally only some tasks or task
     types). Returns what happened."""
@@ -130,9 +130,11 @@ def _plan_greedy(task: Task, planner: Planner, excluded: set[int]) -> bool:
     if not candidates:
         return False
     ctx = planner.context(task.task_type)
-    ranked = get_strategy(task.task_type.strategy).rank(task, candidates, ctx)
-    return any(_plan(task, choice, planner, level, strategy=task.task_type.strategy)
-               for choice in ranked)
+    # Every candidate fits (the planner filtered them), so the best one is the choice.
+    choice = get_strategy(task.task_type.strategy).best(task, candidates, ctx)
+    if choice is None:
+        return False
+    return _plan(task, choice, planner, level, strategy=task.task_type.strategy)
 
 
 def _plan_optimal(tasks: list[Task], planner: Planner, excluded) -> None:

@@ -51,6 +51,17 @@ class Strategy:
         scored.sort(key=lambda s: (-s.score, *self.tie_break(s.candidate)))
         return scored
 
+    def best(self, task: Task, candidates: list[Candidate], ctx: RankContext) -> Scored | None:
+        """The first of `rank`, found without sorting everyone (the engine's hot path)."""
+        if not candidates:
+            return None
+        if type(self).rank is not Strategy.rank:  # an ordering strategy: rank decides
+            ranked = self.rank(task, candidates, ctx)
+            return ranked[0] if ranked else None  # failover may list none of them
+        scored = ((self.score(task, c, ctx), c) for c in candidates)
+        score, c = min(scored, key=lambda sc: (-sc[0], *self.tie_break(sc[1])))
+        return Scored(c, score, ctx)
+
     def score(self, task: Task, c: Candidate, ctx: RankContext) -> float:
         raise NotImplementedError
 

@@ -320,3 +320,12 @@ def test_reconciling_fixes_a_load_that_drifted(boss):
     Staff.objects.filter(pk=ann.pk).update(load=7)
     assert staff_reconcile_load() == 1
     assert load_of(ann) == 1
+
+
+def test_failover_with_nobody_listed_present_leaves_the_task_queued(boss):
+    kind = make_task_type(strategy="failover", strategy_params={"order": ["ghost"]})
+    make_staff("ann")
+    task = create_task(by=boss, task_type=kind)
+    result = services.assign_queued()
+    task.refresh_from_db()
+    assert (result.assigned, task.status) == (0, S.QUEUED)

@@ -106,3 +106,14 @@ def test_an_unknown_strategy_is_refused_and_the_registry_has_all_of_them():
     assert set(STRATEGIES) >= {
         "round_robin", "least_loaded", "skill_match", "priority_match", "random",
         "consistent_hash", "least_recently_assigned", "failover", "optimal_batch"}
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_best_is_the_first_of_the_ranking(strategy):
+    pool = [person(i, f"p{i}", load=i % 3, seniority=(i * 7) % 5 + 1,
+                   skills={1: i % 5 + 1, 2: (i * 3) % 5 + 1}) for i in range(1, 12)]
+    t = task(Priority.HIGH, reference="kb-1")
+    ctx = RankContext(requirements=[PY, SQL], weight=1, params={"order": ["p4", "p2"]})
+    ranked = get_strategy(strategy).rank(t, pool, ctx)
+    best = get_strategy(strategy).best(t, pool, ctx)
+    assert (best.candidate.name, best.score) == (ranked[0].candidate.name, ranked[0].score)
