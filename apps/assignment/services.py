@@ -140,17 +140,29 @@ def _plan_greedy(task: Task, planner: Planner, excluded: set[int]) -> bool:
 def _plan_optimal(tasks: list[Task], planner: Planner, excluded) -> None:
     """Plan the batch with the assignment solver; a task whose planned person has no room
     for it after all (a heavy task in a slot sized for the lightest) is planned greedily."""
-    pools = {t.pk: planner.candidates(t, excluded.get(t.pk, set())) for t in tasks}
+    pools, by_kind = {}, {}
+    for t in tasks:  # the same type, wait step and exclusions: the same pool
+        level = relax_level(t.task_type, t.queued_at, planner.now)
+        kind = (t.task_type_id, level, frozenset(excluded.get(t.pk, ())))
+        if kind not in by_kind:
+            by_kind[kind] = planner.candidates(t, excluded.get(t.pk, set()))
+        pools[t.pk] = by_kind[kind]
     people = {c.user_id: c for cands, _ in pools.values() for c in cands}
     order = sorted(people)
-    scores = {}
+    # A row of scores depends on the task's type and pool, not on the task: score each kind
+    # once (a batch of 1,000 tasks is a handful of kinds).
+    groups, scores = [], {}
     for t in tasks:
-        allowed = {c.user_id for c in pools[t.pk][0]}
-        ctx = planner.context(t.task_type)
-        scores[t.pk] = [skill_coverage(people[u], ctx) if u in allowed else None for u in order]
+        cands, level = pools[t.pk]
+        kind = (t.task_type_id, level, frozenset(excluded.get(t.pk, ())))
+        if kind not in scores:
+            allowed = {c.user_id for c in cands}
+            ctx = planner.context(t.task_type)
+            scores[kind] = [skill_coverage(people[u], ctx) if u in allowed else None
+                            for u in order]
+        groups.append(kind)
     weight = min(t.task_type.capacity_weight for t in tasks)
-    plan = optimal.solve([t.pk for t in tasks], [people[u] for u in order], scores,
-                         weight=weight)
+    plan = optimal.solve(groups, [people[u] for u in order], scores, weight=weight)
     for index, person, score in plan:
         task = tasks[index]
         choice = Scored(person, score, planner.context(task.task_type))
