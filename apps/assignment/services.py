@@ -336,14 +336,20 @@ def assignments_expire(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     due = list(Assignment.objects.filter(outcome=Outcome.PENDING, expires_at__lte=now)
                .values_list("task_id", flat=True)[:500])
+    return _each(due, "expire", reason="expiry: not accepted in time")
+
+
+def _each(task_ids, action: str, *, reason: str) -> int:
+    """Apply `action` to each task on its own; a task that moved on meanwhile is skipped (a
+    possible race: accepted, finished or cancelled between our read and its lock)."""
     done = 0
-    for task_id in due:
+    for task_id in task_ids:
         try:
-            task_services.task_transition(task_id=task_id, action="expire", by=ENGINE,
-                                          reason="expiry: not accepted in time")
+            task_services.task_transition(task_id=task_id, action=action, by=ENGINE,
+                                          reason=reason)
             done += 1
         except (Conflict, Task.DoesNotExist):
-            continue  # a possible race: it was accepted or cancelled meanwhile
+            continue
     return done
 
 
@@ -383,12 +389,4 @@ def tasks_requeue_timed_out(*, now: datetime | None = None) -> int:
                                   started_at__isnull=False).values_list(
         "pk", "started_at", "task_type__timeout")
     late = [pk for pk, started, limit in running if started + timedelta(seconds=limit) < now]
-    done = 0
-    for pk in late:
-        try:
-            task_services.task_transition(task_id=pk, action="requeue", by=ENGINE,
-                                          reason="timeout: running past its type's timeout")
-            done += 1
-        except Conflict:
-            continue  # it finished or paused meanwhile
-    return done
+    return _each(late, "requeue", reason="timeout: running past its type's timeout")

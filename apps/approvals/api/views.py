@@ -38,38 +38,30 @@ class ApprovalRequestViewSet(viewsets.ReadOnlyModelViewSet):
         fresh = self._visible(pk)
         return Response(self.get_serializer(fresh).data)
 
+    def _decide(self, request, pk, serializer_class, decide) -> Response:
+        target = self._visible(pk)
+        ser = serializer_class(data=request.data)
+        ser.is_valid(raise_exception=True)
+        decide(request_id=target.pk, by=request.user, comment=ser.validated_data["comment"])
+        return self._respond(target.pk)
+
     @extend_schema(request=DecisionSerializer, responses=ApprovalRequestSerializer,
                    description="Approve: a creation request sends the task on (queued, blocked "
                                "or scheduled); a completion request completes it.")
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
-        target = self._visible(pk)
-        ser = DecisionSerializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        services.approval_approve(request_id=target.pk, by=request.user,
-                                  comment=ser.validated_data["comment"])
-        return self._respond(target.pk)
+        return self._decide(request, pk, DecisionSerializer, services.approval_approve)
 
     @extend_schema(request=RejectionSerializer, responses=ApprovalRequestSerializer,
                    description="Reject, saying why: a creation request ends the task rejected; "
                                "a completion request sends it back to running for rework.")
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
-        target = self._visible(pk)
-        ser = RejectionSerializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        services.approval_reject(request_id=target.pk, by=request.user,
-                                 comment=ser.validated_data["comment"])
-        return self._respond(target.pk)
+        return self._decide(request, pk, RejectionSerializer, services.approval_reject)
 
     @extend_schema(request=DecisionSerializer, responses=ApprovalRequestSerializer,
                    description="The requester takes the request back: a creation request "
                                "cancels the task; a completion request returns it to running.")
     @action(detail=True, methods=["post"])
     def withdraw(self, request, pk=None):
-        target = self._visible(pk)
-        ser = DecisionSerializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        services.approval_withdraw(request_id=target.pk, by=request.user,
-                                   comment=ser.validated_data["comment"])
-        return self._respond(target.pk)
+        return self._decide(request, pk, DecisionSerializer, services.approval_withdraw)
