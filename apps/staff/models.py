@@ -84,6 +84,16 @@ class Staff(models.Model):
     def __str__(self) -> str:
         return self.user.get_username()
 
+    def save(self, *args, **kwargs):
+        # `load` moves only through conditional UPDATEs in apps.staff.services; saving an
+        # instance read earlier (an admin form, a script) must not write back a stale load.
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields
+                if not f.primary_key and f.name != "load"
+            ]
+        super().save(*args, **kwargs)
+
     @property
     def free_capacity(self) -> int:
         return max(self.capacity - self.load, 0)

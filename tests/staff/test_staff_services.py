@@ -95,3 +95,13 @@ def test_two_overlapping_leave_requests_at_once_give_one_leave():
     assert sum(isinstance(o, Leave) for o in outcomes) == 1
     assert all(isinstance(o, (Leave, ValidationError)) for o in outcomes), outcomes
     assert Leave.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_saving_a_stale_staff_instance_does_not_overwrite_the_load():
+    stale = make_staff("sam")
+    Staff.objects.filter(pk=stale.pk).update(load=2)  # a hand-over meanwhile
+    stale.capacity = 5
+    stale.save()
+    stale.refresh_from_db()
+    assert (stale.capacity, stale.load) == (5, 2)
