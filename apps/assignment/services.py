@@ -236,11 +236,22 @@ def _finish(tasks, records, planner: Planner, result: AssignResult) -> None:
     planned = {p.task.pk for p in planner.plan}
     waiting = [t for t in tasks if t.pk not in planned]
     _mark_unassignable(waiting)
-    for type_id, user_id in planner.cursors.items():
-        RoundRobinCursor.objects.update_or_create(task_type_id=type_id,
-                                                  defaults={"last_user_id": user_id})
+    _save_cursors(planner, tasks)
     result.assigned, result.unassignable = len(records), len(waiting)
     result.tasks = tasks
+
+
+def _save_cursors(planner: Planner, tasks: list[Task]) -> None:
+    """Remember round robin's last turn per task type: one upsert, rows in a fixed order
+    (two workers saving cursors for the same types then queue, they cannot deadlock, and
+    neither fails inserting a cursor the other just created)."""
+    round_robin = {t.task_type_id for t in tasks if t.task_type.strategy == "round_robin"}
+    rows = [RoundRobinCursor(task_type_id=type_id, last_user_id=planner.cursors[type_id])
+            for type_id in sorted(round_robin & set(planner.cursors))]
+    if rows:
+        RoundRobinCursor.objects.bulk_create(rows, update_conflicts=True,
+                                             unique_fields=["task_type"],
+                                             update_fields=["last_user_id"])
 
 
 def _mark_unassignable(tasks: list[Task]) -> None:

@@ -329,3 +329,16 @@ def test_failover_with_nobody_listed_present_leaves_the_task_queued(boss):
     result = services.assign_queued()
     task.refresh_from_db()
     assert (result.assigned, task.status) == (0, S.QUEUED)
+
+
+def test_round_robin_takes_turns_across_runs(boss):
+    kind = make_task_type(strategy="round_robin")
+    for name in ("ann", "ben", "cat"):
+        make_staff(name)
+    got = []
+    for _ in range(4):
+        task = create_task(by=boss, task_type=kind)
+        services.assign_queued()
+        task.refresh_from_db()
+        got.append(task.assignee_user.username)
+    assert got == ["ann", "ben", "cat", "ann"]
