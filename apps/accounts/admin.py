@@ -28,16 +28,6 @@ class TokenStateFilter(admin.SimpleListFilter):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = [
-        "user",
-        "name",
-        "key_prefix",
-        "created_at",
-        "expires_at",
-        "revoked_at",
-        "last_used_at",
-        "active",
-    ]
     list_select_related = ["user"]
     list_filter = [TokenStateFilter, "created_at", "expires_at"]
     search_fields = ["user__username", "=key_prefix"]
@@ -53,6 +43,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         "last_used_at",
     ]
     readonly_fields = fields
+    list_display = [*fields, "active"]
 
     @admin.display(boolean=True, description="active")
     def active(self, obj: ApiToken) -> bool:

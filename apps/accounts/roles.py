@@ -25,15 +25,19 @@ def managed_team_ids(user) -> frozenset[int]:
     return cached
 
 
-def is_manager(user) -> bool:
+def in_managers_group(user) -> bool:
+    """Member of the `managers` group; cached on the user object for the request."""
     if not (user and user.is_authenticated):
         return False
-    cached = getattr(user, "_tm_is_manager", None)
+    cached = getattr(user, "_tm_managers_group", None)
     if cached is None:
-        cached = bool(managed_team_ids(user)) or user.groups.filter(
-            name=MANAGERS_GROUP).exists()
-        user._tm_is_manager = cached
+        cached = user.groups.filter(name=MANAGERS_GROUP).exists()
+        user._tm_managers_group = cached
     return cached
+
+
+def is_manager(user) -> bool:
+    return bool(managed_team_ids(user)) or in_managers_group(user)
 
 
 def sees_all_tasks(user) -> bool:

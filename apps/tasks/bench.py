@@ -17,7 +17,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from typing import Any
 
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import ProtectedError, QuerySet
 from django.utils import timezone
@@ -78,12 +77,6 @@ def _delete_tasks(tasks: QuerySet[Task]) -> int:
     return deleted
 
 
-def _reset_throttle(user: Any) -> None:
-    # DRF's UserRateThrottle keeps every request time of the window in one cache entry;
-    # starting each measurement from an empty history keeps runs comparable.
-    cache.delete(f"throttle_user_{user.pk}")
-
-
 # --- request bodies -------------------------------------------------------------------------
 def _item(nonce: str, i: int) -> dict[str, Any]:
     return {
@@ -124,7 +117,6 @@ def _create_single(ctx: BenchContext, server: Server, who: Principal) -> Figure:
     ctx.log("tasks.create.single: bare view")
     bare, bare_cpu = server.load(bare_pool, connections=SINGLE_CONNECTIONS, seconds=ctx.seconds)
     ctx.log("tasks.create.single: API")
-    _reset_throttle(who.user)
     api, api_cpu = server.load(api_pool, connections=SINGLE_CONNECTIONS, seconds=ctx.seconds)
     return Figure(
         name="tasks.create.single", value=api.rate(201), unit="tasks/s",
@@ -153,7 +145,6 @@ def _create_batch(
     seconds = min(max(ctx.seconds, 8 * latency), 10 * ctx.seconds)
 
     ctx.log(f"tasks.create.batch: API ({seconds:.1f} s)")
-    _reset_throttle(who.user)
     api, api_cpu = server.load(pool, connections=BATCH_CONNECTIONS, seconds=seconds,
                                warmup=min(latency, seconds))
     copy_rate = None

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from apps.accounts.roles import MANAGERS_GROUP, is_admin, managed_team_ids
+from apps.accounts.roles import in_managers_group, is_admin, managed_team_ids
 
 from .models import Task
 
@@ -27,14 +27,6 @@ API_ACTIONS = (
 )
 
 
-def _in_managers_group(user) -> bool:
-    cached = getattr(user, "_tm_managers_group", None)
-    if cached is None:
-        cached = user.groups.filter(name=MANAGERS_GROUP).exists()
-        user._tm_managers_group = cached
-    return cached
-
-
 def manages(user, task: Task) -> bool:
     """Whether `user` manages this task: it is unheld, or its holder is in their team."""
     teams = managed_team_ids(user)
@@ -48,7 +40,7 @@ def manages(user, task: Task) -> bool:
 
 
 def may_act(user, task: Task, action: str) -> bool:
-    if is_admin(user) or _in_managers_group(user) or manages(user, task):
+    if is_admin(user) or in_managers_group(user) or manages(user, task):
         return True
     is_holder = task.assignee_user_id is not None and task.assignee_user_id == user.pk
     if is_holder and action in ASSIGNEE_ACTIONS:

@@ -342,3 +342,15 @@ def test_round_robin_takes_turns_across_runs(boss):
         task.refresh_from_db()
         got.append(task.assignee_user.username)
     assert got == ["ann", "ben", "cat", "ann"]
+
+
+def test_a_dispatch_message_for_queued_staff_work_runs_the_engine(boss):
+    """The path a new task takes: tasks.queued → Celery dispatch_tasks → the staff dispatcher
+    this app registers → assign_queued, for just those tasks."""
+    from apps.tasks.tasks import dispatch_tasks
+
+    ann = make_staff("ann")
+    task = create_task(by=boss)
+    assert dispatch_tasks([str(task.pk)]) == 1
+    task.refresh_from_db()
+    assert task.assignee_user == ann.user
