@@ -23,11 +23,12 @@ export DEBUG ?= 1
 ENSURE_REDIS = if [ -z "$${REDIS_URL:-}" ]; then $(EMBEDDED_REDIS) start || exit $$?; fi
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test bench lint migrate redis-stop clean
+.PHONY: help venv run test fuzz bench lint migrate redis-stop clean
 
 help:
 	@echo "make run         migrate, create a superuser if none, demo data, start web+worker+beat"
 	@echo "make test        the test suite (pytest -n 2; extra arguments in PYTEST_ARGS)"
+	@echo "make fuzz        schemathesis over the whole API as admin and staff (FUZZ_ARGS)"
 	@echo "make bench       benchmarks (manage.py bench all)"
 	@echo "make lint        ruff check"
 	@echo "make migrate     apply migrations"
@@ -57,6 +58,15 @@ test: venv
 	@$(ENSURE_REDIS); \
 	if [ -z "$${REDIS_URL:-}" ]; then REDIS_URL="$$($(EMBEDDED_REDIS) url)"; export REDIS_URL; fi; \
 	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+
+# schemathesis over every operation of /api/schema/, once with an admin token and once with a
+# staff token, against a throwaway database; prints the counts and fails on any server error
+# or schema violation. `make fuzz FUZZ_ARGS="--max-time 60"` bounds each role's run.
+FUZZ_ARGS ?=
+fuzz: venv
+	@$(ENSURE_REDIS); \
+	if [ -z "$${REDIS_URL:-}" ]; then REDIS_URL="$$($(EMBEDDED_REDIS) url)"; export REDIS_URL; fi; \
+	$(PY) tools/fuzz.py $(FUZZ_ARGS)
 
 bench: venv
 	@$(ENSURE_REDIS)

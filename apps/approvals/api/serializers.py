@@ -21,8 +21,10 @@ class ApprovalTaskSerializer(serializers.ModelSerializer):
 
 class ApprovalRequestSerializer(serializers.ModelSerializer):
     task = ApprovalTaskSerializer(read_only=True)
-    requester = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    decider = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requester = serializers.SlugRelatedField(slug_field="username", read_only=True,
+                                             allow_null=True)
+    decider = serializers.SlugRelatedField(slug_field="username", read_only=True,
+                                           allow_null=True)
     overdue = serializers.BooleanField(source="is_overdue", read_only=True)
     allowed_actions = serializers.SerializerMethodField()
 

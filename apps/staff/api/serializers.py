@@ -47,7 +47,8 @@ class StaffSerializer(serializers.ModelSerializer):
     username = serializers.CharField(source="user.username", read_only=True)
     email = serializers.CharField(source="user.email", read_only=True)
     full_name = serializers.CharField(source="user.get_full_name", read_only=True)
-    team_name = serializers.CharField(source="team.name", read_only=True, default=None)
+    team_name = serializers.CharField(source="team.name", read_only=True, default=None,
+                                      allow_null=True)
     current_load = serializers.IntegerField(source="load", read_only=True)
     free_capacity = serializers.IntegerField(read_only=True)
     on_leave_now = serializers.BooleanField(read_only=True)
@@ -116,7 +117,7 @@ class LeaveSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     substitute = serializers.PrimaryKeyRelatedField(
         queryset=Staff.objects.all(), required=False, allow_null=True)
     substitute_username = serializers.CharField(
-        source="substitute.user.username", read_only=True, default=None)
+        source="substitute.user.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Leave

@@ -149,7 +149,7 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     @extend_schema(methods=["GET"], responses=LeaveSerializer(many=True))
     @extend_schema(methods=["POST"], request=LeaveSerializer, responses={201: LeaveSerializer})
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], filter_backends=[])
     def leaves(self, request, pk=None):
         staff = self._staff_for_leave(pk)
         if request.method == "POST":
@@ -168,7 +168,7 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(methods=["GET"], responses=LeaveSerializer)
     @extend_schema(methods=["PATCH"], request=LeaveSerializer, responses=LeaveSerializer)
     @extend_schema(methods=["DELETE"], responses={204: None})
-    @action(detail=True, methods=["get", "patch", "delete"],
+    @action(detail=True, methods=["get", "patch", "delete"], filter_backends=[],
             url_path=r"leaves/(?P<leave_id>\d+)", url_name="leave-detail")
     def leave_detail(self, request, pk=None, leave_id=None):
         staff = self._staff_for_leave(pk)

@@ -88,7 +88,8 @@ class TaskSerializer(serializers.ModelSerializer):
     task_type = serializers.SlugRelatedField(slug_field="key", read_only=True)
     priority = PriorityField(read_only=True)
     assignee = serializers.SerializerMethodField()
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
+                                              allow_null=True)
     depends_on = serializers.SerializerMethodField()
     allowed_transitions = serializers.SerializerMethodField()
 
@@ -206,6 +207,17 @@ class TaskBatchSerializer(serializers.Serializer):
         if errors:
             raise serializers.ValidationError(errors)
         return items
+
+
+class TaskBatchItemResultSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=TaskStatus.choices)
+    created = serializers.BooleanField(help_text="False when its idempotency key found a task.")
+
+
+class TaskBatchResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField(help_text="How many tasks this call created.")
+    tasks = TaskBatchItemResultSerializer(many=True, help_text="In the order they were sent.")
 
 
 class TaskUpdateSerializer(StrictFieldsMixin, serializers.Serializer):

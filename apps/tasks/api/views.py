@@ -26,6 +26,7 @@ from ..selectors import task_history, task_logs, tasks_visible_to
 from .serializers import (
     ProgressSerializer,
     StatusChangeSerializer,
+    TaskBatchResultSerializer,
     TaskBatchSerializer,
     TaskCreateSerializer,
     TaskHistorySerializer,
@@ -167,8 +168,8 @@ class TaskViewSet(
         body = TaskSerializer(task, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=TaskBatchSerializer, responses={201: TaskSerializer(many=True)})
-    @action(detail=False, methods=["post"])
+    @extend_schema(request=TaskBatchSerializer, responses={201: TaskBatchResultSerializer})
+    @action(detail=False, methods=["post"], filter_backends=[], pagination_class=None)
     def batch(self, request):
         items = request.data.get("tasks") if isinstance(request.data, dict) else None
         context = _create_context(request, items if isinstance(items, list) else [])
@@ -196,7 +197,7 @@ class TaskViewSet(
 
     # --- records ----------------------------------------------------------------------------
     @extend_schema(responses=TaskHistorySerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def history(self, request, pk=None):
         task = self.get_object()
         page = self.paginate_queryset(task_history(task))
@@ -208,7 +209,7 @@ class TaskViewSet(
     )
     @extend_schema(methods=["POST"], request=TaskLogBatchSerializer,
                    responses={201: TaskLogSerializer(many=True)})
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], filter_backends=[])
     def logs(self, request, pk=None):
         if request.method == "POST":
             return self._append_logs(request, pk)
@@ -250,7 +251,8 @@ class TaskViewSet(
                                         among=API_ACTIONS, **kwargs)
 
     @extend_schema(request=StatusChangeSerializer, responses=TaskSerializer)
-    @action(detail=True, methods=["put"], url_path="status")
+    @action(detail=True, methods=["put"], url_path="status", filter_backends=[],
+            pagination_class=None)
     def set_status(self, request, pk=None):
         """Move the task to a status: mapped onto the transition that leads there."""
         ser = StatusChangeSerializer(data=request.data)
@@ -267,7 +269,7 @@ class TaskViewSet(
         return self._respond(self._run(task, actions[0], ser.validated_data))
 
     @extend_schema(request=ProgressSerializer, responses=TaskSerializer)
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
     def progress(self, request, pk=None):
         task = self._task_for(pk, "progress")
         ser = ProgressSerializer(data=request.data)
@@ -277,14 +279,19 @@ class TaskViewSet(
 
 
 def _transition_endpoint(name: str):
-    @extend_schema(request=TransitionSerializer, responses=TaskSerializer,
-                   summary=f"{name.capitalize()} the task",
-                   description="409 with `allowed_transitions` when not allowed from its status.")
     def endpoint(self, request, pk=None):
         return self.perform_action(request, pk, name)
 
     endpoint.__name__ = f"transition_{name}"
-    return action(detail=True, methods=["post"], url_path=name, url_name=name)(endpoint)
+    endpoint = action(detail=True, methods=["post"], url_path=name, url_name=name,
+                      filter_backends=[], pagination_class=None)(endpoint)
+    # After @action, not before: action() replaces the function's kwargs, where
+    # extend_schema keeps its override (the body was documented as a whole Task).
+    return extend_schema(
+        request=TransitionSerializer, responses=TaskSerializer,
+        summary=f"{name.capitalize()} the task",
+        description="409 with `allowed_transitions` when not allowed from its status.",
+    )(endpoint)
 
 
 for _name in API_ACTIONS:

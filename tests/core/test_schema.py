@@ -1,0 +1,128 @@
+"""The OpenAPI schema describes what the server does, and the server holds to the schema."""
+
+from __future__ import annotations
+
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+
+from apps.tasks.states import TaskStatus
+from tests.builders import api_client, create_task, make_task_type, make_user
+
+pytestmark = pytest.mark.django_db
+UNSAFE = {"post", "put", "patch", "delete"}
+
+
+@pytest.fixture(scope="module")
+def schema(django_db_blocker):
+    with django_db_blocker.unblock():
+        return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def operations(schema):
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            yield path, method, operation
+
+
+def test_paths_are_spelt_as_the_contract_without_a_trailing_slash(schema):
+    assert "/api/v1/tasks" in schema["paths"]
+    assert [p for p in schema["paths"] if p.endswith("/")] == []
+
+
+def test_every_operation_documents_auth_permission_and_throttle_errors(schema):
+    missing = [(m, p) for p, m, op in operations(schema)
+               if not {"401", "403", "429"} <= set(op["responses"])]
+    assert missing == []
+
+
+def test_operations_on_one_object_document_404_and_changes_document_409(schema):
+    for path, method, op in operations(schema):
+        if "{" in path:
+            assert "404" in op["responses"], (method, path)
+        if method in UNSAFE and path != "/api/v1/auth/token":
+            assert "409" in op["responses"], (method, path)
+
+
+def test_request_bodies_are_json_only_and_closed_objects(schema):
+    for path, method, op in operations(schema):
+        content = op.get("requestBody", {}).get("content", {})
+        assert set(content) <= {"application/json"}, (method, path)
+    requests = {n: c for n, c in schema["components"]["schemas"].items() if n.endswith("Request")}
+    assert requests
+    assert [n for n, c in requests.items() if c.get("additionalProperties") is not False] == []
+
+
+def test_transitions_document_their_own_body_not_a_whole_task(schema):
+    body = schema["paths"]["/api/v1/tasks/{id}/cancel"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"]["$ref"].endswith("/TransitionRequest")
+
+
+def test_history_and_logs_document_only_their_own_parameters(schema):
+    history = schema["paths"]["/api/v1/tasks/{id}/history"]["get"]["parameters"]
+    logs = schema["paths"]["/api/v1/tasks/{id}/logs"]["get"]["parameters"]
+    appended = schema["paths"]["/api/v1/tasks/{id}/logs"]["post"]["parameters"]
+    assert {p["name"] for p in history} == {"id", "page", "page_size"}
+    assert {p["name"] for p in logs} == {"id", "attempt", "page", "page_size"}
+    assert {p["name"] for p in appended} == {"id"}
+
+
+def test_nested_lists_that_refuse_empty_say_so(schema):
+    lines = schema["components"]["schemas"]["TaskLogBatchRequest"]["properties"]["lines"]
+    assert lines["minItems"] == 1 and lines["maxItems"] == 1000
+
+
+def test_fields_that_can_be_null_are_nullable(schema):
+    components = schema["components"]["schemas"]
+    assert components["Task"]["properties"]["created_by"]["nullable"] is True
+    assert components["Staff"]["properties"]["team_name"]["nullable"] is True
+    assert components["ApprovalRequest"]["properties"]["decider"]["nullable"] is True
+
+
+class TestPagination:
+    @pytest.mark.parametrize("value", ["false", "0", "-1", "1.5", "501", "+2", "٣"])
+    def test_a_page_size_it_cannot_honour_is_a_400_naming_it(self, value):
+        resp = api_client(make_user("ann")).get(f"/api/v1/tasks?page_size={value}")
+        assert resp.status_code == 400
+        assert "page_size" in str(resp.json())
+
+    @pytest.mark.parametrize("value", ["0", "x", "last"])
+    def test_a_page_that_is_not_a_positive_number_is_a_400(self, value):
+        resp = api_client(make_user("ann")).get(f"/api/v1/tasks?page={value}")
+        assert resp.status_code == 400
+        assert "page" in str(resp.json())
+
+    def test_a_page_past_the_end_is_a_404(self):
+        assert api_client(make_user("ann")).get("/api/v1/tasks?page=9").status_code == 404
+
+    def test_page_bounds_are_in_the_schema(self, schema):
+        params = {p["name"]: p["schema"] for p in
+                  schema["paths"]["/api/v1/tasks"]["get"]["parameters"]}
+        assert params["page"]["minimum"] == 1
+        assert (params["page_size"]["minimum"], params["page_size"]["maximum"]) == (1, 500)
+
+
+def test_history_is_not_filtered_by_the_task_list_filters():
+    ann = make_user("ann")
+    task = create_task(by=ann, task_type=make_task_type())
+    resp = api_client(ann).get(f"/api/v1/tasks/{task.pk}/history?status={TaskStatus.RUNNING}")
+    assert resp.status_code == 200
+    assert resp.json()["count"] == 1
+
+
+def test_a_form_encoded_body_is_a_415():
+    resp = api_client(make_user("ann")).post(
+        "/api/v1/tasks", "title=x&task_type=y", content_type="application/x-www-form-urlencoded")
+    assert resp.status_code == 415
+
+
+def test_batch_answers_the_shape_its_schema_documents(schema):
+    ann = make_user("ann")
+    kind = make_task_type()
+    resp = api_client(ann).post("/api/v1/tasks/batch", {"tasks": [
+        {"title": "a", "task_type": kind.key}]}, format="json")
+    assert resp.status_code == 201
+    documented = schema["paths"]["/api/v1/tasks/batch"]["post"]["responses"]["201"]
+    ref = documented["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    properties = schema["components"]["schemas"][ref]["properties"]
+    assert set(resp.json()) == set(properties)
+    assert set(resp.json()["tasks"][0]) == {"id", "status", "created"}
