@@ -256,7 +256,14 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"TaskStatusEnum": "apps.tasks.states.TaskStatus"},
+    # Two fields are called assignee kind: a task type's (who does it: staff or unit) and a
+    # task's holder (staff, an operator as a plain user, or a unit). Named apart, or one
+    # enum would stand for both and the schema would offer `user` where it is refused.
+    "ENUM_NAME_OVERRIDES": {
+        "TaskStatusEnum": "apps.tasks.states.TaskStatus",
+        "AssigneeKindEnum": "apps.tasks.states.AssigneeKind",
+        "HolderKindEnum": ["staff", "user", "unit"],
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.core.schema.close_request_bodies_and_strip_slashes",

@@ -35,19 +35,23 @@ ERROR_DESCRIPTIONS = {
 
 
 class ErrorSerializer(serializers.Serializer):
-    """Every error under /api/ has this shape."""
+    """Every error under /api/ has at least these two members (see apps.core.api)."""
 
     detail = serializers.CharField(help_text="What went wrong, for a person to read.")
-    code = serializers.CharField(help_text="A stable identifier of the kind of error.")
+    code = serializers.CharField(
+        help_text="A stable identifier of the kind of error: not_found, not_authenticated, "
+                  "permission_denied, throttled, invalid, conflict, parse_error…")
 
 
 class ValidationErrorSerializer(ErrorSerializer):
-    errors = serializers.DictField(
-        child=serializers.JSONField(),
-        help_text="By field name: a list of messages, or the errors of a nested object.")
+    """`code` is `invalid`; beside `detail` and `code`, each wrong field's name maps to its
+    messages (or, for a nested object or list, to its errors); errors that belong to no
+    single field are under `non_field_errors`."""
 
 
 class ConflictErrorSerializer(ErrorSerializer):
+    """`code` is `conflict`."""
+
     status = serializers.CharField(allow_null=True, required=False,
                                    help_text="The object's current state, when it has one.")
     allowed_transitions = serializers.ListField(

@@ -126,3 +126,13 @@ def test_batch_answers_the_shape_its_schema_documents(schema):
     properties = schema["components"]["schemas"][ref]["properties"]
     assert set(resp.json()) == set(properties)
     assert set(resp.json()["tasks"][0]) == {"id", "status", "created"}
+
+
+def test_a_task_types_assignee_kind_offers_only_what_it_accepts(schema):
+    from apps.tasks.states import AssigneeKind
+
+    components = schema["components"]["schemas"]
+    ref = components["TaskTypeRequest"]["properties"]["assignee_kind"]["$ref"]
+    assert components[ref.rsplit("/", 1)[1]]["enum"] == list(AssigneeKind.values)
+    holder = components["Assignee"]["properties"]["kind"]["$ref"].rsplit("/", 1)[1]
+    assert components[holder]["enum"] == ["staff", "user", "unit"]
