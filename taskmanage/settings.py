@@ -256,6 +256,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Tags and operation ids from what follows /api/v1/ (`tasks_cancel_create`, tag `tasks`).
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
     # Two fields are called assignee kind: a task type's (who does it: staff or unit) and a
     # task's holder (staff, an operator as a plain user, or a unit). Named apart, or one
     # enum would stand for both and the schema would offer `user` where it is refused.
