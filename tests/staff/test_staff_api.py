@@ -213,9 +213,17 @@ class TestDelete:
         assert not Staff.objects.filter(pk=alice.pk).exists()
         assert User.objects.filter(username="alice").exists()
 
-    def test_someone_holding_work_cannot_be_removed(self, olga, alice):
-        task_in_state(S.RUNNING, creator=olga, assignee=alice.user)
-        assert api_client(olga).delete(f"/api/v1/staff/{alice.pk}").status_code == 409
+    def test_someone_holding_work_cannot_be_removed_and_the_409_names_the_tasks(
+            self, olga, alice):
+        running = task_in_state(S.RUNNING, creator=olga, assignee=alice.user)
+        paused = task_in_state(S.PAUSED, creator=olga, assignee=alice.user)
+        task_in_state(S.COMPLETED, creator=olga, assignee=alice.user)
+
+        resp = api_client(olga).delete(f"/api/v1/staff/{alice.pk}")
+
+        assert resp.status_code == 409
+        assert resp.json()["held_tasks"] == [str(running.pk), str(paused.pk)]
+        assert str(running.pk) in resp.json()["detail"]
         assert Staff.objects.filter(pk=alice.pk).exists()
 
     def test_managers_do_not_remove_people(self, margaret, alice):
