@@ -142,3 +142,16 @@ class TestKeyOfATypeInUse:
             f"/admin/tasks/tasktype/{unused.pk}/change/").context["adminform"]
 
         assert "key" not in used_form.form.fields and "key" in unused_form.form.fields
+
+
+def test_required_skills_take_a_skill_id_or_name_and_refuse_the_same_skill_twice(olga, skills):
+    python, sql, _ = skills
+    client = api_client(olga)
+    body = {**NEW_TYPE, "required_skills": [{"skill": python.pk, "level": 3},
+                                            {"skill": "sql", "level": 2}]}
+
+    assert client.post("/api/v1/task-types", body).json()["required_skills"] == [
+        {"skill": "python", "level": 3}, {"skill": "sql", "level": 2}]
+    twice = client.patch("/api/v1/task-types/code-review", {"required_skills": [
+        {"skill": sql.pk, "level": 3}, {"skill": "sql", "level": 2}]})
+    assert twice.status_code == 400 and "sql" in str(twice.json()["required_skills"])
