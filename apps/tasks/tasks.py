@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 
+from apps.core.logs import report_sweep
+
 from . import services
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(ignore_result=True)
@@ -14,14 +20,16 @@ def dispatch_tasks(task_ids: list[str]) -> int:
 
 @shared_task(ignore_result=True)
 def promote_due_tasks() -> int:
-    return services.tasks_promote_due()
+    return report_sweep(logger, services.tasks_promote_due(), "sweep: %d due task(s) queued")
 
 
 @shared_task(ignore_result=True)
 def release_unblocked_tasks() -> int:
-    return services.tasks_release_unblocked()
+    return report_sweep(logger, services.tasks_release_unblocked(),
+                        "sweep: %d task(s) released, their dependencies done")
 
 
 @shared_task(ignore_result=True)
 def redrive_queued_tasks() -> int:
-    return services.tasks_redrive_queued()
+    return report_sweep(logger, services.tasks_redrive_queued(),
+                        "sweep: %d waiting queued task(s) announced again")
