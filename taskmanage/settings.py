@@ -226,6 +226,10 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Besides the sweeps above, tasks that log what they did themselves (apps.core.logs): Celery's
+# own "received" and "succeeded" lines about them are DEBUG.
+CELERY_SELF_REPORTING_TASKS = ["apps.tasks.tasks.dispatch_tasks"]
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

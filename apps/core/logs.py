@@ -20,7 +20,9 @@ def report_sweep(logger: logging.Logger, moved: int, message: str) -> int:
 
 
 def sweep_task_names() -> frozenset[str]:
-    return frozenset(entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values())
+    """Beat's sweeps, and the tasks they trigger, which report themselves the same way."""
+    periodic = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    return frozenset(periodic | set(settings.CELERY_SELF_REPORTING_TASKS))
 
 
 class QuietSweeps(logging.Filter):

@@ -15,7 +15,8 @@ logger = logging.getLogger(__name__)
 
 @shared_task(ignore_result=True)
 def dispatch_tasks(task_ids: list[str]) -> int:
-    return services.tasks_dispatch(task_ids=task_ids)
+    return report_sweep(logger, services.tasks_dispatch(task_ids=task_ids),
+                        "dispatch: %d queued task(s) handed to their dispatcher")
 
 
 @shared_task(ignore_result=True)
@@ -31,5 +32,8 @@ def release_unblocked_tasks() -> int:
 
 @shared_task(ignore_result=True)
 def redrive_queued_tasks() -> int:
-    return report_sweep(logger, services.tasks_redrive_queued(),
-                        "sweep: %d waiting queued task(s) announced again")
+    # DEBUG even when it found some: work nobody can take would be announced every 30 s;
+    # what the announcement achieves is logged by dispatch_tasks.
+    announced = services.tasks_redrive_queued()
+    logger.debug("sweep: %d waiting queued task(s) announced again", announced)
+    return announced

@@ -13,8 +13,8 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from apps.tasks import tasks as task_sweeps
-from apps.tasks.states import TaskStatus
-from tests.builders import make_user, task_in_state
+from apps.tasks.states import AssigneeKind, TaskStatus
+from tests.builders import make_task_type, make_user, task_in_state
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +48,18 @@ def test_a_sweep_that_moved_tasks_says_so_in_one_info_line(caplog) -> None:
     assert info_lines(caplog) == ["sweep: 2 due task(s) queued"]
 
 
+def test_work_nobody_can_take_is_announced_again_quietly(caplog) -> None:
+    alice = make_user("alice")
+    unit_kind = make_task_type(assignee_kind=AssigneeKind.UNIT)  # units claim: no dispatcher
+    waiting = task_in_state(TaskStatus.QUEUED, creator=alice, task_type=unit_kind)
+    caplog.set_level(logging.INFO)
+
+    assert task_sweeps.redrive_queued_tasks() == 1
+    assert task_sweeps.dispatch_tasks([str(waiting.pk)]) == 0
+
+    assert info_lines(caplog) == []
+
+
 def celery_lines_about(task_name: str) -> None:
     """What beat, the worker and the tracer log when a task is sent, received and has run."""
     context = {"id": "0f0f", "name": task_name, "args": "()", "kwargs": "{}",
@@ -64,7 +76,7 @@ def test_celery_lines_about_sweeps_are_debug_and_about_other_tasks_stay_info(cap
     celery_lines_about("apps.tasks.tasks.promote_due_tasks")
     assert info_lines(caplog) == []
 
-    celery_lines_about("apps.tasks.tasks.dispatch_tasks")
+    celery_lines_about("apps.reports.tasks.send_weekly_report")  # not a sweep
     assert len(info_lines(caplog)) == 3
 
 
