@@ -26,7 +26,7 @@ WITH_REDIS = $(EMBEDDED_REDIS) run --
 
 help:
 	@echo "make run         migrate, create a superuser if none, demo data, start web+worker+beat"
-	@echo "make manage ARGS=\"import_staff people.csv\"   any manage.py command, development defaults"
+	@echo "make manage     ARGS=\"<command> <args>\": any manage.py command, development defaults"
 	@echo "make test        the test suite (pytest -n 2; extra arguments in PYTEST_ARGS)"
 	@echo "make bench       benchmarks (manage.py bench all)"
 	@echo "make lint        ruff check"
