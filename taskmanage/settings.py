@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_prometheus",
     "channels",
@@ -225,6 +226,10 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Besides the sweeps above, tasks that log what they did themselves (apps.core.logs): Celery's
+# own "received" and "succeeded" lines about them are DEBUG.
+CELERY_SELF_REPORTING_TASKS = ["apps.tasks.tasks.dispatch_tasks"]
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -270,6 +275,12 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.core.schema.close_request_bodies_and_strip_slashes",
     ],
+    # Swagger UI and ReDoc load their JavaScript and CSS from our static files, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No validator badge: it would send the schema's address to an outside service.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 # API tokens: hashed at rest, expiring, revocable (apps.accounts).
@@ -341,6 +352,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"quiet_sweeps": {"()": "apps.core.logs.QuietSweeps"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # Celery's per-run lines about periodic sweeps: DEBUG, so an idle system is quiet.
+    "loggers": {
+        name: {"filters": ["quiet_sweeps"]}
+        for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace")
+    },
 }

@@ -1,6 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 
 from apps.core.metrics import metrics
 
@@ -13,6 +17,7 @@ urlpatterns = [
     path("api/v1/", include("apps.approvals.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api-docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api-docs/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("bench/", include("apps.core.bench_views")),  # routes only if TASKMANAGE_BENCH=1
     path("", include("apps.core.urls")),
     path("metrics", metrics, name="metrics"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -142,3 +143,103 @@ def test_a_server_that_cannot_start_is_reported(
 def test_default_socket_is_the_one_settings_point_redis_url_at() -> None:
     # Settings cannot be imported by the module, so both must derive the same path.
     assert embedded_redis.paths().socket == settings.EMBEDDED_REDIS_SOCKET
+
+
+# --- `run`: a command with the server up, and nothing left behind -----------------------------
+WAIT_FOR_FILE = (
+    "import os, pathlib, sys, time\n"
+    "pathlib.Path(sys.argv[1] + '.started').touch()\n"
+    "while not os.path.exists(sys.argv[1]): time.sleep(0.05)"
+)
+
+
+def run_in_background(*command: str, var: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "TASKMANAGE_VAR_DIR": str(var)}
+    env.pop("REDIS_URL", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "taskmanage.embedded_redis", "run", "--", *command],
+        cwd=REPO_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        process_group=0,  # its own group, like a make started from a terminal
+    )
+
+
+def waiting_command(release: Path) -> list[str]:
+    """A command that runs until `release` exists (and says it started: `release`.started)."""
+    return [sys.executable, "-c", WAIT_FOR_FILE, str(release)]
+
+
+def wait_until(done, timeout: float = 10.0) -> None:
+    embedded_redis._wait_until(done, timeout, lambda: AssertionError("timed out"))
+
+
+def test_run_gives_the_command_a_server_and_stops_it_afterwards(var_dir: Path) -> None:
+    p = embedded_redis.paths()
+    probe = (f"import os, redis; r = redis.Redis.from_url(os.environ['REDIS_URL']); "
+             f"assert os.environ['REDIS_URL'] == {p.url!r}; r.ping(); raise SystemExit(7)")
+
+    done = run_in_background(sys.executable, "-c", probe, var=var_dir)
+
+    assert done.wait(timeout=30) == 7, done.stderr.read()  # the command's own exit code
+    assert not embedded_redis.ping(p.socket)
+    assert not p.started_by_run.exists()
+
+
+def test_run_leaves_a_server_started_by_hand_running(var_dir: Path) -> None:
+    assert cli("start", var=var_dir).returncode == 0
+
+    assert run_in_background("true", var=var_dir).wait(timeout=30) == 0
+
+    assert embedded_redis.ping(embedded_redis.paths().socket)
+
+
+@pytest.mark.parametrize("first_to_end", ["starter", "sharer"])
+def test_two_runs_share_one_server_which_stops_when_the_last_ends(
+    var_dir: Path, first_to_end: str
+) -> None:
+    p = embedded_redis.paths()
+    releases = {name: var_dir / f"release-{name}" for name in ("starter", "sharer")}
+    starter = run_in_background(*waiting_command(releases["starter"]), var=var_dir)
+    wait_until(lambda: p.started_by_run.exists())
+    pid = embedded_redis.read_pid(p)
+    sharer = run_in_background(*waiting_command(releases["sharer"]), var=var_dir)
+    last_to_end = "sharer" if first_to_end == "starter" else "starter"
+    runs = {"starter": starter, "sharer": sharer}
+    wait_until(lambda: _holders(p) == 2)
+
+    releases[first_to_end].touch()
+    assert runs[first_to_end].wait(timeout=30) == 0
+    assert embedded_redis.ping(p.socket) and embedded_redis.read_pid(p) == pid
+
+    releases[last_to_end].touch()
+    assert runs[last_to_end].wait(timeout=30) == 0
+    assert not embedded_redis.ping(p.socket)
+
+
+def _holders(p: Paths) -> int:
+    """How many processes hold a lock on the users' lock file (from /proc/locks)."""
+    inode = p.users_lock.stat().st_ino
+    return sum(1 for line in Path("/proc/locks").read_text().splitlines()
+               if line.split()[5].endswith(f":{inode}"))
+
+
+def test_ctrl_c_stops_the_command_and_then_the_server(var_dir: Path) -> None:
+    p = embedded_redis.paths()
+    running = run_in_background(*waiting_command(var_dir / "never"), var=var_dir)
+    wait_until((var_dir / "never.started").exists)
+
+    os.killpg(running.pid, signal.SIGINT)  # a terminal's Ctrl-C: the whole foreground group
+
+    assert running.wait(timeout=30) == 128 + signal.SIGINT  # the command died of it
+    assert not embedded_redis.ping(p.socket)
+
+
+def test_run_with_a_real_server_given_starts_none(var_dir: Path) -> None:
+    env = {**os.environ, "TASKMANAGE_VAR_DIR": str(var_dir), "REDIS_URL": "redis://x:1/0"}
+    done = subprocess.run(
+        [sys.executable, "-m", "taskmanage.embedded_redis", "run", "--", sys.executable, "-c",
+         "import os; print(os.environ['REDIS_URL'])"],
+        cwd=REPO_DIR, env=env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+
+    assert done.stdout.strip() == "redis://x:1/0"
+    assert not (var_dir / "redis" / "redis.pid").exists()

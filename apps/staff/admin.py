@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
+from django.shortcuts import redirect
 
 from apps.tasks.admin import TaskTypeAdmin
 from apps.tasks.models import TaskType
@@ -44,6 +46,7 @@ class StaffAdmin(admin.ModelAdmin):
     fields = ("user", "team", "capacity", "load", "seniority", "rating", "availability",
               "last_assigned_at")
     inlines = [StaffSkillInline]
+    actions = ["delete_selected"]  # ours, below: it refuses people who hold work
 
     def get_readonly_fields(self, request, obj=None):
         # The record belongs to its user for good; re-pointing it would move someone's load.
@@ -62,6 +65,37 @@ class StaffAdmin(admin.ModelAdmin):
         changed = {name: form.cleaned_data[name] for name in form.changed_data
                    if name in services.STAFF_FIELDS}
         services.staff_update(staff=obj, **changed)
+
+    # --- removal: refused while the person holds work (services.staff_delete) -----------------
+    def delete_view(self, request, object_id, extra_context=None):
+        staff = self.get_object(request, object_id)
+        try:
+            if staff is not None:
+                services.staff_check_removable(staff=staff)  # before the confirmation page
+            return super().delete_view(request, object_id, extra_context)
+        except services.StaffHoldsWork as exc:
+            self.message_user(request, f"Not deleted: {exc}", messages.ERROR)
+            return redirect("admin:staff_staff_change", object_id)
+
+    def delete_model(self, request, obj):
+        services.staff_delete(staff=obj)
+
+    @admin.action(permissions=["delete"], description="Delete selected staff")
+    def delete_selected(self, request, queryset):
+        refused = []
+        for staff in queryset.select_related("user"):
+            try:
+                services.staff_check_removable(staff=staff)
+            except services.StaffHoldsWork as exc:
+                refused.append(str(exc))
+        if refused:
+            self.message_user(request, "Nothing deleted: " + " / ".join(refused), messages.ERROR)
+            return None
+        return django_delete_selected(self, request, queryset)
+
+    def delete_queryset(self, request, queryset):
+        for staff in queryset:
+            services.staff_delete(staff=staff)
 
 
 @admin.register(Leave)

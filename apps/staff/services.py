@@ -235,12 +235,37 @@ def staff_update(*, staff: Staff, **fields: Any) -> Staff:
     return Staff.objects.select_related("user", "team").get(pk=staff.pk)
 
 
+class StaffHoldsWork(Conflict):
+    """Removing this person would strand the tasks they hold (HTTP 409, naming them)."""
+
+    def __init__(self, username: str, task_ids: Sequence[str]):
+        self.task_ids = list(task_ids)
+        super().__init__(
+            f"{username} holds {len(self.task_ids)} open task(s): "
+            f"{', '.join(self.task_ids)}; reassign them or set the person unavailable first")
+
+
+def staff_held_task_ids(*, staff: Staff) -> list[str]:
+    return [str(pk) for pk in Task.objects.filter(
+        assignee_user_id=staff.user_id, status__in=HELD_STATES).order_by("created_at", "id")
+        .values_list("pk", flat=True)]
+
+
+def staff_check_removable(*, staff: Staff) -> None:
+    held = staff_held_task_ids(staff=staff)
+    if held:
+        raise StaffHoldsWork(staff.user.username, held)
+
+
 def staff_delete(*, staff: Staff) -> None:
-    """Remove someone from the staff (their user account stays)."""
+    """Remove someone from the staff (their user account stays), unless they hold work.
+
+    The person's row lock orders this against hand-overs, which take capacity on that row:
+    one that committed first is seen here as held work.
+    """
     with transaction.atomic():
-        locked = Staff.objects.select_for_update().get(pk=staff.pk)
-        if Task.objects.filter(assignee_user_id=locked.user_id, status__in=HELD_STATES).exists():
-            raise Conflict("this person holds open work; reassign it or set them inactive")
+        locked = Staff.objects.select_for_update().select_related("user").get(pk=staff.pk)
+        staff_check_removable(staff=locked)
         locked.delete()
 
 

@@ -33,6 +33,21 @@ class TaskTypeAdmin(admin.ModelAdmin):
     search_fields = ("key", "name")
     prepopulated_fields = {"key": ("name",)}
 
+    def get_readonly_fields(self, request, obj=None):
+        # Clients send the key: once tasks use a type it is fixed (services.task_type_update).
+        fixed = obj is not None and services.task_type_key_in_use(task_type=obj)
+        return (*self.readonly_fields, "key") if fixed else self.readonly_fields
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return self.prepopulated_fields if obj is None else {}  # a key is proposed once
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        changed = {name: form.cleaned_data[name] for name in form.changed_data}
+        services.task_type_update(task_type=obj, **changed)
+
 
 class TaskHistoryInline(admin.TabularInline):
     model = TaskHistory

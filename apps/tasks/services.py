@@ -489,3 +489,30 @@ def tasks_dispatch(*, task_ids: Sequence[str]) -> int:
             dispatcher(ids)
             dispatched += len(ids)
     return dispatched
+
+
+# --- task types -----------------------------------------------------------------------------
+def task_type_update(*, task_type: TaskType, **fields: Any) -> TaskType:
+    """Change a task type; its `key` only while no task uses it.
+
+    Clients create tasks by sending the key, and reports and schedules keep it: renaming a
+    type that has tasks would leave them all under a name nobody sends any more. The row lock
+    makes two admins' edits of one type take turns.
+    """
+    with transaction.atomic():
+        locked = TaskType.objects.select_for_update().get(pk=task_type.pk)
+        new_key = fields.get("key", locked.key)
+        if new_key != locked.key:
+            used = Task.objects.filter(task_type=locked).count()
+            if used:
+                raise Conflict(
+                    f"key cannot change: {used} task(s) use task type {locked.key!r} and "
+                    "clients send its key; create a new type and deactivate this one")
+        for name, value in fields.items():
+            setattr(locked, name, value)
+        locked.save()
+    return locked
+
+
+def task_type_key_in_use(*, task_type: TaskType) -> bool:
+    return task_type.pk is not None and Task.objects.filter(task_type=task_type).exists()

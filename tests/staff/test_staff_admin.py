@@ -7,7 +7,16 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.staff.models import RequiredSkill, Staff
-from tests.builders import make_leave, make_skill, make_staff, make_task_type, make_team, require
+from apps.tasks.states import TaskStatus as S
+from tests.builders import (
+    make_leave,
+    make_skill,
+    make_staff,
+    make_task_type,
+    make_team,
+    require,
+    task_in_state,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -102,3 +111,37 @@ def test_a_skill_listed_twice_inline_is_a_form_error_not_a_crash(client, operato
     resp = client.post(f"/admin/staff/staff/{alice.pk}/change/", data)
     assert resp.status_code == 200 and "duplicate" in resp.content.decode().lower()
     assert not alice.staff_skills.exists()
+
+
+class TestRemovingPeopleWhoHoldWork:
+    def test_the_delete_page_refuses_with_a_message_naming_the_tasks(self, client, operator):
+        alice = make_staff("alice")
+        held = task_in_state(S.RUNNING, creator=operator, assignee=alice.user)
+        url = f"/admin/staff/staff/{alice.pk}/delete/"
+
+        for response in (client.get(url, follow=True), client.post(url, {"post": "yes"},
+                                                                      follow=True)):
+            shown = [str(m) for m in response.context["messages"]]
+            assert any(str(held.pk) in m and m.startswith("Not deleted") for m in shown)
+        assert Staff.objects.filter(pk=alice.pk).exists()
+
+    def test_the_bulk_delete_refuses_everyone_if_anyone_holds_work(self, client, operator):
+        alice, bob = make_staff("alice"), make_staff("bob")
+        held = task_in_state(S.ASSIGNED, creator=operator, assignee=bob.user)
+
+        response = client.post("/admin/staff/staff/", {
+            "action": "delete_selected", "_selected_action": [alice.pk, bob.pk], "post": "yes",
+        }, follow=True)
+
+        shown = " ".join(str(m) for m in response.context["messages"])
+        assert "Nothing deleted" in shown and str(held.pk) in shown
+        assert Staff.objects.count() == 2
+
+    def test_people_without_work_are_still_deleted_after_confirmation(self, client, operator):
+        alice = make_staff("alice")
+        url = f"/admin/staff/staff/{alice.pk}/delete/"
+
+        assert client.get(url).status_code == 200  # the usual confirmation page
+        client.post(url, {"post": "yes"})
+
+        assert not Staff.objects.filter(pk=alice.pk).exists()

@@ -104,6 +104,19 @@ class TestCreate:
         assert "password" not in body
         assert User.objects.get(username="carol").check_password(NEW_PERSON["password"])
 
+    def test_skills_are_given_by_name_or_by_the_id_the_skills_api_returned(self, olga):
+        client = api_client(olga)
+        python_id = client.post("/api/v1/skills", {"name": "python"}).json()["id"]
+        make_skill("sql"), make_skill("1984")  # a name made of digits is still a name
+
+        resp = client.post("/api/v1/staff", {**NEW_PERSON, "skills": [
+            {"skill": python_id, "level": 5}, {"skill": "sql", "level": 2},
+            {"skill": "1984", "level": 1}]})
+
+        assert resp.status_code == 201, resp.data
+        assert sorted(map(tuple, (s.values() for s in resp.json()["skills"]))) == [
+            ("1984", 1), ("python", 5), ("sql", 2)]
+
     def test_without_a_password_the_account_waits_for_a_reset(self, olga):
         resp = api_client(olga).post("/api/v1/staff", {"username": "dave"})
         assert resp.status_code == 201, resp.data
@@ -116,6 +129,13 @@ class TestCreate:
         ({"skills": [{"skill": "python", "level": 3}, {"skill": "python", "level": 2}]},
          "skills"),
         ({"skills": [{"skill": "python", "level": 3, "years": 2}]}, "skills"),
+        ({"skills": [{"skill": 999999, "level": 3}]}, "skills"),
+        ({"skills": [{"skill": 0, "level": 3}]}, "skills"),
+        ({"skills": [{"skill": 2**70, "level": 3}]}, "skills"),
+        ({"skills": [{"skill": True, "level": 3}]}, "skills"),
+        ({"skills": [{"skill": 1.5, "level": 3}]}, "skills"),
+        ({"skills": [{"skill": ["python"], "level": 3}]}, "skills"),
+        ({"skills": [{"skill": "x" * 101, "level": 3}]}, "skills"),
         ({"username": "alice"}, "username"),
         ({"username": "bad name!"}, "username"),
         ({"username": ""}, "username"),
@@ -213,9 +233,17 @@ class TestDelete:
         assert not Staff.objects.filter(pk=alice.pk).exists()
         assert User.objects.filter(username="alice").exists()
 
-    def test_someone_holding_work_cannot_be_removed(self, olga, alice):
-        task_in_state(S.RUNNING, creator=olga, assignee=alice.user)
-        assert api_client(olga).delete(f"/api/v1/staff/{alice.pk}").status_code == 409
+    def test_someone_holding_work_cannot_be_removed_and_the_409_names_the_tasks(
+            self, olga, alice):
+        running = task_in_state(S.RUNNING, creator=olga, assignee=alice.user)
+        paused = task_in_state(S.PAUSED, creator=olga, assignee=alice.user)
+        task_in_state(S.COMPLETED, creator=olga, assignee=alice.user)
+
+        resp = api_client(olga).delete(f"/api/v1/staff/{alice.pk}")
+
+        assert resp.status_code == 409
+        assert resp.json()["held_tasks"] == [str(running.pk), str(paused.pk)]
+        assert str(running.pk) in resp.json()["detail"]
         assert Staff.objects.filter(pk=alice.pk).exists()
 
     def test_managers_do_not_remove_people(self, margaret, alice):

@@ -8,7 +8,14 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.staff.models import RequiredSkill
 from apps.tasks.models import TaskType
-from tests.builders import api_client, make_skill, make_task_type, make_user, require
+from tests.builders import (
+    api_client,
+    create_task,
+    make_skill,
+    make_task_type,
+    make_user,
+    require,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -90,3 +97,61 @@ def test_listing_types_costs_the_same_queries_for_few_or_many(olga, skills):
     for i in range(10):
         require(make_task_type(), {"python": 2, "sql": 1, f"skill-{i}": 3})
     assert queries() == few
+
+
+class TestKeyOfATypeInUse:
+    """Clients create tasks by the type's key: once tasks use it, it stays."""
+
+    def test_renaming_a_used_key_is_a_409_naming_key_and_how_many_tasks(self, olga):
+        kind = make_task_type("callback")
+        create_task(by=olga, task_type=kind)
+        create_task(by=olga, task_type=kind)
+
+        resp = api_client(olga).patch("/api/v1/task-types/callback",
+                                      {"key": "phone-call", "name": "Phone call"})
+
+        assert resp.status_code == 409
+        assert "key" in resp.json()["detail"] and "2 task(s)" in resp.json()["detail"]
+        kind.refresh_from_db()
+        assert (kind.key, kind.name) == ("callback", "Callback")  # nothing half-written
+
+    def test_other_fields_of_a_used_type_still_change(self, olga):
+        kind = make_task_type("callback")
+        create_task(by=olga, task_type=kind)
+
+        resp = api_client(olga).patch("/api/v1/task-types/callback",
+                                      {"key": "callback", "name": "Phone call"})
+
+        assert resp.status_code == 200 and resp.json()["name"] == "Phone call"
+
+    def test_an_unused_key_can_still_be_renamed(self, olga):
+        make_task_type("callback")
+
+        resp = api_client(olga).patch("/api/v1/task-types/callback", {"key": "phone-call"})
+
+        assert resp.status_code == 200
+        assert TaskType.objects.filter(key="phone-call").exists()
+
+    def test_the_admin_shows_a_used_key_read_only(self, client, olga):
+        used, unused = make_task_type("used"), make_task_type("unused")
+        create_task(by=olga, task_type=used)
+        client.force_login(olga)
+
+        used_form = client.get(f"/admin/tasks/tasktype/{used.pk}/change/").context["adminform"]
+        unused_form = client.get(
+            f"/admin/tasks/tasktype/{unused.pk}/change/").context["adminform"]
+
+        assert "key" not in used_form.form.fields and "key" in unused_form.form.fields
+
+
+def test_required_skills_take_a_skill_id_or_name_and_refuse_the_same_skill_twice(olga, skills):
+    python, sql, _ = skills
+    client = api_client(olga)
+    body = {**NEW_TYPE, "required_skills": [{"skill": python.pk, "level": 3},
+                                            {"skill": "sql", "level": 2}]}
+
+    assert client.post("/api/v1/task-types", body).json()["required_skills"] == [
+        {"skill": "python", "level": 3}, {"skill": "sql", "level": 2}]
+    twice = client.patch("/api/v1/task-types/code-review", {"required_skills": [
+        {"skill": sql.pk, "level": 3}, {"skill": "sql", "level": 2}]})
+    assert twice.status_code == 400 and "sql" in str(twice.json()["required_skills"])

@@ -1,4 +1,4 @@
-"""Every transition of PRODUCT.md's state machine, allowed and forbidden, through the service."""
+"""Every transition of the life cycle (docs/product.md), allowed or not, through the service."""
 
 from __future__ import annotations
 

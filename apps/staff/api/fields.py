@@ -5,33 +5,80 @@ Kept free of apps.tasks.api imports: the task-type serializer imports this modul
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from ..models import Skill
 
+MAX_ID = 2**63 - 1  # a bigint primary key
+
 
 class SkillLevelListSerializer(serializers.ListSerializer):
-    """Resolves every skill name in one query; the result is a list of (Skill, level)."""
+    """Resolves every skill reference in two queries at most; the result is (Skill, level)s."""
 
     def validate(self, attrs):
-        names = [item["skill"] for item in attrs]
+        refs = [item["skill"] for item in attrs]
+        found = _skills_by_ref(refs)
+        unknown = [str(r) for r in refs if r not in found]
+        if unknown:
+            raise serializers.ValidationError(f"Unknown skills: {', '.join(unknown)}.")
+        names = [found[r].name for r in refs]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise serializers.ValidationError(f"Skills listed twice: {', '.join(repeated)}.")
-        found = {s.name: s for s in Skill.objects.filter(name__in=names)}
-        unknown = [n for n in names if n not in found]
-        if unknown:
-            raise serializers.ValidationError(f"Unknown skills: {', '.join(unknown)}.")
         return [(found[item["skill"]], item["level"]) for item in attrs]
 
 
-class SkillNameField(serializers.CharField):
+def _skills_by_ref(refs: list[str | int]) -> dict[str | int, Skill]:
+    names = [r for r in refs if isinstance(r, str)]
+    ids = [r for r in refs if isinstance(r, int)]
+    found: dict[str | int, Skill] = {}
+    if names:
+        found.update((s.name, s) for s in Skill.objects.filter(name__in=names))
+    if ids:
+        found.update((s.pk, s) for s in Skill.objects.filter(pk__in=ids))
+    return found
+
+
+class SkillRefField(serializers.Field):
+    """A skill named (a JSON string) or given by id (a JSON integer); shown by name.
+
+    The JSON type decides, so a skill whose name is made of digits is still found by name.
+    """
+
+    default_error_messages = {
+        "invalid": "Give a skill's name (a string) or its id (an integer).",
+        "max_length": "A skill's name has at most 100 characters.",
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, str | int):
+            self.fail("invalid")
+        if isinstance(data, int) and not 1 <= data <= MAX_ID:
+            self.fail("invalid")
+        if isinstance(data, str) and len(data) > 100:
+            self.fail("max_length")
+        return data
+
     def to_representation(self, value):
         return value.name if isinstance(value, Skill) else str(value)
 
 
+class SkillRefFieldSchema(OpenApiSerializerFieldExtension):
+    """Requests take a name or an id; responses always give the name."""
+
+    target_class = SkillRefField
+
+    def map_serializer_field(self, auto_schema, direction):
+        name = {"type": "string", "maxLength": 100, "description": "The skill's name."}
+        if direction == "response":
+            return name
+        return {"oneOf": [name, {"type": "integer", "minimum": 1, "maximum": MAX_ID,
+                                 "description": "The id POST /api/v1/skills returned."}]}
+
+
 class SkillLevelSerializer(serializers.Serializer):
-    skill = SkillNameField(max_length=100)
+    skill = SkillRefField()
     level = serializers.IntegerField(min_value=1, max_value=5)
 
     class Meta:

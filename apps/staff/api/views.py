@@ -137,7 +137,11 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         staff = self._staff(pk)
         if not policies.may_add_or_remove_people(request.user):
             raise PermissionDenied("Only admins remove people.")
-        services.staff_delete(staff=staff)
+        try:
+            services.staff_delete(staff=staff)
+        except services.StaffHoldsWork as exc:
+            return Response({"detail": str(exc), "held_tasks": exc.task_ids},
+                            status=status.HTTP_409_CONFLICT)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     # --- leave --------------------------------------------------------------------------------

@@ -75,16 +75,17 @@ class TaskTypeViewSet(viewsets.ModelViewSet):
     filterset_fields = ["assignee_kind", "is_active", "queue"]
 
     def perform_create(self, serializer):
-        self._save(serializer)
+        self._save(serializer, serializer.save)
 
     def perform_update(self, serializer):
-        self._save(serializer)
+        self._save(serializer, lambda **fields: services.task_type_update(
+            task_type=serializer.instance, **fields))
 
-    def _save(self, serializer):
+    def _save(self, serializer, write):
         """The type and its required skills in one transaction: nothing half-written."""
         skills = serializer.validated_data.pop("required_skills", None)
         with transaction.atomic():
-            task_type = serializer.save()
+            task_type = serializer.instance = write(**serializer.validated_data)
             if skills is not None:
                 required_skills_set(task_type=task_type, skills=skills)
 

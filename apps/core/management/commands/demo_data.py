@@ -85,7 +85,7 @@ class Command(BaseCommand):
                                  reason="demo: a cancelled task")
         assign_queued()
         self.stdout.write(f"Demo team {team.name}: " + ", ".join(u for u, *_ in TEAM)
-                          + " (no password: set one in the admin to sign in as them)")
+                          + " (no passwords yet: `make manage ARGS=set_demo_passwords` sets them)")
         return Task.objects.count()
 
     def _team(self) -> Team:
