@@ -257,6 +257,10 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"TaskStatusEnum": "apps.tasks.states.TaskStatus"},
 }
+# The schema maps every endpoint and field: signed-in callers only (a session, e.g. from the
+# admin, or a bearer token), unless API_SCHEMA_PUBLIC; public by default in development.
+API_SCHEMA_PUBLIC = env_bool("API_SCHEMA_PUBLIC", DEBUG)
+SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"] = ["apps.accounts.permissions.SchemaAccess"]
 
 # API tokens: hashed at rest, expiring, revocable (apps.accounts).
 API_TOKEN_TTL = timedelta(hours=env_int("API_TOKEN_TTL_HOURS", 24, minimum=1))
@@ -304,6 +308,10 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 LOGIN_URL = "/admin/login/"
+
+# /metrics: a bearer token and/or an address allow-list; with neither, loopback in DEBUG only.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_ALLOWED_IPS = env_networks("METRICS_ALLOWED_IPS", [])
 
 # --- Mail (decisions, escalations) ----------------------------------------------------------
 # Development prints mail to the console; production sends through SMTP.

@@ -164,6 +164,20 @@ def test_prometheus_scrapes_the_web_metrics_endpoint() -> None:
     resolve("/metrics")
 
 
+def test_prometheus_presents_the_metrics_token_the_web_service_expects(
+    compose: dict[str, Any],
+) -> None:
+    config = yaml.safe_load((REPO_DIR / "deploy" / "prometheus.yml").read_text())
+    web_job = next(j for j in config["scrape_configs"] if j["job_name"] == "taskmanage-web")
+    credentials = web_job["authorization"]["credentials_file"]
+    secret = Path(credentials).name
+    assert credentials == f"/run/secrets/{secret}"
+    assert secret in compose["services"]["prometheus"]["secrets"]
+    source = compose["secrets"][secret]["environment"]
+    web_token = compose["services"]["web"]["environment"]["METRICS_TOKEN"]
+    assert web_token == f"${{{source}:?set {source}}}"
+
+
 def test_grafana_is_provisioned_with_the_prometheus_datasource() -> None:
     path = REPO_DIR / "deploy/grafana/provisioning/datasources/prometheus.yml"
     datasources = yaml.safe_load(path.read_text())["datasources"]
