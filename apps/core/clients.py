@@ -21,13 +21,8 @@ def networks(values: Iterable[str]) -> list[Network]:
 
 
 def address_in(address: str, within: list[Network]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip in network for network in within)
+    ip = _parse(address)
+    return ip is not None and any(ip in network for network in within)
 
 
 def client_ip(request) -> str:
@@ -41,13 +36,15 @@ def client_ip(request) -> str:
     # the first hop that is not one of ours is the client; anything left of it is hearsay.
     for hop in reversed(hops):
         if not address_in(hop, proxies):
-            return hop if _is_ip(hop) else remote
+            return hop if _parse(hop) is not None else remote
     return remote
 
 
-def _is_ip(value: str) -> bool:
+def _parse(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        ipaddress.ip_address(value)
+        ip = ipaddress.ip_address(address)
     except ValueError:
-        return False
-    return True
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped  # ::ffff:192.0.2.1 is the IPv4 client 192.0.2.1
+    return ip
