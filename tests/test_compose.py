@@ -115,6 +115,9 @@ def test_web_runs_several_uvicorn_workers_with_merged_metrics(services: dict[str
     assert option(args, "--port") == "8000"
     # prometheus_client merges per-process metrics only with this directory set.
     assert web["environment"]["PROMETHEUS_MULTIPROC_DIR"] in web["tmpfs"]
+    # The client address (rate limits, allow-lists) is read from X-Forwarded-For only by
+    # Django, and only from TRUSTED_PROXIES.
+    assert "--no-proxy-headers" in args
 
 
 def test_web_healthcheck_probes_a_health_url_the_project_serves(services: dict[str, Any]) -> None:
