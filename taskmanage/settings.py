@@ -15,7 +15,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_int, env_list, env_str
+from .env import env_bool, env_int, env_list, env_networks, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("TASKMANAGE_VAR_DIR", str(BASE_DIR / "var")))
@@ -45,7 +45,8 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 PORT = env_int("PORT", 8000, minimum=1)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, with its login behind the login rate limit.
+    "apps.accounts.admin_site.TaskManageAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -282,13 +283,26 @@ SPECTACULAR_SETTINGS = {
     # No validator badge: it would send the schema's address to an outside service.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
+# The schema maps every endpoint and field: signed-in callers only (a session, e.g. from the
+# admin, or a bearer token), unless API_SCHEMA_PUBLIC; public by default in development.
+API_SCHEMA_PUBLIC = env_bool("API_SCHEMA_PUBLIC", DEBUG)
+SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"] = ["apps.accounts.permissions.SchemaAccess"]
 
 # API tokens: hashed at rest, expiring, revocable (apps.accounts).
 API_TOKEN_TTL = timedelta(hours=env_int("API_TOKEN_TTL_HOURS", 24, minimum=1))
-# Login attempts allowed per window, counted exactly with Redis INCR.
+# Login attempts allowed per window, counted exactly with Redis INCR, for every way in (API
+# token, admin, pages): per client, per username from one client, and per username from all
+# clients. The last is a ceiling against guessing from many addresses; a client that signed in
+# as that user within LOGIN_KNOWN_CLIENT_DAYS is exempt from it, so nobody can lock a person
+# out of their own usual client.
 LOGIN_RATE_WINDOW_SECONDS = env_int("LOGIN_RATE_WINDOW_SECONDS", 60, minimum=1)
 LOGIN_RATE_PER_CLIENT = env_int("LOGIN_RATE_PER_CLIENT", 30, minimum=1)
-LOGIN_RATE_PER_USERNAME = env_int("LOGIN_RATE_PER_USERNAME", 10, minimum=1)
+LOGIN_RATE_PER_USERNAME_CLIENT = env_int("LOGIN_RATE_PER_USERNAME_CLIENT", 10, minimum=1)
+LOGIN_RATE_PER_USERNAME = env_int("LOGIN_RATE_PER_USERNAME", 100, minimum=1)
+LOGIN_KNOWN_CLIENT_DAYS = env_int("LOGIN_KNOWN_CLIENT_DAYS", 30, minimum=1)
+# Proxies whose X-Forwarded-For is believed (addresses or CIDR networks). Empty: the client
+# is the TCP peer (REMOTE_ADDR), and nobody can pick their own rate-limit bucket.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES", [])
 
 TASK_BATCH_MAX = env_int("TASK_BATCH_MAX", 1000, minimum=1)
 # A pending approval request escalates (manager's manager or admins) after this many seconds.
@@ -320,6 +334,10 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 LOGIN_URL = "/admin/login/"
+
+# /metrics: a bearer token and/or an address allow-list; with neither, loopback in DEBUG only.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_ALLOWED_IPS = env_networks("METRICS_ALLOWED_IPS", [])
 
 # --- Mail (decisions, escalations) ----------------------------------------------------------
 # Development prints mail to the console; production sends through SMTP.

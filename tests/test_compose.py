@@ -115,6 +115,9 @@ def test_web_runs_several_uvicorn_workers_with_merged_metrics(services: dict[str
     assert option(args, "--port") == "8000"
     # prometheus_client merges per-process metrics only with this directory set.
     assert web["environment"]["PROMETHEUS_MULTIPROC_DIR"] in web["tmpfs"]
+    # The client address (rate limits, allow-lists) is read from X-Forwarded-For only by
+    # Django, and only from TRUSTED_PROXIES.
+    assert "--no-proxy-headers" in args
 
 
 def test_web_healthcheck_probes_a_health_url_the_project_serves(services: dict[str, Any]) -> None:
@@ -162,6 +165,20 @@ def test_prometheus_scrapes_the_web_metrics_endpoint() -> None:
     web = [job for job in jobs if "web:8000" in job["static_configs"][0]["targets"]]
     assert web and web[0].get("metrics_path", "/metrics") == "/metrics"
     resolve("/metrics")
+
+
+def test_prometheus_presents_the_metrics_token_the_web_service_expects(
+    compose: dict[str, Any],
+) -> None:
+    config = yaml.safe_load((REPO_DIR / "deploy" / "prometheus.yml").read_text())
+    web_job = next(j for j in config["scrape_configs"] if j["job_name"] == "taskmanage-web")
+    credentials = web_job["authorization"]["credentials_file"]
+    secret = Path(credentials).name
+    assert credentials == f"/run/secrets/{secret}"
+    assert secret in compose["services"]["prometheus"]["secrets"]
+    source = compose["secrets"][secret]["environment"]
+    web_token = compose["services"]["web"]["environment"]["METRICS_TOKEN"]
+    assert web_token == f"${{{source}:?set {source}}}"
 
 
 def test_grafana_is_provisioned_with_the_prometheus_datasource() -> None:

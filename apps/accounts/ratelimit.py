@@ -98,3 +98,20 @@ def hit(key: str, *, limit: int, window: int) -> tuple[bool, int]:
     if count <= limit:
         return True, 0
     return False, max(int(ttl), 1)
+
+
+def remember(key: str, *, seconds: int) -> None:
+    """Set a flag that lives `seconds`; silently skipped while Redis is unavailable."""
+    try:
+        get_client().set(KEY_PREFIX + key, 1, ex=seconds)
+    except redis.RedisError as exc:
+        logger.warning("rate limiter unavailable, not remembering %s: %s", key, exc)
+
+
+def remembered(key: str) -> bool:
+    """Whether `remember(key)` was called within its lifetime (False while Redis is down)."""
+    try:
+        return bool(get_client().exists(KEY_PREFIX + key))
+    except redis.RedisError as exc:
+        logger.warning("rate limiter unavailable, %s counts as unknown: %s", key, exc)
+        return False

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from django.http import HttpRequest
 
 TOKEN_PREFIX = "tm_"
+# Longer passwords are refused before hashing: a slow hash of megabytes is a cheap DoS.
+PASSWORD_MAX_LENGTH = 4096
 # Longer input than any token we issue is rejected before hashing or querying.
 TOKEN_MAX_LENGTH = 128
 # last_used_at is informational; refreshing it at most this often keeps authentication from
@@ -134,30 +136,61 @@ def client_rate_key(ip: str) -> str:
     return str(address)
 
 
+def _digest(username: str) -> str:
+    # The username is attacker-chosen input of any length; its digest keeps keys bounded.
+    return hashlib.sha256(username.encode()).hexdigest()[:32]
+
+
+def _known_client_key(username: str, client: str) -> str:
+    return f"login:known:{_digest(username)}:{client}"
+
+
 def login_rate_check(*, username: str, client_ip: str) -> None:
-    """Count a login attempt per client and per username; raise LoginRateLimited if over.
+    """Count a login attempt; raise LoginRateLimited if one of its limits is exceeded.
+
+    Three exact counters: per client (whatever usernames it tries), per username from this
+    client, and per username from all clients. The last one is a ceiling against guessing one
+    account from many addresses, and the only one an attacker elsewhere can fill: a client
+    that signed in as this user recently is exempt from it, so the real person still gets in.
 
     Every attempt counts, successful or not: the decision is made before the password is
-    checked, which keeps the counter a single atomic INCR (counting only failures would need a
-    check-then-increment, which races).
+    checked, which keeps each counter a single atomic INCR (counting only failures would need
+    a check-then-increment, which races).
     """
     window = settings.LOGIN_RATE_WINDOW_SECONDS
-    allowed, retry_after = ratelimit.hit(
-        f"login:client:{client_rate_key(client_ip)}",
-        limit=settings.LOGIN_RATE_PER_CLIENT,
-        window=window,
+    client = client_rate_key(client_ip)
+    user = _digest(username)
+    limits = [
+        (f"login:client:{client}", settings.LOGIN_RATE_PER_CLIENT),
+        (f"login:user-client:{user}:{client}", settings.LOGIN_RATE_PER_USERNAME_CLIENT),
+    ]
+    if not ratelimit.remembered(_known_client_key(username, client)):
+        limits.append((f"login:username:{user}", settings.LOGIN_RATE_PER_USERNAME))
+    for key, limit in limits:
+        allowed, retry_after = ratelimit.hit(key, limit=limit, window=window)
+        if not allowed:
+            raise LoginRateLimited(retry_after)
+
+
+def login_authenticate(
+    *, username: str, password: str, client_ip: str, request: HttpRequest | None = None
+) -> AbstractBaseUser:
+    """Every way in (API token, admin, pages) signs in here: rate-limit, then authenticate.
+
+    Raises LoginRateLimited before the password is looked at, or InvalidCredentials.
+    """
+    login_rate_check(username=username, client_ip=client_ip)
+    # django.contrib.auth.authenticate runs the configured backends (ModelBackend rejects
+    # inactive users and evens out timing for unknown usernames) and sends
+    # user_login_failed, so auditing hooks see every login the same way.
+    user = authenticate(request, username=username, password=password)
+    if user is None:
+        raise InvalidCredentials("Unable to log in with the provided credentials.")
+    ratelimit.remember(
+        _known_client_key(username, client_rate_key(client_ip)),
+        seconds=settings.LOGIN_KNOWN_CLIENT_DAYS * 86400,
     )
-    if not allowed:
-        raise LoginRateLimited(retry_after)
-    # Hashed: the username is attacker-chosen input of any length; the key stays bounded.
-    username_digest = hashlib.sha256(username.encode()).hexdigest()[:32]
-    allowed, retry_after = ratelimit.hit(
-        f"login:username:{username_digest}",
-        limit=settings.LOGIN_RATE_PER_USERNAME,
-        window=window,
-    )
-    if not allowed:
-        raise LoginRateLimited(retry_after)
+    return user
 
 
 def token_obtain(
@@ -172,11 +205,7 @@ def token_obtain(
 
     Raises LoginRateLimited or InvalidCredentials.
     """
-    login_rate_check(username=username, client_ip=client_ip)
-    # django.contrib.auth.authenticate runs the configured backends (ModelBackend rejects
-    # inactive users and evens out timing for unknown usernames) and sends
-    # user_login_failed, so auditing hooks see API logins like admin ones.
-    user = authenticate(request, username=username, password=password)
-    if user is None:
-        raise InvalidCredentials("Unable to log in with the provided credentials.")
+    user = login_authenticate(
+        username=username, password=password, client_ip=client_ip, request=request
+    )
     return token_issue(user=user, name=name)

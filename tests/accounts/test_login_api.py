@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from django.conf import settings as django_settings
 from django.urls import include, path
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
@@ -13,6 +14,8 @@ from rest_framework.test import APIClient
 from apps.accounts import ratelimit
 from apps.accounts.models import ApiToken
 from apps.accounts.services import hash_token
+
+from .conftest import random_client_ip
 
 pytestmark = pytest.mark.django_db
 
@@ -149,3 +152,65 @@ def test_schema_shows_bearer_auth_and_the_login_shapes():
     assert {"400", "429"} <= set(login["responses"])
     revoke = schema["paths"]["/api/v1/auth/revoke"]["post"]
     assert revoke["security"] == [{"bearerAuth": []}]
+
+
+def test_bad_attempts_from_one_client_do_not_lock_the_user_out_from_another(
+    make_api_client, alice, password
+):
+    attacker, alice_client = make_api_client(), make_api_client()
+    limit = django_settings.LOGIN_RATE_PER_USERNAME_CLIENT  # the shipped defaults
+
+    statuses = [
+        attacker.post(TOKEN_URL, {"username": alice.username, "password": f"guess{n}"}).status_code
+        for n in range(limit + 1)
+    ]
+    response = alice_client.post(TOKEN_URL, {"username": alice.username, "password": password})
+
+    assert statuses == [400] * limit + [429]
+    assert response.status_code == 200
+    assert ApiToken.objects.filter(user=alice).count() == 1
+
+
+def test_username_ceiling_spares_the_client_the_user_signed_in_from(
+    settings, make_api_client, alice, password
+):
+    settings.LOGIN_RATE_PER_USERNAME = 3
+    alice_home = make_api_client()
+    signed_in = alice_home.post(TOKEN_URL, {"username": alice.username, "password": password})
+    assert signed_in.status_code == 200
+    # Mallory fills the ceiling from addresses of her own (one attempt each) ...
+    for n in range(3):
+        make_api_client().post(TOKEN_URL, {"username": alice.username, "password": f"guess{n}"})
+
+    from_elsewhere = make_api_client().post(
+        TOKEN_URL, {"username": alice.username, "password": password}
+    )
+    from_home = alice_home.post(TOKEN_URL, {"username": alice.username, "password": password})
+
+    # ... which stops guessing from new addresses, but not Alice where she signs in.
+    assert from_elsewhere.status_code == 429
+    assert from_home.status_code == 200
+
+
+def test_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(
+    settings, make_api_client, make_user, password
+):
+    settings.LOGIN_RATE_PER_CLIENT = 2
+    users = [make_user(f"u{n}") for n in range(3)]
+
+    def attempts(client):
+        return [
+            client.post(
+                TOKEN_URL,
+                {"username": u.username, "password": password},
+                HTTP_X_FORWARDED_FOR=random_client_ip(),  # a new "client" every time
+            ).status_code
+            for u in users
+        ]
+
+    spoofing = make_api_client()
+    proxy = make_api_client()
+    settings.TRUSTED_PROXIES = [proxy.defaults["REMOTE_ADDR"]]
+
+    assert attempts(spoofing) == [200, 200, 429]
+    assert attempts(proxy) == [200, 200, 200]  # three clients behind our proxy

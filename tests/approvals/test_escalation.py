@@ -128,9 +128,10 @@ def test_counts_for_stats_show_pending_and_overdue_by_kind(asked, submitted):
     }
 
 
-def test_metrics_show_pending_and_overdue_requests(client, asked):
+def test_metrics_show_pending_and_overdue_requests(client, settings, asked):
     ApprovalRequest.objects.filter(pk=asked.pk).update(
         due_at=timezone.now() - timedelta(seconds=1))
+    settings.METRICS_ALLOWED_IPS = ["127.0.0.1"]  # the test client's address
     text = client.get("/metrics").content.decode()
     assert 'taskmanage_approvals_waiting{kind="creation",state="pending"} 1.0' in text
     assert 'taskmanage_approvals_waiting{kind="creation",state="overdue"} 1.0' in text

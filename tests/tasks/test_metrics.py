@@ -19,13 +19,14 @@ def gauge(text: str, status: str) -> float:
     return float(match.group(1))
 
 
-def test_metrics_count_tasks_by_status(client, django_capture_on_commit_callbacks):
+def test_metrics_count_tasks_by_status(client, settings, django_capture_on_commit_callbacks):
     alice = make_user("alice")
     with django_capture_on_commit_callbacks(execute=True):
         for _ in range(3):
             create_task(by=alice)
         task = create_task(by=alice)
         services.task_transition(task_id=task.pk, action="cancel", by=Actor.for_user(alice))
+    settings.METRICS_ALLOWED_IPS = ["127.0.0.1"]  # the test client's address
     text = client.get("/metrics").content.decode()
     assert gauge(text, "queued") == 3 and gauge(text, "cancelled") == 1
     assert gauge(text, "running") == 0
@@ -33,9 +34,10 @@ def test_metrics_count_tasks_by_status(client, django_capture_on_commit_callback
                      r'transition="cancel"} [1-9]', text, re.M)
 
 
-def test_the_database_gauges_survive_multiprocess_mode(client, monkeypatch, tmp_path):
+def test_the_database_gauges_survive_multiprocess_mode(client, settings, monkeypatch, tmp_path):
     """Several web workers: metrics come from the shared directory plus the database."""
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     create_task(by=make_user("alice"))
+    settings.METRICS_ALLOWED_IPS = ["127.0.0.1"]  # the test client's address
     text = client.get("/metrics").content.decode()
     assert gauge(text, "queued") == 1

@@ -7,17 +7,12 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from apps.core.clients import client_ip
+
 from ..authentication import BearerTokenAuthentication
 from ..models import ApiToken
 from ..services import InvalidCredentials, LoginRateLimited, token_obtain, token_revoke
 from .serializers import TokenObtainSerializer, TokenSerializer
-
-
-def client_ip(request) -> str:
-    # REMOTE_ADDR, not X-Forwarded-For: a client can write any X-Forwarded-For it likes and
-    # would pick its own rate-limit bucket. Behind a proxy, the server (e.g. uvicorn
-    # --forwarded-allow-ips) must set REMOTE_ADDR from the proxy's trusted header.
-    return request.META.get("REMOTE_ADDR", "")
 
 
 class TokenObtainView(APIView):
@@ -40,7 +35,8 @@ class TokenObtainView(APIView):
                 "inactive user (`non_field_errors`)."
             ),
             429: OpenApiResponse(
-                description="Too many attempts for this client or username; see Retry-After."
+                description="Too many attempts from this client or for this username; "
+                "see Retry-After."
             ),
         },
         auth=[],

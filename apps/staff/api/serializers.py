@@ -7,6 +7,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from apps.accounts.services import PASSWORD_MAX_LENGTH
 from apps.tasks.api.serializers import StrictFieldsMixin
 
 from ..models import Availability, Leave, Skill, Staff, Team
@@ -22,6 +23,8 @@ class SkillSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = Skill
         fields = ["id", "name", "description"]
+        # The column is unbounded (TextField); a description is a paragraph, not a file.
+        extra_kwargs = {"description": {"max_length": 2000}}
 
 
 class TeamSerializer(StrictFieldsMixin, serializers.ModelSerializer):
@@ -82,10 +85,13 @@ class StaffUpdateSerializer(StaffWriteFields):
 
 class StaffCreateSerializer(StaffWriteFields):
     username = serializers.CharField(max_length=150)
+    # Taken as typed (login does not trim either), and bounded before the slow hasher.
     password = serializers.CharField(write_only=True, required=False, allow_null=True,
                                      default=None, style={"input_type": "password"},
+                                     max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False,
                                      help_text="Leave out to make them set one by a reset.")
-    email = serializers.EmailField(required=False, default="", allow_blank=True)
+    email = serializers.EmailField(max_length=User._meta.get_field("email").max_length,
+                                   required=False, default="", allow_blank=True)
     first_name = serializers.CharField(max_length=150, required=False, default="",
                                        allow_blank=True)
     last_name = serializers.CharField(max_length=150, required=False, default="",

@@ -66,6 +66,8 @@ class TaskTypeSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "leave_policy", "is_active", "created_at", "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
+        # The column is unbounded (TextField); bounded here, where clients write it.
+        extra_kwargs = {"description": {"max_length": 5000}}
 
     def validate(self, attrs):
         base = attrs.get("retry_backoff", getattr(self.instance, "retry_backoff", 30))
