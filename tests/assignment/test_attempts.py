@@ -19,11 +19,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def boss():
-    return make_user("margaret", manager=True)
-
-
-@pytest.fixture
 def confirm_type():
     return make_task_type(requires_assignment_confirmation=True, confirmation_timeout=60)
 
