@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -83,3 +84,26 @@ def test_a_failed_send_is_counted_and_the_next_messages_still_go(caplog):
     assert sent == [["after"]]
     assert dropped(outbox.name, "failed") == 1
     assert "1 message(s) not sent: redis timed out" in caplog.text
+
+
+def test_a_forked_child_sends_with_its_own_thread_not_the_parents_stuck_one():
+    # Celery's prefork pool forks workers from a process that may already hold an outbox.
+    outbox, sent, release = blocked_outbox()
+    outbox.put("parent")  # the parent's thread now hangs in this send
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its own queue and thread; report what it sent, then leave
+        os.close(read_end)
+        release.set()  # only the child's copy: the parent's thread keeps hanging
+        outbox.put("child")
+        ok = outbox.flush(timeout=5)
+        os.write(write_end, repr((ok, sent)).encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        report = pipe.read()
+    os.waitpid(pid, 0)
+    release.set()
+
+    assert report == repr((True, [["child"]]))
+    assert outbox.flush(timeout=5) and sent == [["parent"]]
