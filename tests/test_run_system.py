@@ -330,7 +330,7 @@ def test_sigterm_to_the_supervisor_stops_every_child_even_one_waiting_to_restart
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         child = int(wait_for_file(pids))
-        time.sleep(1.0)  # the crasher has died and waits 30 s to be restarted
+        time.sleep(2.0)  # the crasher has died and waits 30 s to be restarted
         supervisor.send_signal(signal.SIGTERM)
         out, err = supervisor.communicate(timeout=20)
     finally:
