@@ -7,6 +7,7 @@ configuration must stop the process at start-up, not surface as odd behaviour la
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -32,16 +33,7 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 
 def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
-    if minimum is not None and value < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
-    return value
+    return _env_number(name, default, int, "an integer", minimum)
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -62,3 +54,25 @@ def env_networks(name: str, default: list[str]) -> list[str]:
                 f"{name} must list IP addresses or networks, got {value!r}"
             ) from None
     return values
+def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    return _env_number(name, default, _finite_float, "a finite number", minimum)
+
+
+def _finite_float(raw: str) -> float:
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError(raw)
+    return value
+
+
+def _env_number(name, default, parse, kind: str, minimum):
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = parse(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be {kind}, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
+    return value

@@ -15,7 +15,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_int, env_list, env_networks, env_str
+from .env import env_bool, env_float, env_int, env_list, env_networks, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("TASKMANAGE_VAR_DIR", str(BASE_DIR / "var")))
@@ -126,6 +126,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: broker, cache, channel layer, counters ------------------------------------------
 EMBEDDED_REDIS_SOCKET = VAR_DIR / "redis" / "redis.sock"
 REDIS_URL = env_str("REDIS_URL", f"unix://{EMBEDDED_REDIS_SOCKET}")
+# A Redis that accepts connections and then answers nothing (hung, partitioned) must cost every
+# caller a short, bounded wait, never the length of the outage: every client below uses these.
+# PostgreSQL holds the truth about pending work, so what Redis misses meanwhile is re-driven.
+REDIS_CONNECT_TIMEOUT = env_float("REDIS_CONNECT_TIMEOUT", 1.0, minimum=0.05)
+REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 1.0, minimum=0.05)
+# After a counter (throttle, login limit) call fails, the limits skip Redis this long and let
+# requests through at once, instead of each waiting out the timeout again.
+COUNTERS_REDIS_RETRY_AFTER = env_float("COUNTERS_REDIS_RETRY_AFTER_SECONDS", 5.0, minimum=0)
+_REDIS_TIMEOUTS = {"socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+                   "socket_timeout": REDIS_SOCKET_TIMEOUT}
 
 
 def _redis_url_for_db(url: str, db: int) -> str:
@@ -152,7 +162,7 @@ CACHES = {
         # Parallel test workers share one Redis: each gets its own keys (throttle counters).
         "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "tm") + os.environ.get("PYTEST_XDIST_WORKER", ""),
         "TIMEOUT": 300,
-        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        "OPTIONS": dict(_REDIS_TIMEOUTS),
     }
 }
 # Counters that must be exact under concurrency (login attempts) use Redis INCR directly.
@@ -161,7 +171,7 @@ COUNTERS_REDIS_URL = _redis_url_for_db(REDIS_URL, 2)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [_redis_url_for_db(REDIS_URL, 3)]},
+        "CONFIG": {"hosts": [{"address": _redis_url_for_db(REDIS_URL, 3), **_REDIS_TIMEOUTS}]},
     }
 }
 
@@ -177,8 +187,21 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Redis re-delivers an unacknowledged message after this; we never schedule an ETA or a
 # countdown beyond it (delays are stored as run_at and promoted by a sweep instead).
 CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    **_REDIS_TIMEOUTS,
+    # One reconnect attempt when publishing, not kombu's default of retrying for ever.
+    "max_retries": 1,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_CONNECT_TIMEOUT
+# Worker and beat wait for a broker that is down at start-up instead of exiting.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A publish is tried twice at most: a message that still fails is dropped (logged, counted) and
+# the sweeps re-announce the work it was about (apps.tasks.services.tasks_redrive_queued).
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2,
+}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import redis
 from django.conf import settings
@@ -39,6 +40,8 @@ return {count, ttl}
 # concurrent reset can never leave a thread with a client and no script or the other way round.
 _script: Script | None = None
 _lock = threading.Lock()
+# Until when (time.monotonic()) the limits skip Redis after a failure, failing open at once.
+_skip_until = 0.0
 
 
 def _get_script() -> Script:
@@ -51,10 +54,10 @@ def _get_script() -> Script:
                 # connects nowhere and tests can point it elsewhere (see reset_client).
                 client = redis.Redis.from_url(
                     settings.COUNTERS_REDIS_URL,
-                    # Short timeouts: a login waits at most this long for a sick Redis before
+                    # Short timeouts: a request waits at most this long for a sick Redis before
                     # the limiter gives up and fails open.
-                    socket_connect_timeout=1,
-                    socket_timeout=1,
+                    socket_connect_timeout=settings.REDIS_CONNECT_TIMEOUT,
+                    socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
                 )
                 _script = client.register_script(_HIT_SCRIPT)
             script = _script
@@ -68,16 +71,18 @@ def get_client() -> redis.Redis:
 
 def reset_client() -> None:
     """Drop the shared client; the next call builds one from settings again (tests, reconfig)."""
-    global _script
+    global _script, _skip_until
     with _lock:
         script, _script = _script, None
+        _skip_until = 0.0
     if script is not None:
         script.registered_client.close()
 
 
 @receiver(setting_changed)
 def _reset_on_setting_change(*, setting: str, **kwargs) -> None:
-    if setting in {"COUNTERS_REDIS_URL", "REDIS_URL"}:
+    if setting in {"COUNTERS_REDIS_URL", "REDIS_URL", "COUNTERS_REDIS_RETRY_AFTER",
+                   "REDIS_SOCKET_TIMEOUT", "REDIS_CONNECT_TIMEOUT"}:
         reset_client()
 
 
@@ -87,13 +92,18 @@ def hit(key: str, *, limit: int, window: int) -> tuple[bool, int]:
     Returns (allowed, retry_after): allowed while at most `limit` hits fell in the window;
     retry_after is the number of seconds until the window ends (0 when allowed).
     """
+    global _skip_until
+    if time.monotonic() < _skip_until:
+        return True, 0  # Redis failed a moment ago: don't make this request wait for it too
     try:
         count, ttl = _get_script()(keys=[KEY_PREFIX + key], args=[window])
     except redis.RedisError as exc:
         # Fail open: the limiter protects login, it must not become the reason nobody can log
         # in. While Redis is down, password hashing still bounds the guessing rate, and the
         # warning makes the degraded state visible to whoever is fixing Redis.
-        logger.warning("rate limiter unavailable, allowing %s: %s", key, exc)
+        _skip_until = time.monotonic() + settings.COUNTERS_REDIS_RETRY_AFTER
+        logger.warning("rate limiter unavailable, allowing requests for %g s: %s",
+                       settings.COUNTERS_REDIS_RETRY_AFTER, exc)
         return True, 0
     if count <= limit:
         return True, 0

@@ -18,7 +18,7 @@ from .models import Assignment, Unassignable
 class AssignmentAdmin(admin.ModelAdmin):
     list_display = ("created_at", "task", "assignee_user", "strategy", "score", "reason",
                     "outcome", "expires_at")
-    list_filter = ("outcome", "reason", "strategy")
+    list_filter = ("outcome", "reason", "strategy", "excludes_assignee")
     search_fields = ("task__id", "task__title", "assignee_user__username", "explanation")
     list_select_related = ("task", "assignee_user")
     date_hierarchy = "created_at"

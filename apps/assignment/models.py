@@ -30,6 +30,8 @@ class Reason(models.TextChoices):
 
 
 OPEN_OUTCOMES = (Outcome.PENDING, Outcome.ACCEPTED)
+# How a hand-back because someone's leave started is worded: it never excludes them.
+LEAVE_REASON_PREFIX = "leave:"
 
 
 class Assignment(models.Model):
@@ -48,6 +50,10 @@ class Assignment(models.Model):
     reason = models.CharField(max_length=20, choices=Reason.choices, default=Reason.AUTO)
     outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.PENDING)
     outcome_reason = models.CharField(max_length=200, blank=True)
+    # Keeps this person from being offered the task again. Set when they declined it, let it
+    # expire or had it taken back; cleared when the task begins a new attempt (a retry), so an
+    # exclusion never outlives the attempt it was earned in.
+    excludes_assignee = models.BooleanField(default=False)
     assigned_by = models.CharField(max_length=150, default="system")
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)

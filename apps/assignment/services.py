@@ -24,12 +24,20 @@ from apps.tasks.models import Task, TaskType
 from apps.tasks.states import AssigneeKind, LeavePolicy, TaskStatus
 
 from . import optimal
-from .models import Assignment, Outcome, Reason, RoundRobinCursor, Unassignable
+from .models import (
+    LEAVE_REASON_PREFIX,
+    Assignment,
+    Outcome,
+    Reason,
+    RoundRobinCursor,
+    Unassignable,
+)
 from .pool import ANY_HOLDER, OVERFLOW, Candidate, relax_level, requirements, staff_pool
 from .strategies import RankContext, Scored, get_strategy, skill_coverage
 
 S = TaskStatus
 ENGINE = Actor.system("assignment")
+UNASSIGNABLE_REASON_MAX = Unassignable._meta.get_field("reason").max_length
 
 
 @dataclass
@@ -87,6 +95,22 @@ class Planner:
                 return found, level
         return [], relax
 
+    def why_unassignable(self, task: Task, excluded: set[int]) -> str:
+        """Why nobody was planned for `task`, in words an operator can act on."""
+        if self.candidates(task, excluded)[0]:
+            reason = (f"its strategy ({task.task_type.strategy}) chose none of the people "
+                      "available")
+        elif shut_out := self.candidates(task, set())[0]:
+            names = sorted(c.name for c in shut_out)
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            reason = (f"everyone who could take it ({shown}) declined it, let it expire or had "
+                      "it taken back in this attempt; retry the task or reassign it by hand")
+        else:
+            needs = ", ".join(f"{r.skill_name} ≥ {r.level}" for r in self.reqs(task.task_type))
+            reason = "no qualified person with free capacity" + (f" (needs {needs})" if needs
+                                                                 else "")
+        return reason[:UNASSIGNABLE_REASON_MAX]
+
     def took(self, user_id: int, weight: int) -> None:
         for c in self._entries[user_id]:
             c.load += weight
@@ -121,7 +145,7 @@ def assign_queued(
             if task.pk not in planned:
                 _plan_greedy(task, planner, excluded.get(task.pk, set()))
         records = _commit(planner.plan)
-        _finish(tasks, records, planner, result)
+        _finish(tasks, records, planner, result, excluded)
     return result
 
 
@@ -227,7 +251,7 @@ def _user(user_id: int):
     return get_user_model()(pk=user_id)
 
 
-def _finish(tasks, records, planner: Planner, result: AssignResult) -> None:
+def _finish(tasks, records, planner: Planner, result: AssignResult, excluded) -> None:
     Assignment.objects.bulk_create(records)
     assigned = {r.task_id for r in records}
     Unassignable.objects.filter(task_id__in=assigned).delete()
@@ -235,7 +259,7 @@ def _finish(tasks, records, planner: Planner, result: AssignResult) -> None:
     # at commit (someone else's batch got there first) is simply tried again next run.
     planned = {p.task.pk for p in planner.plan}
     waiting = [t for t in tasks if t.pk not in planned]
-    _mark_unassignable(waiting)
+    _mark_unassignable(waiting, planner, excluded)
     _save_cursors(planner, tasks)
     result.assigned, result.unassignable = len(records), len(waiting)
     result.tasks = tasks
@@ -254,16 +278,16 @@ def _save_cursors(planner: Planner, tasks: list[Task]) -> None:
                                              update_fields=["last_user_id"])
 
 
-def _mark_unassignable(tasks: list[Task]) -> None:
+def _mark_unassignable(tasks: list[Task], planner: Planner, excluded) -> None:
+    """Record why each task waits; a task seen again keeps its `since` and gets today's
+    reason (who is excluded, or who has room, changes between runs)."""
     if not tasks:
         return
     now = timezone.now()
-    known = set(Unassignable.objects.filter(task__in=tasks).values_list("task_id", flat=True))
-    Unassignable.objects.filter(task_id__in=known).update(checked_at=now)
     Unassignable.objects.bulk_create(
-        Unassignable(task=t, reason="no qualified person with free capacity", since=now,
-                     checked_at=now)
-        for t in tasks if t.pk not in known
+        [Unassignable(task=t, reason=planner.why_unassignable(t, excluded.get(t.pk, set())),
+                      since=now, checked_at=now) for t in tasks],
+        update_conflicts=True, unique_fields=["task"], update_fields=["reason", "checked_at"],
     )
 
 
@@ -275,13 +299,11 @@ def _load_cursors(planner: Planner, tasks: list[Task]) -> None:
 
 
 def exclusions(task_ids) -> dict:
-    """People who must not get these tasks again: they declined, let it expire, or it was
-    taken from them by a reassignment."""
+    """People who must not get these tasks again in their current attempt: they declined, let
+    it expire, or it was taken from them (subscribers.keep_assignment_outcome decides which
+    records exclude, and a retry clears them)."""
     out: dict = defaultdict(set)
-    rows = Assignment.objects.filter(
-        task_id__in=task_ids,
-        outcome__in=[Outcome.DECLINED, Outcome.EXPIRED, Outcome.REVOKED],
-    ).exclude(outcome=Outcome.REVOKED, outcome_reason__startswith="leave").values_list(
+    rows = Assignment.objects.filter(task_id__in=task_ids, excludes_assignee=True).values_list(
         "task_id", "assignee_user_id")
     for task_id, user_id in rows:
         out[task_id].add(user_id)
@@ -339,6 +361,7 @@ def _assign_to(task: Task, target, *, by: Actor, force: bool, note: str) -> None
     if not task_services.task_assign_locked(task, user=target, by=by, reason=note):
         raise Conflict(f"{target.get_username()} has no free capacity", current=task.status)
     _record(task, choice, strategy="manual", reason=Reason.MANUAL, by=by).save()
+    Unassignable.objects.filter(task=task).delete()
 
 
 # --- sweeps -----------------------------------------------------------------------------------
@@ -388,7 +411,8 @@ def _requeue_for_leave(leave: Leave) -> int:
             continue
         task_services.task_transition(
             task_id=task.pk, action="requeue", by=ENGINE,
-            reason=f"leave: {leave.staff} is on leave from {leave.start:%Y-%m-%d %H:%M}")
+            reason=f"{LEAVE_REASON_PREFIX} {leave.staff} is on leave from "
+                   f"{leave.start:%Y-%m-%d %H:%M}")
         moved += 1
     return moved
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import Counter
 
 from apps.core.events import subscribe
+from apps.core.outbox import send_task
 
 TRANSITIONS = Counter(
     "taskmanage_task_transitions_total", "Task transitions performed",
@@ -15,11 +16,12 @@ CREATED = Counter("taskmanage_tasks_created_total", "Tasks created", ["task_type
 
 @subscribe("tasks.queued")
 def send_dispatch(name: str, payload: dict) -> None:
-    # Sent after commit so the worker finds the rows. If Redis is down the message is lost;
-    # the redrive sweep announces queued work again, so the task only waits longer.
+    # Sent after commit so the worker finds the rows, and from the outbox thread so a slow or
+    # hung Redis never holds the request. If Redis is down the message is lost; the redrive
+    # sweep announces queued work again, so the task only waits longer.
     from .tasks import dispatch_tasks
 
-    dispatch_tasks.delay(payload["task_ids"])
+    send_task(dispatch_tasks, payload["task_ids"])
 
 
 @subscribe("task.transitioned")

@@ -16,15 +16,10 @@ from apps.staff.services import staff_reconcile_load
 from apps.tasks import services as task_services
 from apps.tasks.models import Task
 from apps.tasks.states import LeavePolicy, TaskStatus
-from tests.builders import create_task, make_staff, make_task_type, make_user, require
+from tests.builders import create_task, make_staff, make_task_type, require
 
 S = TaskStatus
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def boss():
-    return make_user("margaret", manager=True)
 
 
 @pytest.fixture

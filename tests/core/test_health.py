@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 from django.db import connection
 
@@ -73,6 +75,10 @@ def drop_connections() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_database_down_fails_database_check_with_503(client):
     original = dict(connection.settings_dict)
+    # The in-memory SQLite test database lives only while a connection holds it: keep one open,
+    # or closing ours would empty it for every later test in this process.
+    keeper = (sqlite3.connect(original["NAME"], uri=True)
+              if connection.vendor == "sqlite" and connection.is_in_memory_db() else None)
     if connection.vendor == "sqlite":
         connection.settings_dict["NAME"] = "/nonexistent-dir/db.sqlite3"
     else:
@@ -84,6 +90,9 @@ def test_database_down_fails_database_check_with_503(client):
     finally:
         connection.settings_dict.update(original)
         drop_connections()
+        connection.ensure_connection()
+        if keeper is not None:
+            keeper.close()
 
     assert database.status_code == 503
     assert database.json() == {

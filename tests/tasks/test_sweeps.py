@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from apps.core.outbox import celery_messages
 from apps.tasks import tasks as celery_tasks
 from apps.tasks.dispatch import register_dispatcher
 from apps.tasks.models import Task, TaskType
@@ -60,6 +61,7 @@ def test_queued_work_is_announced_again_and_reaches_its_dispatcher(
     monkeypatch.setattr(celery_tasks.dispatch_tasks, "delay", sent.append)
     with django_capture_on_commit_callbacks(execute=True):
         assert celery_tasks.redrive_queued_tasks() == 1
+    assert celery_messages.flush(timeout=5)
     assert sent == [[str(old.pk)]]
     assert celery_tasks.dispatch_tasks(sent[0]) == 1
     assert seen == [str(old.pk)]
@@ -74,6 +76,7 @@ def test_tasks_are_dispatched_after_commit_not_before(alice, django_capture_on_c
         assert sent == []
     for callback in callbacks:
         callback()
+    assert celery_messages.flush(timeout=5)
     assert sent == [[str(task.pk)]]
 
 

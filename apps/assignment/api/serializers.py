@@ -5,7 +5,7 @@ from rest_framework import serializers
 from apps.staff.models import Staff
 from apps.tasks.api.serializers import StrictFieldsMixin
 
-from ..models import Assignment
+from ..models import Assignment, Unassignable
 
 
 class ReassignSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -38,6 +38,16 @@ class AssignmentSerializer(serializers.ModelSerializer):
     class Meta:
         model = Assignment
         fields = ["id", "task", "assignee_user", "assignee", "delegated_from", "strategy",
-                  "score", "explanation", "reason", "outcome", "outcome_reason", "assigned_by",
-                  "created_at", "expires_at", "decided_at"]
+                  "score", "explanation", "reason", "outcome", "outcome_reason",
+                  "excludes_assignee", "assigned_by", "created_at", "expires_at", "decided_at"]
+        read_only_fields = fields
+
+
+class UnassignableSerializer(serializers.ModelSerializer):
+    title = serializers.CharField(source="task.title", read_only=True)
+    task_type = serializers.CharField(source="task.task_type.key", read_only=True)
+
+    class Meta:
+        model = Unassignable
+        fields = ["task", "title", "task_type", "reason", "since", "checked_at"]
         read_only_fields = fields

@@ -6,6 +6,7 @@ from . import views
 router = SimpleRouter()
 router.trailing_slash = "/?"
 router.register("assignments", views.AssignmentViewSet, basename="assignment")
+router.register("unassignable", views.UnassignableViewSet, basename="unassignable")
 
 urlpatterns = [
     re_path(r"^tasks/(?P<pk>[0-9a-f-]{36})/candidates/?$", views.task_candidates,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import django_filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import viewsets
+from rest_framework import mixins, viewsets
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -16,10 +16,16 @@ from apps.staff.selectors import staff_workload
 from apps.tasks.api.serializers import TaskSerializer
 from apps.tasks.api.views import task_for_action, task_response
 from apps.tasks.selectors import tasks_visible_to
+from apps.tasks.states import TaskStatus
 
 from .. import selectors, services
-from ..models import Assignment
-from .serializers import AssignmentSerializer, CandidateSerializer, ReassignSerializer
+from ..models import Assignment, Unassignable
+from .serializers import (
+    AssignmentSerializer,
+    CandidateSerializer,
+    ReassignSerializer,
+    UnassignableSerializer,
+)
 
 
 @extend_schema(responses=CandidateSerializer(many=True),
@@ -63,6 +69,19 @@ class AssignmentViewSet(viewsets.ReadOnlyModelViewSet):
             return Assignment.objects.none()
         visible = tasks_visible_to(self.request.user).values("pk")
         return Assignment.objects.filter(task__in=visible).select_related("assignee_user")
+
+
+class UnassignableViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Queued tasks the caller can see that nobody can take right now, and why."""
+
+    serializer_class = UnassignableSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Unassignable.objects.none()
+        visible = tasks_visible_to(self.request.user).filter(status=TaskStatus.QUEUED)
+        return (Unassignable.objects.filter(task__in=visible.values("pk"))
+                .select_related("task__task_type"))
 
 
 @extend_schema(responses=OpenApiTypes.OBJECT,

@@ -1,13 +1,15 @@
 """`manage.py run_system`: the whole system in one terminal (web, worker, beat, Redis).
 
-Each part runs as a child process from this virtualenv and is supervised: Ctrl-C or SIGTERM
-stops them all, and if one dies the others are stopped too, so nobody keeps using a
-half-running system without noticing.
+Each part runs as a child process from this virtualenv and is supervised: a child that dies is
+restarted after a pause that doubles with each crash in a row (capped), and the supervisor says
+so and why. A child that keeps crashing as soon as it starts is given up on, loudly, while the
+rest keep running. Only Ctrl-C or SIGTERM stops the whole system.
 """
 
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import signal
 import socket
@@ -24,11 +26,34 @@ from django.urls import Resolver404, resolve
 
 from taskmanage import embedded_redis
 
+logger = logging.getLogger(__name__)
+
 STOP_GRACE_SECONDS = 10.0
 POLL_SECONDS = 0.2
+# Restarts: 1 s, 2 s, 4 s… up to 30 s between tries. A child that ran for STABLE_SECONDS before
+# dying starts the count afresh; GIVE_UP_AFTER crashes in a row, each within STABLE_SECONDS of
+# starting, is a crash loop (a bad setting, a port in use) that restarting will not fix.
+RESTART_FIRST_DELAY = 1.0
+RESTART_MAX_DELAY = 30.0
+STABLE_SECONDS = 60.0
+GIVE_UP_AFTER = 5
 PR_SET_PDEATHSIG = 1
 # Shown once the web server answers, if the URLconf serves them.
 ENTRY_PATHS = ("/admin/", "/api-docs/", "/health", "/metrics", "/dashboard/")
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    first_delay: float = RESTART_FIRST_DELAY
+    max_delay: float = RESTART_MAX_DELAY
+    stable_after: float = STABLE_SECONDS
+    give_up_after: int = GIVE_UP_AFTER
+
+    def delay(self, crashes_in_a_row: int) -> float:
+        return min(self.first_delay * 2 ** max(crashes_in_a_row - 1, 0), self.max_delay)
+
+
+DEFAULT_POLICY = RestartPolicy()
 
 
 @dataclass
@@ -36,8 +61,14 @@ class Child:
     name: str
     argv: list[str]
     process: subprocess.Popen | None = field(default=None, repr=False)
+    started_at: float = 0.0
+    crashes_in_a_row: int = 0
+    restart_at: float | None = None  # set while a crashed child waits to start again
+    given_up: bool = False
 
     def start(self) -> None:
+        self.started_at = time.monotonic()
+        self.restart_at = None
         self.process = subprocess.Popen(
             self.argv,
             cwd=settings.BASE_DIR,
@@ -59,34 +90,70 @@ def _die_with_parent() -> None:
 
 
 class Supervisor:
-    """Runs children until one exits or a stop is requested, then stops the rest."""
+    """Runs children until a stop is requested, restarting those that die; then stops all."""
 
-    def __init__(self, children: list[Child], grace: float = STOP_GRACE_SECONDS) -> None:
+    def __init__(self, children: list[Child], grace: float = STOP_GRACE_SECONDS, *,
+                 policy: RestartPolicy | None = None,
+                 report: Callable[[str], None] | None = None) -> None:
         self.children = children
         self.grace = grace
+        self.policy = policy or DEFAULT_POLICY
+        self.report = report or logger.warning
         self.stop_requested = False
 
     def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         self.stop_requested = True
 
-    def run(self, on_tick: Callable[[], None] | None = None) -> Child | None:
-        """Start everything and wait; returns the child that died on its own, if any."""
+    def run(self, on_tick: Callable[[], None] | None = None) -> list[Child]:
+        """Start everything and wait for a stop request (or for every child to be given up
+        on); returns the children given up on."""
         try:
             for child in self.children:
                 child.start()
-            return self._wait(on_tick)
+            self._wait(on_tick)
         finally:
             self.stop_all()
+        return [c for c in self.children if c.given_up]
 
-    def _wait(self, on_tick: Callable[[], None] | None) -> Child | None:
+    def _wait(self, on_tick: Callable[[], None] | None) -> None:
         while not self.stop_requested:
             for child in self.children:
-                if child.exit_code() is not None:
-                    return child
+                self._look_after(child, time.monotonic())
+            if all(c.given_up for c in self.children):
+                return
             if on_tick is not None:
                 on_tick()
             time.sleep(POLL_SECONDS)
-        return None
+
+    def _look_after(self, child: Child, now: float) -> None:
+        if child.given_up:
+            return
+        if child.restart_at is not None:
+            if now >= child.restart_at:
+                child.start()
+                self.report(f"{child.name} restarted (pid {child.process.pid})")
+            return
+        code = child.exit_code()
+        if code is not None:
+            self._crashed(child, code, ran=now - child.started_at)
+
+    def _crashed(self, child: Child, code: int, *, ran: float) -> None:
+        # Its own children (Celery's pool) must not outlive it, nor overlap its successor.
+        _signal_child(child, signal.SIGKILL, group=True)
+        quick = ran < self.policy.stable_after
+        child.crashes_in_a_row = child.crashes_in_a_row + 1 if quick else 1
+        what = f"{child.name} {describe_exit(code)} after {ran:.1f} s"
+        if quick and child.crashes_in_a_row >= self.policy.give_up_after:
+            child.given_up = True
+            self.report(
+                f"{what}: giving up on it, it crashed {child.crashes_in_a_row} times in a row "
+                f"within {self.policy.stable_after:g} s of starting. The rest keep running; "
+                "fix the cause and restart the system."
+            )
+            return
+        delay = self.policy.delay(child.crashes_in_a_row)
+        child.restart_at = time.monotonic() + delay
+        self.report(f"{what}; restarting it in {delay:g} s")
 
     def stop_all(self) -> None:
         running = [c for c in self.children if c.exit_code() is None and c.process]
@@ -103,6 +170,15 @@ class Supervisor:
             # Grandchildren (Celery's pool) of a child that exited must not outlive it.
             if child.process:
                 _signal_child(child, signal.SIGKILL, group=True)
+
+
+def describe_exit(code: int) -> str:
+    if code >= 0:
+        return f"exited with code {code}"
+    try:
+        return f"was killed by {signal.Signals(-code).name}"
+    except ValueError:  # a real-time signal has no name
+        return f"was killed by signal {-code}"
 
 
 def _signal_child(child: Child, signum: int, *, group: bool) -> None:
@@ -169,17 +245,16 @@ class Command(BaseCommand):
         port = settings.PORT
         started_redis = self._ensure_redis()
         try:
-            failed = self._supervise(host, port)
+            supervisor = self._supervise(host, port)
         finally:
             if started_redis:
                 embedded_redis.stop()
                 self.stdout.write("Embedded Redis stopped.")
-        if failed is not None:
-            raise CommandError(
-                f"{failed.name} exited unexpectedly with code {failed.exit_code()}; "
-                "stopped the rest"
-            )
-        self.stdout.write("All processes stopped.")
+        given_up = ", ".join(c.name for c in supervisor.children if c.given_up)
+        if not supervisor.stop_requested:  # nothing left running: every child crash-looped
+            raise CommandError(f"gave up on every process ({given_up}): each kept crashing")
+        self.stdout.write("All processes stopped."
+                          + (f" Gave up earlier on: {given_up}." if given_up else ""))
 
     def _ensure_redis(self) -> bool:
         # An explicit REDIS_URL means a real server is provided; otherwise use (or start)
@@ -194,18 +269,22 @@ class Command(BaseCommand):
         self.stdout.write(f"{verb} embedded Redis at {embedded_redis.paths().url}")
         return started
 
-    def _supervise(self, host: str, port: int) -> Child | None:
-        supervisor = Supervisor(build_children(host, port))
+    def _supervise(self, host: str, port: int) -> Supervisor:
+        supervisor = Supervisor(build_children(host, port), report=self._report)
         previous = {
             sig: signal.signal(sig, supervisor.request_stop)
             for sig in (signal.SIGINT, signal.SIGTERM)
         }
         announce = self._announcer(host, port)
         try:
-            return supervisor.run(on_tick=announce)
+            supervisor.run(on_tick=announce)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        return supervisor
+
+    def _report(self, message: str) -> None:
+        self.stderr.write(self.style.WARNING(message))
 
     def _announcer(self, host: str, port: int) -> Callable[[], None]:
         urls = entry_urls(host, port)

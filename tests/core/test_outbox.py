@@ -1,0 +1,109 @@
+"""The outbox: a request hands a message over and moves on, whatever Redis is doing."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+
+from prometheus_client import REGISTRY
+
+from apps.core.outbox import Outbox
+
+
+def dropped(name: str, why: str) -> float:
+    return REGISTRY.get_sample_value(
+        "taskmanage_outbox_dropped_total", {"outbox": name, "why": why}) or 0.0
+
+
+def blocked_outbox(**options) -> tuple[Outbox, list, threading.Event]:
+    """An outbox whose sending hangs (like a client waiting on a frozen Redis) until released."""
+    sent: list = []
+    release = threading.Event()
+
+    def send(batch: list) -> None:
+        release.wait(10)
+        sent.append(batch)
+
+    return Outbox(f"test-{uuid.uuid4().hex[:8]}", send, **options), sent, release
+
+
+def test_putting_never_waits_for_a_hung_send_and_order_is_kept():
+    outbox, sent, release = blocked_outbox()
+    started = time.monotonic()
+    for n in range(5):
+        outbox.put(n)
+    assert time.monotonic() - started < 0.1
+    assert not outbox.flush(timeout=0.2)  # still stuck in the first send
+
+    release.set()
+
+    assert outbox.flush(timeout=5)
+    assert sent == [[0], [1], [2], [3], [4]]
+
+
+def test_sends_are_batched_up_to_the_batch_size():
+    outbox, sent, release = blocked_outbox(batch=3)
+    for n in range(7):
+        outbox.put(n)
+    release.set()
+    assert outbox.flush(timeout=5)
+    assert sorted(x for batch in sent for x in batch) == list(range(7))
+    assert max(len(batch) for batch in sent) <= 3
+
+
+def test_a_full_outbox_drops_new_messages_and_counts_them(caplog):
+    outbox, sent, release = blocked_outbox(maxsize=2)
+    outbox.put("a")
+    time.sleep(0.1)  # the thread took "a" and hangs sending it
+    for item in ("b", "c", "d"):
+        outbox.put(item)
+
+    release.set()
+
+    assert outbox.flush(timeout=5)
+    assert sent == [["a"], ["b"], ["c"]]
+    assert dropped(outbox.name, "full") == 1
+    assert "outbox full" in caplog.text
+
+
+def test_a_failed_send_is_counted_and_the_next_messages_still_go(caplog):
+    sent: list = []
+
+    def send(batch: list) -> None:
+        if batch == ["boom"]:
+            raise ConnectionError("redis timed out")
+        sent.append(batch)
+
+    outbox = Outbox(f"test-{uuid.uuid4().hex[:8]}", send)
+    for item in ("boom", "after"):
+        outbox.put(item)
+
+    assert outbox.flush(timeout=5)
+    assert sent == [["after"]]
+    assert dropped(outbox.name, "failed") == 1
+    assert "1 message(s) not sent: redis timed out" in caplog.text
+
+
+def test_a_forked_child_sends_with_its_own_thread_not_the_parents_stuck_one():
+    # Celery's prefork pool forks workers from a process that may already hold an outbox.
+    outbox, sent, release = blocked_outbox()
+    outbox.put("parent")  # the parent's thread now hangs in this send
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its own queue and thread; report what it sent, then leave
+        os.close(read_end)
+        release.set()  # only the child's copy: the parent's thread keeps hanging
+        outbox.put("child")
+        ok = outbox.flush(timeout=5)
+        os.write(write_end, repr((ok, sent)).encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        report = pipe.read()
+    os.waitpid(pid, 0)
+    release.set()
+
+    assert report == repr((True, [["child"]]))
+    assert outbox.flush(timeout=5) and sent == [["parent"]]
