@@ -117,8 +117,10 @@ def as_api_error(request, response):
 
 
 def api_error(status: int, detail: str, code: str) -> JsonResponse:
-    # JsonResponse escapes non-ASCII: whatever it says, the body always encodes.
-    return JsonResponse(error_body(detail, code), status=status)
+    # JsonResponse escapes non-ASCII: whatever it says, the body always encodes. Compact, as
+    # DRF renders the same shape.
+    return JsonResponse(error_body(detail, code), status=status,
+                        json_dumps_params={"separators": (",", ":")})
 
 
 def _phrase(status: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
@@ -157,3 +158,12 @@ def test_a_server_error_is_printed_by_one_handler_also_with_debug(settings, debu
     settings.DEBUG = debug
     record = logging.LogRecord("django.request", logging.ERROR, __file__, 1, "boom", (), None)
     assert len(handlers_reached("django.request", record)) == 1
+
+
+def test_the_renderer_escapes_a_lone_surrogate_instead_of_failing():
+    """Defence behind the parser: whatever reaches a response, the body still renders."""
+    from apps.core.renderers import JSONRenderer
+
+    body = JSONRenderer().render({"detail": "bad \ud800 value", "ok": "café"})
+    assert json.loads(body) == {"detail": "bad \ud800 value", "ok": "café"}
+    assert JSONRenderer().render({"ok": "café"}) == '{"ok":"café"}'.encode()

@@ -65,8 +65,10 @@ def test_a_holder_who_fails_a_task_that_will_be_retried_gets_200(creator, ann):
     assert Task.objects.get(pk=task.pk).assignee_user is None
 
 
-def test_an_approval_decision_answers_with_the_decision_even_out_of_sight(creator, ann):
-    """A completion request the holder withdraws: answered with the withdrawn request."""
+def test_a_holder_who_withdraws_their_completion_request_gets_200_with_the_decision(creator,
+                                                                                    ann):
+    """Audit of the approval actions: a decision never takes the request out of its decider's
+    sight today; the view answers with the decision it made whatever the rules become."""
     task = held_by(ann, creator=creator, started=True, requires_completion_approval=True)
     submitted = api_client(ann.user).post(f"/api/v1/tasks/{task.pk}/complete", {},
                                           format="json")
