@@ -68,6 +68,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: nothing escapes Django, and /api/ errors are JSON (apps.core.middleware).
+    "apps.core.middleware.ErrorBoundaryMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -118,8 +120,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "timeout": env_int("DB_POOL_TIMEOUT", 3, minimum=1),
         }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # SQLite serialises writers; a busy timeout turns lock contention into waiting.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The embedded default serves `make run`'s web server, worker and beat at once. SQLite
+    # serialises writers: WAL lets readers go on while one writes; the busy timeout turns lock
+    # contention into waiting; and IMMEDIATE transactions take the write lock when they begin,
+    # so a transaction that read and then writes never finds the lock taken in between (which
+    # SQLite answers at once with "database is locked", whatever the timeout).
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    })
     (VAR_DIR).mkdir(parents=True, exist_ok=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -276,6 +286,12 @@ REST_FRAMEWORK = {
         "user": env_str("API_THROTTLE_USER", "3000/min"),
     },
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
+    # JSON only, checked at the edge (size, nesting, strings PostgreSQL can store).
+    "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "apps.core.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -327,6 +343,9 @@ LOGIN_KNOWN_CLIENT_DAYS = env_int("LOGIN_KNOWN_CLIENT_DAYS", 30, minimum=1)
 # is the TCP peer (REMOTE_ADDR), and nobody can pick their own rate-limit bucket.
 TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES", [])
 
+# Request bodies past this size are a 413; JSON nested deeper than this is a 400.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 5 * 1024 * 1024, minimum=1024)
+API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32, minimum=2)
 TASK_BATCH_MAX = env_int("TASK_BATCH_MAX", 1000, minimum=1)
 # A pending approval request escalates (manager's manager or admins) after this many seconds.
 APPROVAL_ESCALATE_AFTER = env_int("APPROVAL_ESCALATE_AFTER_SECONDS", 86400, minimum=60)
@@ -397,8 +416,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # Celery's per-run lines about periodic sweeps: DEBUG, so an idle system is quiet.
+    # Django's default config gives its loggers a console handler of their own under DEBUG;
+    # they also reach the root's, so every error was printed twice. The root's is enough.
     "loggers": {
-        name: {"filters": ["quiet_sweeps"]}
-        for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace")
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        **{name: {"filters": ["quiet_sweeps"]}
+           for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace")},
     },
 }

@@ -56,6 +56,7 @@ def task_in_state(status: str, *, creator, assignee=None, task_type: TaskType | 
     if status in HELD_STATES:
         values.setdefault("assignee_user", assignee or creator)
         values.setdefault("assigned_at", now)
+        values.setdefault("held_weight", values["task_type"].capacity_weight)
     if status in (S.RUNNING, S.PAUSED, S.IN_REVIEW):
         values.setdefault("attempts", 1)
         values.setdefault("started_at", now)
@@ -114,3 +115,8 @@ def make_leave(staff, *, days_from_now: float = 0, days: float = 7, **fields):
     start = timezone.now() + timedelta(days=days_from_now)
     return Leave.objects.create(staff=staff, start=start, end=start + timedelta(days=days),
                                 **fields)
+
+
+def field_errors(response) -> dict:
+    """A 400's field errors: its body without the `detail` and `code` every error carries."""
+    return {k: v for k, v in response.json().items() if k not in ("detail", "code")}

@@ -95,7 +95,7 @@ def _reset() -> None:
         Assignment.objects.filter(task__in=tasks).delete()
         Unassignable.objects.filter(task__in=tasks).delete()
         TaskHistory.objects.filter(task__in=tasks).delete()
-        tasks.update(status=S.QUEUED, assignee_user=None, assigned_at=None)
+        tasks.update(status=S.QUEUED, assignee_user=None, assigned_at=None, held_weight=0)
         Staff.objects.filter(user__username__startswith=PREFIX).update(load=0)
 
 

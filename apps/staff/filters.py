@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import django_filters
 
+from apps.core.filters import IdFilter, IntegerFilter
+
 from .models import Availability, Staff
 
 
 class StaffFilter(django_filters.FilterSet):
-    team = django_filters.NumberFilter(field_name="team_id")
+    team = IdFilter(field_name="team_id")
     availability = django_filters.ChoiceFilter(choices=Availability.choices)
     skill = django_filters.CharFilter(field_name="staff_skills__skill__name",
                                       help_text="Has this skill (by name)")
-    min_level = django_filters.NumberFilter(method="filter_min_level",
+    min_level = IntegerFilter(method="filter_min_level", min_value=1, max_value=5,
                                             help_text="With `skill`: at least this level")
 
     class Meta:

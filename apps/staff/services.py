@@ -19,7 +19,7 @@ from apps.tasks.holding import Change, on_transition
 from apps.tasks.models import Task, TaskType
 from apps.tasks.states import HELD_STATES
 
-from .models import Leave, RequiredSkill, Skill, Staff, StaffSkill, Team
+from .models import Availability, Leave, RequiredSkill, Skill, Staff, StaffSkill, Team
 
 
 class CapacityExceeded(Conflict):
@@ -32,11 +32,12 @@ def keep_load(change: Change) -> None:
     """Runs inside the transition's transaction, before the task row is saved."""
     if not change.holder_changed:
         return
-    weight = change.task.task_type.capacity_weight
-    if change.before is not None:
-        Staff.objects.filter(user_id=change.before).update(load=F("load") - weight)
+    # Exactly what was taken at hand-over goes back, whatever the type weighs now.
+    if change.before is not None and change.released_weight:
+        Staff.objects.filter(user_id=change.before).update(
+            load=F("load") - change.released_weight)
     if change.after is not None and not change.capacity_reserved:
-        staff_take_capacity(user_id=change.after, weight=weight)
+        staff_take_capacity(user_id=change.after, weight=change.task.held_weight)
 
 
 def staff_take_capacity(*, user_id: int, weight: int) -> None:
@@ -107,7 +108,7 @@ def staff_reconcile_load() -> int:
     held = (
         Task.objects.filter(assignee_user_id=OuterRef("user_id"), status__in=HELD_STATES)
         .order_by().values("assignee_user_id")
-        .annotate(total=Sum("task_type__capacity_weight")).values("total")
+        .annotate(total=Sum("held_weight")).values("total")
     )
     with transaction.atomic():
         actual = Staff.objects.select_for_update().annotate(
@@ -123,6 +124,7 @@ def staff_reconcile_load() -> int:
 def staff_create(
     *, username: str, password: str | None, email: str = "", team: Team | None = None,
     capacity: int = 3, seniority: int = 1, rating: int = 3,
+    availability: str = Availability.ACTIVE,
     skills: Iterable[tuple[Skill, int]] = (), first_name: str = "", last_name: str = "",
 ) -> Staff:
     with transaction.atomic():
@@ -131,7 +133,8 @@ def staff_create(
             first_name=first_name, last_name=last_name,
         )
         staff = Staff.objects.create(user=user, team=team, capacity=capacity,
-                                     seniority=seniority, rating=rating)
+                                     seniority=seniority, rating=rating,
+                                     availability=availability)
         staff_set_skills(staff=staff, skills=skills)
     return staff
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import django_filters
 
-from .models import Task
+from apps.core.filters import IdFilter, IntegerFilter
+
+from .models import Task, TaskLog
 from .states import PRIORITY_NAMES, Priority, TaskStatus
 
 
@@ -22,7 +24,7 @@ class TaskFilter(django_filters.FilterSet):
         choices=[(p, p) for p in PRIORITY_NAMES], method="filter_priority"
     )
     reference = django_filters.CharFilter()
-    assignee = django_filters.NumberFilter(field_name="assignee_user_id")
+    assignee = IdFilter(field_name="assignee_user_id", help_text="The holder's user id")
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
@@ -43,3 +45,13 @@ class TaskFilter(django_filters.FilterSet):
 
     def filter_priority(self, queryset, name, value):
         return queryset.filter(priority=Priority.from_name(value))
+
+
+class TaskLogFilter(django_filters.FilterSet):
+    """A task's log lines; `attempt` picks one attempt's."""
+
+    attempt = IntegerFilter(min_value=0, max_value=2**31 - 1)
+
+    class Meta:
+        model = TaskLog
+        fields = ["attempt"]

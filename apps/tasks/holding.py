@@ -26,6 +26,9 @@ class Change:
     after: int | None  # user id that holds it now, or None
     by: Actor
     reason: str
+    # The capacity the previous holder took for the task, which they now give back; what the
+    # new holder takes is task.held_weight.
+    released_weight: int = 0
     # Set by bulk hand-overs that took the new holder's capacity up front, in one statement
     # for the whole batch (apps.staff.services.staff_take_capacity_many).
     capacity_reserved: bool = False
@@ -47,6 +50,16 @@ def on_transition(func: Listener) -> Listener:
 
 def holder(status: str, user_id: int | None) -> int | None:
     return user_id if status in HELD_STATES else None
+
+
+def weigh(task: Task, *, before: int | None, after: int | None) -> int:
+    """On a change of holder, record on the task what the new holder takes (the type's weight
+    now, or nothing) and return what the previous one gives back (what they took)."""
+    if before == after:
+        return 0
+    released = task.held_weight if before is not None else 0
+    task.held_weight = task.task_type.capacity_weight if after is not None else 0
+    return released
 
 
 def notify(change: Change) -> None:

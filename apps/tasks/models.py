@@ -136,6 +136,9 @@ class Task(ConcurrentTransitionMixin, models.Model):
     run_at = models.DateTimeField(null=True, blank=True)
     due_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # The capacity its holder took for it at hand-over (the type's weight then), given back
+    # exactly when they let it go: the type's weight may have changed since.
+    held_weight = models.PositiveSmallIntegerField(default=0, editable=False)
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
     )

@@ -113,9 +113,11 @@ def apply_locked(task: Task, method: str, *, by: Actor, reason: str, **kwargs: A
     from_status = task.status
     held_by = holding.holder(from_status, task.assignee_user_id)
     getattr(task, method)(**kwargs)
+    holds = holding.holder(task.status, task.assignee_user_id)
+    released = holding.weigh(task, before=held_by, after=holds)
     holding.notify(holding.Change(
-        task=task, transition=method, from_status=from_status, before=held_by,
-        after=holding.holder(task.status, task.assignee_user_id), by=by, reason=reason,
+        task=task, transition=method, from_status=from_status, before=held_by, after=holds,
+        by=by, reason=reason, released_weight=released,
     ))
     try:
         task.save()
@@ -165,6 +167,7 @@ def task_assign_locked(task: Task, *, user, by: Actor, reason: str = "") -> bool
         apply_locked(task, "assign", by=by, reason=reason, user=user)
     except Conflict:
         task.status, task.assignee_user, task.assigned_at = S.QUEUED, None, None
+        task.held_weight = 0
         return False
     return True
 
@@ -186,6 +189,7 @@ def tasks_assign_many(
         from_status = task.status
         task.assign(user=user)  # django-fsm refuses anything but queued → assigned
         task.updated_at = now
+        holding.weigh(task, before=None, after=user.pk)
         holding.notify(holding.Change(
             task=task, transition="assign", from_status=from_status, before=None,
             after=user.pk, by=by, reason=reason, capacity_reserved=capacity_reserved,
@@ -196,7 +200,7 @@ def tasks_assign_many(
             "task_id": str(task.pk), "transition": "assign", "from": from_status,
             "to": task.status, "task_type": task.task_type.key, "actor": by.name,
         })
-    update_rows(Task, ["status", "assignee_user", "assigned_at", "updated_at"],
+    update_rows(Task, ["status", "assignee_user", "assigned_at", "held_weight", "updated_at"],
                  [t for t, _, _ in items])
     TaskHistory.objects.bulk_create(history)
 

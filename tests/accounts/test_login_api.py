@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from apps.accounts import ratelimit
 from apps.accounts.models import ApiToken
 from apps.accounts.services import hash_token
+from tests.builders import field_errors
 
 from .conftest import random_client_ip
 
@@ -41,7 +42,8 @@ def test_wrong_password_is_400_with_a_non_field_error(api_client, alice):
 
     assert response.status_code == 400
     assert response.json() == {
-        "non_field_errors": ["Unable to log in with the provided credentials."]
+        "non_field_errors": ["Unable to log in with the provided credentials."],
+        "detail": "Unable to log in with the provided credentials.", "code": "invalid",
     }
     assert not ApiToken.objects.exists()
 
@@ -66,7 +68,7 @@ def test_missing_fields_are_400_with_field_errors(api_client):
     response = api_client.post(TOKEN_URL, {})
 
     assert response.status_code == 400
-    assert set(response.json()) == {"username", "password"}
+    assert set(field_errors(response)) == {"username", "password"}
 
 
 def test_login_ignores_a_stale_bearer_header(api_client, alice, password):

@@ -34,16 +34,16 @@ class ApprovalRequestViewSet(viewsets.ReadOnlyModelViewSet):
     def _visible(self, pk) -> ApprovalRequest:
         return get_object_or_404(approvals_visible_to(self.request.user), pk=pk)
 
-    def _respond(self, pk) -> Response:
-        fresh = self._visible(pk)
-        return Response(self.get_serializer(fresh).data)
-
     def _decide(self, request, pk, serializer_class, decide) -> Response:
         target = self._visible(pk)
         ser = serializer_class(data=request.data)
         ser.is_valid(raise_exception=True)
-        decide(request_id=target.pk, by=request.user, comment=ser.validated_data["comment"])
-        return self._respond(target.pk)
+        decided = decide(request_id=target.pk, by=request.user,
+                         comment=ser.validated_data["comment"])
+        # Read again with what the serializer joins; a decision that took the request out of
+        # the caller's sight still answers with what they decided, never a 404 or 500.
+        fresh = approvals_visible_to(request.user).filter(pk=target.pk).first()
+        return Response(self.get_serializer(fresh or decided).data)
 
     @extend_schema(request=DecisionSerializer, responses=ApprovalRequestSerializer,
                    description="Approve: a creation request sends the task on (queued, blocked "

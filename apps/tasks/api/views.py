@@ -6,11 +6,11 @@ import uuid
 
 from django.db import transaction
 from django.db.models import Prefetch
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
 from apps.accounts.roles import is_admin
@@ -19,7 +19,7 @@ from apps.core.exceptions import Conflict
 from apps.staff.services import required_skills_set
 
 from .. import services
-from ..filters import TaskFilter
+from ..filters import TaskFilter, TaskLogFilter
 from ..models import Task, TaskType
 from ..policies import API_ACTIONS, may_act
 from ..selectors import task_history, task_logs, tasks_visible_to
@@ -47,17 +47,27 @@ def task_queryset(user):
     )
 
 
+def visible_task(request, pk) -> Task:
+    """The task, if the caller sees it; a 404 otherwise, also for an id that is no UUID
+    (DRF's get_object_or_404 treats a malformed id as not found, Django's raises)."""
+    return get_object_or_404(tasks_visible_to(request.user), pk=pk)
+
+
 def task_for_action(request, pk, action_name: str) -> Task:
     """The task, if the caller sees it (404 otherwise) and may do `action_name` (else 403)."""
-    task = get_object_or_404(tasks_visible_to(request.user), pk=pk)
+    task = visible_task(request, pk)
     if not may_act(request.user, task, action_name):
         raise PermissionDenied(f"You may not {action_name} this task.")
     return task
 
 
 def task_response(request, task: Task, code=status.HTTP_200_OK) -> Response:
-    fresh = task_queryset(request.user).get(pk=task.pk)
-    return Response(TaskSerializer(fresh, context={"request": request}).data, status=code)
+    """The task as the caller now sees it; or, when their action took it out of their sight
+    (a holder who declined, a manager who handed it to another team), as the action left it:
+    what they did is theirs to see, whoever holds the task a moment later."""
+    fresh = task_queryset(request.user).filter(pk=task.pk).first()
+    shown = fresh if fresh is not None else task
+    return Response(TaskSerializer(shown, context={"request": request}).data, status=code)
 
 
 class IsAdminOrReadOnly(permissions.BasePermission):
@@ -215,10 +225,10 @@ class TaskViewSet(
         if request.method == "POST":
             return self._append_logs(request, pk)
         task = self.get_object()
-        attempt = request.query_params.get("attempt")
-        if attempt is not None and not attempt.isdigit():
-            return Response({"attempt": ["Must be a whole number."]}, status=400)
-        page = self.paginate_queryset(task_logs(task, attempt=int(attempt) if attempt else None))
+        lines = TaskLogFilter(request.query_params, queryset=task_logs(task))
+        if not lines.is_valid():
+            raise ValidationError(lines.errors)
+        page = self.paginate_queryset(lines.qs)
         return self.get_paginated_response(TaskLogSerializer(page, many=True).data)
 
     def _append_logs(self, request, pk):
@@ -256,9 +266,9 @@ class TaskViewSet(
             pagination_class=None)
     def set_status(self, request, pk=None):
         """Move the task to a status: mapped onto the transition that leads there."""
+        task = visible_task(request, pk)  # an unknown task is a 404 whatever the body says
         ser = StatusChangeSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        task = get_object_or_404(tasks_visible_to(request.user), pk=pk)
         target = ser.validated_data["status"]
         actions = services.actions_reaching(task, target, among=API_ACTIONS)
         if not actions:

@@ -1,0 +1,28 @@
+"""Filter types shared by the apps' filter sets (API and pages alike).
+
+django-filter's NumberFilter takes any decimal (`1.5`, `1e30`) and hands it to the database,
+where an id column fails on it; these validate in the filter set's form instead, so a bad
+value is a 400 naming the filter.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+
+MAX_ID = 2**63 - 1  # the largest bigint: no id column holds more
+
+
+class IntegerFilter(django_filters.NumberFilter):
+    """A whole number; bounds go to the form field (`min_value`, `max_value`)."""
+
+    field_class = forms.IntegerField
+
+
+class IdFilter(IntegerFilter):
+    """A row id: a whole number from 1 to the largest id a column can hold."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
