@@ -40,4 +40,5 @@ def test_concurrent_writer_processes_never_find_the_database_locked(tmp_path):
 
     assert all("database is locked" not in out for out in outputs), outputs
     assert [w.returncode for w in writers] == [0] * WRITERS, outputs
-    assert all(out.strip().endswith(f"ok {ROUNDS}") for out in outputs), outputs
+    # Each writer reports how many rounds it finished (the sweeps it ran eagerly log too).
+    assert all(f"ok {ROUNDS}" in out.splitlines() for out in outputs), outputs
