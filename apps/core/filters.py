@@ -7,6 +7,8 @@ value is a 400 naming the filter.
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import django_filters
 from django import forms
 
@@ -26,3 +28,22 @@ class IdFilter(IntegerFilter):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", MAX_ID)
         super().__init__(*args, **kwargs)
+
+
+class _UtcDateTimeField(django_filters.fields.IsoDateTimeField):
+    def clean(self, value):
+        moment = super().clean(value)
+        if moment is None or moment.tzinfo is None:
+            return moment
+        # Python takes offsets up to ±23:59, PostgreSQL only up to ±15:59 ("time zone
+        # displacement out of range", a 500); the same instant in UTC is what the query needs.
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("Out of the range of dates.", code="overflow") from None
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 moment, compared in UTC whatever offset it was written with."""
+
+    field_class = _UtcDateTimeField

@@ -54,6 +54,9 @@ class ConflictErrorSerializer(ErrorSerializer):
 
     status = serializers.CharField(allow_null=True, required=False,
                                    help_text="The object's current state, when it has one.")
+    held_tasks = serializers.ListField(
+        child=serializers.UUIDField(), required=False,
+        help_text="Removing a person: the tasks they still hold.")
     allowed_transitions = serializers.ListField(
         child=serializers.CharField(), required=False,
         help_text="The transitions allowed from the current state.")
@@ -108,6 +111,10 @@ class AutoSchema(_AutoSchema):
     def _get_pagination_parameters(self):
         # An action that lists on GET and appends on POST (logs) pages only its GET.
         return super()._get_pagination_parameters() if self.method == "GET" else []
+
+    def _get_paginator(self):
+        # Likewise its answer: the lines a POST appended come back as a plain list.
+        return super()._get_paginator() if self.method == "GET" else None
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         schema = super()._map_serializer_field(field, direction, bypass_extensions)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import django_filters
 
-from apps.core.filters import IdFilter, IntegerFilter
+from apps.core.filters import IdFilter, IntegerFilter, UtcDateTimeFilter
 
 from .models import Task, TaskLog
 from .states import PRIORITY_NAMES, Priority, TaskStatus
@@ -25,8 +25,8 @@ class TaskFilter(django_filters.FilterSet):
     )
     reference = django_filters.CharFilter()
     assignee = IdFilter(field_name="assignee_user_id", help_text="The holder's user id")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Task

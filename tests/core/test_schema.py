@@ -136,3 +136,33 @@ def test_a_task_types_assignee_kind_offers_only_what_it_accepts(schema):
     assert components[ref.rsplit("/", 1)[1]]["enum"] == list(AssigneeKind.values)
     holder = components["Assignee"]["properties"]["kind"]["$ref"].rsplit("/", 1)[1]
     assert components[holder]["enum"] == ["staff", "user", "unit"]
+
+
+@pytest.mark.parametrize("moment", ["1189-03-21T03:50:59+16:54", "2026-01-01T00:00:00-23:59"])
+def test_a_date_filter_with_an_offset_postgresql_refuses_is_compared_in_utc(moment):
+    ann = make_user("ann")
+    resp = api_client(ann).get("/api/v1/me/tasks", {"created_after": moment})
+    assert resp.status_code == 200
+
+
+def test_a_date_filter_out_of_the_range_of_dates_is_a_400_naming_it():
+    resp = api_client(make_user("ann")).get("/api/v1/tasks",
+                                            {"created_before": "0001-01-01T00:00:00+05:00"})
+    assert resp.status_code == 400
+    assert "created_before" in resp.json()
+
+
+@pytest.mark.parametrize("value", [7, True, 1.5, ["x"], {"a": 1}])
+def test_text_fields_refuse_what_is_not_a_string(value):
+    admin = make_user("root", admin=True)
+    resp = api_client(admin).post("/api/v1/skills", {"name": "python", "description": value},
+                                  format="json")
+    assert resp.status_code == 400
+    assert resp.json()["description"] == ["Must be a string."]
+
+
+def test_appended_log_lines_are_documented_as_the_plain_list_they_are(schema):
+    created = schema["paths"]["/api/v1/tasks/{id}/logs"]["post"]["responses"]["201"]
+    assert created["content"]["application/json"]["schema"]["type"] == "array"
+    listed = schema["paths"]["/api/v1/tasks/{id}/logs"]["get"]["responses"]["200"]
+    assert listed["content"]["application/json"]["schema"]["$ref"].endswith("/PaginatedTaskLogList")

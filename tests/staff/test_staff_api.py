@@ -243,6 +243,7 @@ class TestDelete:
 
         assert resp.status_code == 409
         assert resp.json()["held_tasks"] == [str(running.pk), str(paused.pk)]
+        assert resp.json()["code"] == "conflict"
         assert str(running.pk) in resp.json()["detail"]
         assert Staff.objects.filter(pk=alice.pk).exists()
 

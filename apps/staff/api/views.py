@@ -14,6 +14,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
+from apps.core.api import error_body
 from apps.tasks.api.serializers import TaskSerializer
 from apps.tasks.api.views import task_queryset
 from apps.tasks.filters import TaskFilter
@@ -140,7 +141,7 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         try:
             services.staff_delete(staff=staff)
         except services.StaffHoldsWork as exc:
-            return Response({"detail": str(exc), "held_tasks": exc.task_ids},
+            return Response(error_body(str(exc), "conflict", held_tasks=exc.task_ids),
                             status=status.HTTP_409_CONFLICT)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -44,8 +44,20 @@ class StrictFieldsMixin:
                 {name: ["This field cannot be set here."] for name in unknown}
             )
 
+    def validate_string_types(self, data):
+        """DRF's CharField turns 7 or true into "7" and "True"; the schema says string, and a
+        client sending a number where text belongs has a bug worth hearing about."""
+        if not isinstance(data, dict):
+            return
+        wrong = [name for name, field in self.fields.items()
+                 if isinstance(field, serializers.CharField) and not field.read_only
+                 and name in data and data[name] is not None and not isinstance(data[name], str)]
+        if wrong:
+            raise serializers.ValidationError({name: ["Must be a string."] for name in wrong})
+
     def to_internal_value(self, data):
         self.validate_unknown_fields(data)
+        self.validate_string_types(data)
         return super().to_internal_value(data)
 
 
