@@ -117,7 +117,7 @@ def _start_server(env: dict[str, str], port: int) -> subprocess.Popen:
     with open(FUZZ_DIR / "server.log", "w") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "taskmanage.asgi:application",
-             "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+             "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--no-proxy-headers"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
 

@@ -199,7 +199,11 @@ def build_children(host: str, port: int) -> list[Child]:
         Child(
             "web",
             [python, "-m", "uvicorn", "taskmanage.asgi:application", "--host", host,
-             "--port", str(port), "--lifespan", "off", "--timeout-graceful-shutdown", "5"],
+             "--port", str(port), "--lifespan", "off", "--timeout-graceful-shutdown", "5",
+             # The client address is Django's decision (TRUSTED_PROXIES): uvicorn would
+             # otherwise believe X-Forwarded-For from loopback, and a local client could
+             # pick its own login rate-limit bucket.
+             "--no-proxy-headers"],
         ),
         Child(
             "worker",
