@@ -21,6 +21,7 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 from django.db import connection
+from rest_framework.test import APIClient
 
 from apps.core.outbox import celery_messages
 from apps.tasks import services as task_services
@@ -186,6 +187,31 @@ def test_limits_fail_open_at_once_while_the_counters_redis_is_frozen(everything_
     assert first.status_code == 200 and 2.0 <= first_took < 3.5  # waited once, then let in
     assert [r.status_code for r, _ in then] == [200] * 5
     assert max(took for _, took in then) < 1.0  # no second wait for the same frozen Redis
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_login_waits_for_a_frozen_counters_redis_once_not_once_per_counter(
+        everything_on, settings):
+    server, _ = everything_on
+    settings.REDIS_SOCKET_TIMEOUT = 2.0
+    ann = make_user("ann")
+    ann.set_password("a-long-enough-pass")
+    ann.save()
+    login = {"username": "ann", "password": "a-long-enough-pass"}
+    assert APIClient().post("/api/v1/auth/token", login, format="json").status_code == 200
+    server.send_signal(signal.SIGSTOP)
+    try:
+        # Three counters, the known-client flag read and then written: each one asked Redis
+        # and waited out the socket timeout in turn (6 s) before the gate was shared.
+        first, first_took = timed(
+            lambda: APIClient().post("/api/v1/auth/token", login, format="json"))
+        second, second_took = timed(
+            lambda: APIClient().post("/api/v1/auth/token", login, format="json"))
+    finally:
+        server.send_signal(signal.SIGCONT)
+
+    assert first.status_code == 200 and 2.0 <= first_took < 3.5
+    assert second.status_code == 200 and second_took < 1.0
 
 
 def test_every_redis_client_waits_briefly_and_publishes_are_bounded():

@@ -92,36 +92,43 @@ def hit(key: str, *, limit: int, window: int) -> tuple[bool, int]:
     Returns (allowed, retry_after): allowed while at most `limit` hits fell in the window;
     retry_after is the number of seconds until the window ends (0 when allowed).
     """
-    global _skip_until
-    if time.monotonic() < _skip_until:
-        return True, 0  # Redis failed a moment ago: don't make this request wait for it too
-    try:
-        count, ttl = _get_script()(keys=[KEY_PREFIX + key], args=[window])
-    except redis.RedisError as exc:
-        # Fail open: the limiter protects login, it must not become the reason nobody can log
-        # in. While Redis is down, password hashing still bounds the guessing rate, and the
-        # warning makes the degraded state visible to whoever is fixing Redis.
-        _skip_until = time.monotonic() + settings.COUNTERS_REDIS_RETRY_AFTER
-        logger.warning("rate limiter unavailable, allowing requests for %g s: %s",
-                       settings.COUNTERS_REDIS_RETRY_AFTER, exc)
+    # Fail open: the limiter protects login, it must not become the reason nobody can log in.
+    # While Redis is down, password hashing still bounds the guessing rate.
+    counted = _ask_redis(lambda: _get_script()(keys=[KEY_PREFIX + key], args=[window]),
+                         unavailable=None)
+    if counted is None:
         return True, 0
+    count, ttl = counted
     if count <= limit:
         return True, 0
     return False, max(int(ttl), 1)
 
 
 def remember(key: str, *, seconds: int) -> None:
-    """Set a flag that lives `seconds`; silently skipped while Redis is unavailable."""
-    try:
-        get_client().set(KEY_PREFIX + key, 1, ex=seconds)
-    except redis.RedisError as exc:
-        logger.warning("rate limiter unavailable, not remembering %s: %s", key, exc)
+    """Set a flag that lives `seconds`; skipped while Redis is unavailable."""
+    _ask_redis(lambda: get_client().set(KEY_PREFIX + key, 1, ex=seconds), unavailable=None)
 
 
 def remembered(key: str) -> bool:
     """Whether `remember(key)` was called within its lifetime (False while Redis is down)."""
+    return bool(_ask_redis(lambda: get_client().exists(KEY_PREFIX + key), unavailable=False))
+
+
+def _ask_redis(call, *, unavailable):
+    """`call()`, or `unavailable` at once while Redis failed a moment ago.
+
+    One failure opens the gate for COUNTERS_REDIS_RETRY_AFTER seconds for every call here
+    (hits and known-client flags alike): with a hung Redis, a login would otherwise wait out
+    the socket timeout once per call it makes. The warning makes the degraded state visible
+    to whoever is fixing Redis.
+    """
+    global _skip_until
+    if time.monotonic() < _skip_until:
+        return unavailable
     try:
-        return bool(get_client().exists(KEY_PREFIX + key))
+        return call()
     except redis.RedisError as exc:
-        logger.warning("rate limiter unavailable, %s counts as unknown: %s", key, exc)
-        return False
+        _skip_until = time.monotonic() + settings.COUNTERS_REDIS_RETRY_AFTER
+        logger.warning("rate limiter unavailable, allowing requests for %g s: %s",
+                       settings.COUNTERS_REDIS_RETRY_AFTER, exc)
+        return unavailable
