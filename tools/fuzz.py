@@ -148,33 +148,21 @@ def _run_schemathesis(role: str, token: str, port: int, args) -> Counter:
 
 
 def _count_failures(report_dir: Path) -> Counter:
-    """Distinct failures by check, read from schemathesis' ndjson event stream."""
+    """Distinct failures by check, read from schemathesis' ndjson event stream: each finished
+    scenario records, per test case, the checks it ran and their outcome."""
     seen: set[tuple[str, str, str]] = set()
-    counts: Counter = Counter()
     for path in report_dir.glob("*.ndjson"):
         for line in path.read_text().splitlines():
-            for check in _failed_checks(json.loads(line)):
-                key = (check["name"], check.get("operation", ""), check.get("title", ""))
-                if key not in seen:
-                    seen.add(key)
-                    counts[check["name"]] += 1
-    return counts
-
-
-def _failed_checks(event: dict):
-    """Yield every failed check found anywhere in one ndjson event."""
-    stack = [event]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            if node.get("status") == "failure" and "name" in node and "failure_info" in node:
-                info = node.get("failure_info") or {}
-                failure = info.get("failure", {}) if isinstance(info, dict) else {}
-                yield {"name": node["name"], "operation": failure.get("operation", ""),
-                       "title": failure.get("title", "")}
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
+            scenario = json.loads(line).get("ScenarioFinished")
+            if scenario is None:
+                continue
+            for checks in scenario["recorder"].get("checks", {}).values():
+                for check in checks:
+                    if check["status"] == "failure":
+                        failure = check["failure_info"]["failure"]
+                        seen.add((check["name"], failure.get("operation", ""),
+                                  failure.get("title", "")))
+    return Counter(name for name, _, _ in seen)
 
 
 def _print_summary(results: dict[str, Counter]) -> int:
