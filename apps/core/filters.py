@@ -11,6 +11,8 @@ from datetime import UTC
 
 import django_filters
 from django import forms
+from django.db import models
+from django_filters.rest_framework import DjangoFilterBackend
 
 MAX_ID = 2**63 - 1  # the largest bigint: no id column holds more
 
@@ -47,3 +49,37 @@ class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
     """An ISO 8601 moment, compared in UTC whatever offset it was written with."""
 
     field_class = _UtcDateTimeField
+
+
+class _StrictBooleanField(forms.Field):
+    """true/false (or 1/0); anything else is an error, where django-filter's own boolean
+    reads an unknown word as "no filter" and answers everything (`is_active=-1`)."""
+
+    VALUES = {"true": True, "1": True, "false": False, "0": False}
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        try:
+            return self.VALUES[str(value).lower()]
+        except KeyError:
+            raise forms.ValidationError("Must be true or false.", code="invalid") from None
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = _StrictBooleanField
+
+
+class FilterSet(django_filters.FilterSet):
+    """The base of every filter set, declared or made from `filterset_fields`."""
+
+    FILTER_DEFAULTS = {
+        **django_filters.FilterSet.FILTER_DEFAULTS,
+        models.BooleanField: {"filter_class": StrictBooleanFilter},
+    }
+
+
+class FilterBackend(DjangoFilterBackend):
+    """DRF's django-filter backend, building `filterset_fields` sets on our base."""
+
+    filterset_base = FilterSet

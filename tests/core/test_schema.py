@@ -166,3 +166,24 @@ def test_appended_log_lines_are_documented_as_the_plain_list_they_are(schema):
     assert created["content"]["application/json"]["schema"]["type"] == "array"
     listed = schema["paths"]["/api/v1/tasks/{id}/logs"]["get"]["responses"]["200"]
     assert listed["content"]["application/json"]["schema"]["$ref"].endswith("/PaginatedTaskLogList")
+
+
+class TestBooleanFilters:
+    @pytest.mark.parametrize("value", ["-1", "null", "maybe"])
+    def test_a_word_that_is_not_true_or_false_is_a_400_naming_the_filter(self, value):
+        resp = api_client(make_user("ann")).get(f"/api/v1/task-types?is_active={value}")
+        assert resp.status_code == 400
+        assert "is_active" in resp.json()
+
+    def test_true_and_false_filter(self):
+        make_task_type("on")
+        make_task_type("off", is_active=False)
+        client = api_client(make_user("ann"))
+        for value, keys in [("false", ["off"]), ("1", ["on"]), ("", ["off", "on"])]:
+            body = client.get(f"/api/v1/task-types?is_active={value}").json()
+            assert [t["key"] for t in body["results"]] == keys, value
+
+    def test_the_schema_still_documents_it_as_a_boolean(self, schema):
+        params = {p["name"]: p["schema"] for p in
+                  schema["paths"]["/api/v1/task-types"]["get"]["parameters"]}
+        assert params["is_active"]["type"] == "boolean"
