@@ -31,4 +31,4 @@ RUN SECRET_KEY=collectstatic-build-only python manage.py collectstatic --noinput
 
 USER taskmanage
 EXPOSE 8000
-CMD ["uvicorn", "taskmanage.asgi:application", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["python", "manage.py", "serve", "--host=0.0.0.0", "--port=8000"]

@@ -43,6 +43,15 @@ SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 PORT = env_int("PORT", 8000, minimum=1)
+# Serving (taskmanage/asgi.py, `manage.py serve`): WEB_WORKERS processes, each running Django
+# on WEB_THREADS threads beside the WebSocket consumers. A thread waits out its request's
+# database round trips while the others work, so a few threads per core pay; many more only
+# add GIL contention and database connections (README, "Serving").
+WEB_WORKERS = env_int("WEB_WORKERS", 2, minimum=1)
+WEB_THREADS = env_int("WEB_THREADS", 8, minimum=1)
+# On SIGTERM a server process stops accepting, lets the requests under way finish for up to
+# this long, then exits; the process manager's own grace period must be longer.
+WEB_GRACEFUL_SHUTDOWN_SECONDS = env_int("WEB_GRACEFUL_SHUTDOWN_SECONDS", 20, minimum=1)
 
 INSTALLED_APPS = [
     # django.contrib.admin, with its login behind the login rate limit.
@@ -103,10 +112,11 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
-# Persistent connections (CONN_MAX_AGE > 0) are not reused under ASGI: each request runs in
-# a fresh thread and leaves its connection for the garbage collector, until PostgreSQL runs
-# out of slots. So connections are closed after each request, and on PostgreSQL a per-process
-# pool (psycopg_pool, Django's "pool" option) makes opening one cheap.
+# Each request thread (taskmanage/asgi.py) lives as long as its server process, so opening a
+# connection per request would be pure waste. On PostgreSQL a per-process pool
+# (psycopg_pool, Django's "pool" option) sized to the threads hands each request a warm
+# connection and takes it back afterwards; DB_POOL=0 keeps one connection per thread instead
+# (CONN_MAX_AGE), for a PgBouncer in transaction mode that does the pooling itself.
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
@@ -115,10 +125,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     if env_bool("DB_POOL", True):
         _pg_options["pool"] = {
             "min_size": env_int("DB_POOL_MIN", 1, minimum=0),
-            "max_size": env_int("DB_POOL_MAX", 8, minimum=1),
+            # One per request thread, and two for the WebSocket consumers' lookups, so no
+            # request ever waits for a connection while the database has room.
+            "max_size": env_int("DB_POOL_MAX", WEB_THREADS + 2, minimum=1),
             # How long a request waits for a connection: a health probe must fail fast.
             "timeout": env_int("DB_POOL_TIMEOUT", 3, minimum=1),
         }
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 300, minimum=0)
+        # A connection kept across requests may have died with a database restart: check it
+        # (one SELECT 1) before the first query of each request rather than fail the request.
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default serves `make run`'s web server, worker and beat at once. SQLite
     # serialises writers: WAL lets readers go on while one writes; the busy timeout turns lock

@@ -107,17 +107,19 @@ def _check_asgi_target(name: str, target: str) -> None:
     assert callable(getattr(importlib.import_module(module_name), attribute)), name
 
 
-def test_web_runs_several_uvicorn_workers_with_merged_metrics(services: dict[str, Any]) -> None:
+def test_web_serves_with_several_workers_merged_metrics_and_a_graceful_stop(
+        services: dict[str, Any]) -> None:
     web = services["web"]
     args = argv(web)
-    assert args[:2] == ["uvicorn", "taskmanage.asgi:application"]
-    assert option(args, "--workers")
+    assert args[:3] == ["python", "manage.py", "serve"]
     assert option(args, "--port") == "8000"
+    environment = web["environment"]
+    assert environment["WEB_WORKERS"] and environment["WEB_THREADS"]
     # prometheus_client merges per-process metrics only with this directory set.
-    assert web["environment"]["PROMETHEUS_MULTIPROC_DIR"] in web["tmpfs"]
-    # The client address (rate limits, allow-lists) is read from X-Forwarded-For only by
-    # Django, and only from TRUSTED_PROXIES.
-    assert "--no-proxy-headers" in args
+    assert environment["PROMETHEUS_MULTIPROC_DIR"] in web["tmpfs"]
+    # Docker's SIGKILL must come after the server's own graceful shutdown has ended.
+    grace = int(web["stop_grace_period"].rstrip("s"))
+    assert grace > int(environment["WEB_GRACEFUL_SHUTDOWN_SECONDS"])
 
 
 def test_web_healthcheck_probes_a_health_url_the_project_serves(services: dict[str, Any]) -> None:

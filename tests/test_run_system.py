@@ -16,11 +16,13 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from apps.core.management.commands import run_system
 from apps.core.management.commands.run_system import Child, RestartPolicy, Supervisor
 from taskmanage import embedded_redis
+from taskmanage.serving import web_argv
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 
@@ -257,6 +259,10 @@ def test_children_are_web_worker_and_beat_from_this_interpreter() -> None:
     assert all(argv[0] == sys.executable for argv in children.values())
     web = children["web"]
     assert web[1:4] == ["-m", "uvicorn", "taskmanage.asgi:application"]
+    # The same server as `manage.py serve` (docker-compose) and the bench.
+    assert web == web_argv(host="127.0.0.1", port=8123, workers=settings.WEB_WORKERS,
+                           graceful_seconds=settings.WEB_GRACEFUL_SHUTDOWN_SECONDS)
+    assert "--no-proxy-headers" in web
     assert web[web.index("--port") + 1] == "8123"
     assert web[web.index("--host") + 1] == "127.0.0.1"
     assert children["worker"][children["worker"].index("-Q") + 1] == "critical,default,low"

@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from taskmanage.serving import APPLICATION
+
 # --- figures --------------------------------------------------------------------------------
 
 
@@ -48,6 +50,7 @@ class Figure:
     baseline_value: float | None = None
     min_value: float | None = None
     min_ratio: float | None = None
+    max_value: float | None = None  # for figures where lower is better (latency)
     target_note: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -62,6 +65,8 @@ class Figure:
         parts = []
         if self.min_value is not None:
             parts.append(f">={self.min_value:g} {self.unit}")
+        if self.max_value is not None:
+            parts.append(f"<{self.max_value:g} {self.unit}")
         if self.min_ratio is not None:
             parts.append(f">={self.min_ratio:g} of baseline")
         text = " and ".join(parts) or "none"
@@ -71,6 +76,7 @@ class Figure:
     def met(self) -> bool:
         # A ratio that cannot be computed (baseline skipped) is not held against the figure.
         ok = self.min_value is None or self.value >= self.min_value
+        ok = ok and (self.max_value is None or self.value < self.max_value)
         ratio = self.ratio
         if self.min_ratio is not None and ratio is not None:
             ok = ok and ratio >= self.min_ratio
@@ -427,7 +433,10 @@ STOP_GRACE_SECONDS = 10.0
 PR_SET_PDEATHSIG = 1
 
 
-APPS = {"asgi": "taskmanage.asgi:application", "wsgi": "taskmanage.wsgi:application"}
+# "deployed" is taskmanage.asgi as `manage.py serve` runs it (Django's WSGI handler on
+# WEB_THREADS threads per process). "django-asgi" is Django's own ASGI handler, the design
+# before it: kept one flag away so the difference can be measured again in one run.
+SERVINGS = ("deployed", "django-asgi")
 
 
 @dataclass(frozen=True)
@@ -438,10 +447,8 @@ class ServerOptions:
     # --loop/--http keep the comparison one flag away.
     loop: str = "auto"
     http: str = "auto"
-    # "wsgi" serves taskmanage.wsgi through uvicorn's thread pool: no WebSockets, but
-    # per-thread (persistent) database connections. A what-if to compare against, not the
-    # deployment.
-    interface: str = "asgi"
+    serving: str = "deployed"
+    threads: int | None = None  # WEB_THREADS for "deployed"; None: the settings' default
 
     def resolved(self) -> ServerOptions:
         loop = self.loop
@@ -450,7 +457,25 @@ class ServerOptions:
         http = self.http
         if http == "auto":
             http = "httptools" if importlib.util.find_spec("httptools") else "h11"
-        return replace(self, loop=loop, http=http)
+        threads = self.threads
+        if threads is None:
+            from django.conf import settings
+
+            threads = settings.WEB_THREADS
+        return replace(self, loop=loop, http=http, threads=threads)
+
+    def argv(self, host: str, port: int) -> list[str]:
+        from taskmanage.serving import web_argv
+
+        argv = web_argv(host=host, port=port, workers=self.workers, graceful_seconds=5,
+                        access_log=False)
+        if self.serving == "django-asgi":
+            at = argv.index(APPLICATION)
+            argv[at:at + 1] = ["django.core.asgi:get_asgi_application", "--factory"]
+        return [*argv, "--loop", self.loop, "--http", self.http, "--log-level", "warning"]
+
+    def env(self) -> dict[str, str]:
+        return {"WEB_THREADS": str(self.threads)} if self.threads else {}
 
 
 @dataclass
@@ -662,23 +687,18 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def uvicorn_server(
     options: ServerOptions, *, env: Mapping[str, str] | None = None, host: str = "127.0.0.1"
 ) -> Iterator[Server]:
-    """`uvicorn taskmanage.asgi:application` on a free port until the block exits."""
+    """The web server as deployed (taskmanage.serving) on a free port until the block exits."""
     from django.conf import settings
 
     options = options.resolved()
     port = free_port(host)
-    argv = [
-        sys.executable, "-m", "uvicorn", APPS[options.interface],
-        "--interface", "wsgi" if options.interface == "wsgi" else "asgi3",
-        "--workers", str(options.workers), "--host", host, "--port", str(port),
-        "--loop", options.loop, "--http", options.http,
-        "--no-access-log", "--log-level", "warning",
-    ]
+    argv = options.argv(host, port)
     fd, name = tempfile.mkstemp(prefix="bench-uvicorn-", suffix=".log")
     log_path = Path(name)
     with os.fdopen(fd, "wb") as log:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
-            argv, cwd=settings.BASE_DIR, env=server_env(env), stdin=subprocess.DEVNULL,
+            argv, cwd=settings.BASE_DIR, env=server_env({**options.env(), **(env or {})}),
+            stdin=subprocess.DEVNULL,
             stdout=log, stderr=subprocess.STDOUT,
             process_group=0,  # its own group: stopped as a whole, never hit by our Ctrl-C
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
@@ -731,6 +751,57 @@ def purge_bench_broker() -> None:
             client.delete(*queues)
     finally:
         client.close()
+
+
+# --- PostgreSQL alone: pgbench ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PgbenchResult:
+    tps: float
+    latency_ms: float  # mean, as pgbench reports it
+    clients: int
+
+
+def pgbench(script: str, *, clients: int, seconds: float) -> PgbenchResult | None:
+    """Transactions/s PostgreSQL runs of `script` (pgbench's custom script language) over
+    `clients` connections for `seconds`: the database's own floor for that work, with no
+    Python anywhere. None when the database is not PostgreSQL or pgbench is not installed.
+
+    pgbench is C, one thread per core: on a 2-core machine it competes with PostgreSQL for the
+    CPU as a web server would, which is the comparison wanted.
+    """
+    import shutil
+
+    from django.db import connection
+
+    executable = shutil.which("pgbench")
+    if connection.vendor != "postgresql" or executable is None:
+        return None
+    db = connection.settings_dict
+    env = {**os.environ, "PGHOST": db["HOST"] or "", "PGPORT": str(db["PORT"] or ""),
+           "PGUSER": db["USER"] or "", "PGDATABASE": db["NAME"]}
+    if db["PASSWORD"]:
+        env["PGPASSWORD"] = db["PASSWORD"]
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", prefix="bench-pgbench-") as file:
+        file.write(script)
+        file.flush()
+        done = subprocess.run(
+            [executable, "--no-vacuum", "--file", file.name, "--client", str(clients),
+             "--jobs", str(min(clients, os.cpu_count() or 1)),
+             "--time", str(max(1, round(seconds)))],
+            env=env, capture_output=True, text=True, timeout=seconds + 60,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"pgbench failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return PgbenchResult(tps=_pgbench_value(done.stdout, "tps = "),
+                         latency_ms=_pgbench_value(done.stdout, "latency average = "),
+                         clients=clients)
+
+
+def _pgbench_value(output: str, label: str) -> float:
+    at = output.index(label) + len(label)
+    return float(output[at:].split()[0])
 
 
 # --- the context areas run in ---------------------------------------------------------------

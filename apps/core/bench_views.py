@@ -58,8 +58,13 @@ def bare_create(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"id": str(task.pk), "status": task.status}, status=201)
 
 
+def minimal(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"ok": True})
+
+
 urlpatterns = (
-    [path("bare-create", bare_create, name="bench-bare-create")]
+    [path("bare-create", bare_create, name="bench-bare-create"),
+     path("minimal", minimal, name="bench-minimal")]
     if os.environ.get("TASKMANAGE_BENCH") == "1"
     else []
 )

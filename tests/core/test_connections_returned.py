@@ -1,7 +1,7 @@
 """No exception, in any mode, keeps a database connection out of the pool.
 
-Driven through Django's real ASGI handler (what `make run` serves with uvicorn): each request
-runs its database work in a thread of its own, and its connection goes back to the pool only
+Driven through the application the server runs (taskmanage.asgi: Django's WSGI handler on a
+pool of threads), whose request threads take a connection from the pool and must give it back
 when the response is closed. An exception that escaped the handler (Django's DEBUG page failing
 on a lone surrogate) used to skip that, and 7-8 such requests starved the pool: every call then
 waited for a connection and failed, `/health/database` included.
@@ -13,17 +13,17 @@ import asyncio
 import json
 
 import pytest
-from django.core.handlers.asgi import ASGIHandler
 
 from apps.accounts.services import token_issue
+from taskmanage.asgi import application
 from tests.builders import make_task_type, make_user
 
-REQUESTS = 12  # more than the pool holds (DB_POOL_MAX, 8)
+REQUESTS = 12  # more than the pool holds (DB_POOL_MAX: WEB_THREADS + 2, 10)
 
 
 def call(path: str, *, method: str = "GET", body: bytes = b"", token: str = "") -> tuple:
-    """One request through the ASGI handler: (status, headers, body), or the exception that
-    escaped it."""
+    """One request through the served application: (status, headers, body), or the exception
+    that escaped it."""
     headers = [(b"host", b"testserver"), (b"content-type", b"application/json"),
                (b"content-length", str(len(body)).encode())]
     if token:
@@ -46,7 +46,7 @@ def call(path: str, *, method: str = "GET", body: bytes = b"", token: str = "") 
         sent.append(message)
 
     async def run():
-        await ASGIHandler()(scope, receive, send)
+        await application(scope, receive, send)
 
     try:
         asyncio.run(run())

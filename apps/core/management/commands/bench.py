@@ -15,7 +15,7 @@ from types import FrameType
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.core.bench import BenchContext, ServerOptions, discover_areas, ensure_migrated
+from apps.core.bench import SERVINGS, BenchContext, ServerOptions, discover_areas, ensure_migrated
 
 
 @contextmanager
@@ -39,11 +39,14 @@ class Command(BaseCommand):
         parser.add_argument("area", help="an area name, or 'all'")
         parser.add_argument("--seconds", type=float, default=3.0,
                             help="measured seconds per figure (after a short warm-up)")
-        parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+        parser.add_argument("--workers", type=int, default=2, help="web server processes")
+        parser.add_argument("--threads", type=int, default=None,
+                            help="request threads per process (default: WEB_THREADS)")
         parser.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"])
         parser.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"])
-        parser.add_argument("--interface", default="asgi", choices=["asgi", "wsgi"],
-                            help="wsgi: a what-if with per-thread DB connections (no WebSockets)")
+        parser.add_argument("--serving", default="deployed", choices=SERVINGS,
+                            help="django-asgi: Django's own ASGI handler, the design before "
+                                 "taskmanage.asgi, to compare against")
 
     def handle(self, *args, **options) -> None:
         areas = discover_areas()
@@ -57,7 +60,7 @@ class Command(BaseCommand):
         names = sorted(areas) if name == "all" else [name]
         server_options = ServerOptions(
             workers=options["workers"], loop=options["loop"], http=options["http"],
-            interface=options["interface"],
+            serving=options["serving"], threads=options["threads"],
         )
         with _sigterm_raises(), ExitStack() as stack:
             ctx = BenchContext(seconds=options["seconds"], stack=stack,

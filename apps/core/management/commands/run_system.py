@@ -25,10 +25,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import Resolver404, resolve
 
 from taskmanage import embedded_redis
+from taskmanage.serving import web_argv
 
 logger = logging.getLogger(__name__)
 
-STOP_GRACE_SECONDS = 10.0
+# Longer than the web server's own graceful shutdown, so requests under way finish.
+STOP_GRACE_SECONDS = 10.0 + settings.WEB_GRACEFUL_SHUTDOWN_SECONDS
 POLL_SECONDS = 0.2
 # Restarts: 1 s, 2 s, 4 s… up to 30 s between tries. A child that ran for STABLE_SECONDS before
 # dying starts the count afresh; GIVE_UP_AFTER crashes in a row, each within STABLE_SECONDS of
@@ -198,12 +200,8 @@ def build_children(host: str, port: int) -> list[Child]:
     return [
         Child(
             "web",
-            [python, "-m", "uvicorn", "taskmanage.asgi:application", "--host", host,
-             "--port", str(port), "--lifespan", "off", "--timeout-graceful-shutdown", "5",
-             # The client address is Django's decision (TRUSTED_PROXIES): uvicorn would
-             # otherwise believe X-Forwarded-For from loopback, and a local client could
-             # pick its own login rate-limit bucket.
-             "--no-proxy-headers"],
+            web_argv(host=host, port=port, workers=settings.WEB_WORKERS,
+                     graceful_seconds=settings.WEB_GRACEFUL_SHUTDOWN_SECONDS, python=python),
         ),
         Child(
             "worker",
@@ -242,7 +240,8 @@ def port_open(host: str, port: int) -> bool:
 
 
 class Command(BaseCommand):
-    help = "Start web (uvicorn), Celery worker and beat, plus Redis when REDIS_URL is unset."
+    help = ("Start web (HTTP and WebSockets), Celery worker and beat, plus Redis when "
+            "REDIS_URL is unset.")
 
     def handle(self, *args, **options) -> None:
         host = os.environ.get("HOST", "127.0.0.1")
