@@ -195,10 +195,18 @@ CACHES = {
 # Counters that must be exact under concurrency (login attempts) use Redis INCR directly.
 COUNTERS_REDIS_URL = _redis_url_for_db(REDIS_URL, 2)
 
+# Each WebSocket consumer waits for its messages with a blocking pop of up to 5 s
+# (channels_redis' RedisChannelLayer.brpop_timeout). A socket timeout shorter than that cut
+# every live stream after a second of quiet, so the layer's reads may take that much longer.
+CHANNELS_BLOCKING_POP_SECONDS = 5
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [{"address": _redis_url_for_db(REDIS_URL, 3), **_REDIS_TIMEOUTS}]},
+        "CONFIG": {"hosts": [{
+            "address": _redis_url_for_db(REDIS_URL, 3),
+            "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+            "socket_timeout": CHANNELS_BLOCKING_POP_SECONDS + REDIS_SOCKET_TIMEOUT,
+        }]},
     }
 }
 

@@ -44,6 +44,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 REPO_DIR = Path(__file__).resolve().parent.parent
 READY_SECONDS = 60
 GRACEFUL_SECONDS = 10
+SHORT_REDIS_TIMEOUT = 0.3
 
 
 @dataclass
@@ -87,6 +88,8 @@ def serving(*, workers: int) -> Iterator[Served]:
         "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "0",
         "DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL,
         "WEB_GRACEFUL_SHUTDOWN_SECONDS": str(GRACEFUL_SECONDS),
+        # Short, so a live stream that a Redis read timeout would cut is cut within the test.
+        "REDIS_SOCKET_TIMEOUT": str(SHORT_REDIS_TIMEOUT),
     }
     process = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", str(workers),
@@ -140,6 +143,9 @@ def test_the_api_health_and_live_events_are_served_on_one_origin(served: Served)
                  additional_headers={"Cookie": session_cookie(operator),
                                      "Origin": served.origin},
                  open_timeout=10) as socket_:
+        # A quiet stream stays open: the consumer's wait for messages outlasts any read
+        # timeout (it used to die with the first Redis read timeout).
+        time.sleep(4 * SHORT_REDIS_TIMEOUT)
         async_to_sync(get_channel_layer().group_send)(
             EVENTS_GROUP, {"type": "domain.events", "events": [{"marker": marker}]})
         # Other test processes may publish to the same group meanwhile: wait for ours.

@@ -116,8 +116,9 @@ def _start_server(env: dict[str, str], port: int) -> subprocess.Popen:
     # The server log is kept for reading tracebacks after a run: var/fuzz/server.log.
     with open(FUZZ_DIR / "server.log", "w") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "taskmanage.asgi:application",
-             "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--no-proxy-headers"],
+            # The server as deployed (taskmanage/serving.py), one process.
+            [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", "1", "--no-access-log"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
 

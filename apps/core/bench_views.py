@@ -1,4 +1,7 @@
-"""The baseline the task API is measured against: a bare Django view doing the same INSERTs.
+"""Baselines the task API is measured against, served by the same server as the API.
+
+`GET /bench/minimal` is the platform's floor: the smallest JSON view, through the same
+middleware, server and threads, with no database.
 
 `POST /bench/bare-create` authenticates the same bearer token, parses the same JSON, looks up
 the task type and writes the same two rows (task + history) in one transaction as
@@ -6,7 +9,7 @@ the task type and writes the same two rows (task + history) in one transaction a
 two is what the API layers cost.
 
 Mounted only when the environment says TASKMANAGE_BENCH=1 (the bench harness sets it for the
-server it starts): `urlpatterns` is empty otherwise, so the route does not exist.
+server it starts): `urlpatterns` is empty otherwise, so the routes do not exist.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ def bare_create(request: HttpRequest) -> JsonResponse:
 
 
 def minimal(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"ok": True})
+    return JsonResponse({"ok": True})  # what a request costs before any work is done
 
 
 urlpatterns = (
