@@ -191,3 +191,13 @@ def test_bench_broker_url_uses_its_own_database():
     assert bench_broker_url("unix:///run/r.sock?db=0", 15) == (
         "redis+socket:///run/r.sock?virtual_host=15"
     )
+
+
+@pytest.mark.parametrize(("p99_ms", "met"), [(49.0, True), (50.0, False), (80.0, False)])
+def test_a_latency_figure_is_met_only_below_its_ceiling(p99_ms, met):
+    figure = Figure(name="tasks.create.single.p99", value=p99_ms, unit="ms", max_value=50)
+
+    line = json.loads(figure.to_json())
+
+    assert line["target"] == "<50 ms"
+    assert line["met"] is met
