@@ -129,7 +129,8 @@ def apply_locked(task: Task, method: str, *, by: Actor, reason: str, **kwargs: A
         "task_type": task.task_type.key, "actor": by.name,
     })
     if task.status == S.QUEUED:
-        emit("tasks.queued", {"task_ids": [str(task.pk)]})
+        emit("tasks.queued", {"task_ids": [str(task.pk)],
+                              "kinds": [task.task_type.assignee_kind]})
     if task.status == S.COMPLETED:
         _release_dependents(task, by=by)
     return task
@@ -430,9 +431,12 @@ def _insert(tasks: list[Task], *, specs: Sequence[TaskSpec], by: Actor, now: dat
         "task_ids": [str(t.pk) for t in tasks], "actor": by.name,
         "by_type": _count_by(t.task_type.key for t in tasks),
     })
-    queued = [str(t.pk) for t in tasks if t.status == S.QUEUED]
+    queued = [t for t in tasks if t.status == S.QUEUED]
     if queued:
-        emit("tasks.queued", {"task_ids": queued})
+        emit("tasks.queued", {
+            "task_ids": [str(t.pk) for t in queued],
+            "kinds": sorted({t.task_type.assignee_kind for t in queued}),
+        })
 
 
 def _count_by(keys: Iterable[str]) -> dict[str, int]:
