@@ -7,6 +7,7 @@ import json
 import operator
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from django.db import connection, models
 from psycopg.types.json import Jsonb
@@ -76,41 +77,66 @@ def insert_rows(model, objs: Sequence) -> None:
     auto_now / auto_now_add would. An auto-incremented primary key is left to the database
     and not read back. Other databases get bulk_create.
     """
-    if not objs:
+    insert_rows_together([(model, objs)])
+
+
+def insert_rows_together(batches: Sequence[tuple[Any, Sequence]]) -> None:
+    """insert_rows for each (model, objects) in turn; one row each goes in one statement.
+
+    A single task and its history row are then one round trip, not two: PostgreSQL runs
+    every INSERT of a WITH clause, read or not. Foreign keys between the rows are checked at
+    commit (Django's constraints are DEFERRABLE INITIALLY DEFERRED), so the order is free.
+    """
+    batches = [(model, objs) for model, objs in batches if objs]
+    if not batches:
         return
     if connection.vendor != "postgresql":
-        model.objects.bulk_create(objs)
+        for model, objs in batches:
+            model.objects.bulk_create(objs)
         return
-    table, columns, getter, converters = _insert_plan(model)
-    rows = []
-    for obj in objs:
-        row = getter(obj)
-        if converters:
-            row = list(row)
-            for i, convert in converters:
-                row[i] = convert(row[i])
-        rows.append(row)
     quote = connection.ops.quote_name
-    target = f"{quote(table)} ({', '.join(quote(c) for c in columns)})"
+    singles, params = [], []
     with connection.cursor() as cursor:
-        if len(rows) == 1:
-            cursor.execute(f"INSERT INTO {target} VALUES ({', '.join(['%s'] * len(columns))})",
-                           rows[0])
-        else:
-            sql = f"COPY {target} FROM STDIN"
-            started = time.monotonic()
-            # The psycopg cursor (Django's has no COPY), its errors made Django's (a unique
-            # violation is an IntegrityError) as the wrapper does for execute().
-            with connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
-                for row in rows:
-                    copy.write_row(row)
-            if connection.queries_logged:  # seen by CaptureQueriesContext like any statement
-                connection.queries_log.append(
-                    {"sql": f"{sql} -- {len(rows)} rows",
-                     "time": f"{time.monotonic() - started:.3f}"})
-    for obj in objs:
-        obj._state.adding = False
-        obj._state.db = connection.alias
+        for model, objs in batches:
+            table, columns, getter, converters = _insert_plan(model)
+            rows = [_row(getter(obj), converters) for obj in objs]
+            target = f"{quote(table)} ({', '.join(quote(c) for c in columns)})"
+            if len(rows) == 1:
+                singles.append(f"INSERT INTO {target} VALUES "
+                               f"({', '.join(['%s'] * len(columns))})")
+                params.extend(rows[0])
+            else:
+                _copy(cursor, f"COPY {target} FROM STDIN", rows)
+        if singles:
+            *first, last = singles
+            with_ = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(first))
+            cursor.execute(f"WITH {with_} {last}" if first else last, params)
+    alias = connection.alias
+    for _, objs in batches:
+        for obj in objs:
+            obj._state.adding = False
+            obj._state.db = alias
+
+
+def _row(values: tuple, converters) -> tuple | list:
+    if not converters:
+        return values
+    row = list(values)
+    for i, convert in converters:
+        row[i] = convert(row[i])
+    return row
+
+
+def _copy(cursor, sql: str, rows: list) -> None:
+    started = time.monotonic()
+    # The psycopg cursor (Django's has no COPY), its errors made Django's (a unique violation
+    # is an IntegrityError) as the wrapper does for execute().
+    with connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+    if connection.queries_logged:  # seen by CaptureQueriesContext like any statement
+        connection.queries_log.append(
+            {"sql": f"{sql} -- {len(rows)} rows", "time": f"{time.monotonic() - started:.3f}"})
 
 
 def instance_factory(model, **fixed) -> Callable[..., models.Model]:
