@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
+
 from django.db.models import Count, Q, QuerySet
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 from apps.accounts.roles import sees_all_tasks
 
-from .models import Task, TaskHistory, TaskLog
+from .models import Task, TaskHistory, TaskLog, TaskType
 from .states import TaskStatus
+
+# How long a process trusts the active task types it looked up. Creating a task needs its
+# type, and this saves a query on every create; the price is that another process's change
+# to a type (deactivating it, requiring approval) applies here up to this much later. Keys
+# not found are never cached, so a type created a moment ago elsewhere is found at once.
+TASK_TYPE_CACHE_SECONDS = 5.0
+# key -> (monotonic time it was read, the type). Shared by the threads of a process; a lost
+# race only costs a second lookup. Holds only types that exist, so it stays small.
+_active_types: dict[str, tuple[float, TaskType]] = {}
 
 
 def tasks_visible_to(user) -> QuerySet[Task]:
@@ -32,3 +46,37 @@ def task_counts_by_status() -> dict[str, int]:
     for row in Task.objects.order_by().values("status").annotate(n=Count("pk")):
         counts[row["status"]] = row["n"]
     return counts
+
+
+def active_task_types(*, keys: Iterable[str]) -> dict[str, TaskType]:
+    """The active task types among `keys`, by key; unknown or inactive keys are left out.
+
+    Served from a per-process cache for TASK_TYPE_CACHE_SECONDS; one query for the keys it
+    lacks. Callers must treat the types as read-only: they are shared.
+    """
+    now = time.monotonic()
+    found: dict[str, TaskType] = {}
+    missing = []
+    for key in set(keys):
+        cached = _active_types.get(key)
+        if cached is not None and now - cached[0] < TASK_TYPE_CACHE_SECONDS:
+            found[key] = cached[1]
+        else:
+            missing.append(key)
+    if missing:
+        for task_type in TaskType.objects.filter(key__in=missing, is_active=True):
+            _active_types[task_type.key] = (now, task_type)
+            found[task_type.key] = task_type
+    return found
+
+
+def forget_task_types() -> None:
+    """Empty this process's task type cache (a type changed here; tests)."""
+    _active_types.clear()
+
+
+@receiver(post_save, sender=TaskType)
+@receiver(post_delete, sender=TaskType)
+def _task_type_changed(**kwargs) -> None:
+    # A change made in this process applies here at once; other processes wait out the TTL.
+    forget_task_types()

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
 from apps.core.actors import Actor
-from apps.core.db import update_rows
+from apps.core.db import insert_rows_together, instance_factory, update_rows
 from apps.core.events import emit
 from apps.core.exceptions import Conflict
 
@@ -129,7 +129,8 @@ def apply_locked(task: Task, method: str, *, by: Actor, reason: str, **kwargs: A
         "task_type": task.task_type.key, "actor": by.name,
     })
     if task.status == S.QUEUED:
-        emit("tasks.queued", {"task_ids": [str(task.pk)]})
+        emit("tasks.queued", {"task_ids": [str(task.pk)],
+                              "kinds": [task.task_type.assignee_kind]})
     if task.status == S.COMPLETED:
         _release_dependents(task, by=by)
     return task
@@ -342,11 +343,14 @@ def _create_batch(specs: Sequence[TaskSpec], by: Actor) -> tuple[list[Task], lis
         dep_status = _dependency_status(specs)
         tasks: list[Task] = []
         new: list[Task] = []
+        make = instance_factory(
+            Task, created_by_id=getattr(by.user, "pk", None), created_at=now, updated_at=now
+        )
         for spec in specs:
             if spec.idempotency_key and spec.idempotency_key in existing:
                 tasks.append(existing[spec.idempotency_key])
                 continue
-            task = _build(spec, by=by, now=now, dep_status=dep_status)
+            task = _build(spec, make=make, by=by, now=now, dep_status=dep_status)
             tasks.append(task)
             new.append(task)
         if new:
@@ -384,28 +388,38 @@ def _initial_status(spec: TaskSpec, dep_status: dict[uuid.UUID, str], now: datet
     return release_status(has_open_dependencies=open_deps, run_at=spec.run_at, now=now)
 
 
-def _build(spec: TaskSpec, *, by: Actor, now: datetime, dep_status) -> Task:
+def _build(spec: TaskSpec, *, make, by: Actor, now: datetime, dep_status) -> Task:
     status = _initial_status(spec, dep_status, now)
-    return Task(
-        id=uuid.uuid4(), title=spec.title, task_type=spec.task_type,
+    task = make(
+        id=uuid.uuid4(), title=spec.title, task_type_id=spec.task_type.pk,
         priority=spec.task_type.priority if spec.priority is None else spec.priority,
         status=status, payload=spec.payload, reference=spec.reference, labels=spec.labels,
         run_at=spec.run_at, due_at=spec.due_at, idempotency_key=spec.idempotency_key,
-        parent_id=spec.parent_id, created_by=by.user, created_at=now, updated_at=now,
-        queued_at=now if status == S.QUEUED else None,
+        parent_id=spec.parent_id, queued_at=now if status == S.QUEUED else None,
     )
+    # Related objects the caller has: reading them later costs no query.
+    _TASK_TYPE.set_cached_value(task, spec.task_type)
+    _CREATED_BY.set_cached_value(task, by.user)
+    return task
+
+
+_TASK_TYPE = Task._meta.get_field("task_type")
+_CREATED_BY = Task._meta.get_field("created_by")
 
 
 def _insert(tasks: list[Task], *, specs: Sequence[TaskSpec], by: Actor, now: datetime) -> None:
-    Task.objects.bulk_create(tasks)
-    TaskHistory.objects.bulk_create(
-        TaskHistory(
-            task=t, transition="create", from_status="", to_status=t.status,
-            actor_kind=by.kind, actor_user=by.user, actor_name=by.name[:150], created_at=now,
-            reason="" if t.status == S.DRAFT else "submitted on creation",
-        )
-        for t in tasks
+    make = instance_factory(
+        TaskHistory, transition="create", from_status="", actor_kind=by.kind,
+        actor_user_id=getattr(by.user, "pk", None), actor_name=by.name[:150], created_at=now,
     )
+    history = [
+        make(task_id=t.pk, to_status=t.status,
+             reason="" if t.status == S.DRAFT else "submitted on creation")
+        for t in tasks
+    ]
+    # Not bulk_create: COPY on PostgreSQL (a fraction of the CPU per row), and one statement
+    # for a single task and its history.
+    insert_rows_together([(Task, tasks), (TaskHistory, history)])
     links = [
         Task.depends_on.through(from_task_id=t.pk, to_task_id=dep)
         for t, spec in zip(tasks, specs, strict=True)
@@ -418,9 +432,12 @@ def _insert(tasks: list[Task], *, specs: Sequence[TaskSpec], by: Actor, now: dat
         "task_ids": [str(t.pk) for t in tasks], "actor": by.name,
         "by_type": _count_by(t.task_type.key for t in tasks),
     })
-    queued = [str(t.pk) for t in tasks if t.status == S.QUEUED]
+    queued = [t for t in tasks if t.status == S.QUEUED]
     if queued:
-        emit("tasks.queued", {"task_ids": queued})
+        emit("tasks.queued", {
+            "task_ids": [str(t.pk) for t in queued],
+            "kinds": sorted({t.task_type.assignee_kind for t in queued}),
+        })
 
 
 def _count_by(keys: Iterable[str]) -> dict[str, int]:

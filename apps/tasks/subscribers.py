@@ -7,6 +7,8 @@ from prometheus_client import Counter
 from apps.core.events import subscribe
 from apps.core.outbox import send_task
 
+from .dispatch import dispatcher_for
+
 TRANSITIONS = Counter(
     "taskmanage_task_transitions_total", "Task transitions performed",
     ["transition", "to_status"],
@@ -21,6 +23,12 @@ def send_dispatch(name: str, payload: dict) -> None:
     # sweep announces queued work again, so the task only waits longer.
     from .tasks import dispatch_tasks
 
+    # Queued work of kinds nobody dispatches (execution units claim theirs) needs no
+    # message: the worker would find no dispatcher for it. Every process registers the same
+    # dispatchers (in AppConfig.ready). A payload without kinds (the redrive) is sent.
+    kinds = payload.get("kinds")
+    if kinds is not None and not any(dispatcher_for(kind) for kind in kinds):
+        return
     send_task(dispatch_tasks, payload["task_ids"])
 
 

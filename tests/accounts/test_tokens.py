@@ -180,3 +180,20 @@ def test_revoke_all_ends_every_token_of_alice_in_one_update_and_spares_mallory(
     assert count == 3
     assert not ApiToken.objects.filter(user=alice).active().exists()
     assert token_authenticate(raw=mallory_raw) is not None
+
+
+def test_the_token_found_is_the_one_the_orm_reads_with_its_user(alice):
+    # token_authenticate writes its SELECT by hand (once per process): what it loads must be
+    # what the ORM would, every field of the token and of its user, types included.
+    alice.first_name, alice.last_login = "Alice", timezone.now() - timedelta(days=1)
+    alice.save()
+    token, raw = token_issue(user=alice, name="ci")
+    found = token_authenticate(raw=raw)
+    expected = ApiToken.objects.select_related("user").get(pk=token.pk)
+
+    def values(obj):
+        return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+
+    assert values(found) == values(expected)
+    assert values(found.user) == values(expected.user)
+    assert not found._state.adding and not found.user._state.adding

@@ -13,7 +13,7 @@ from apps.tasks import tasks as celery_tasks
 from apps.tasks.dispatch import register_dispatcher
 from apps.tasks.models import Task, TaskType
 from apps.tasks.states import TaskStatus
-from tests.builders import create_task, make_user, task_in_state
+from tests.builders import create_task, make_task_type, make_user, task_in_state
 
 S = TaskStatus
 pytestmark = pytest.mark.django_db
@@ -86,3 +86,17 @@ def test_demo_data_loads_once(alice):
     assert count > 0 and TaskType.objects.exists()
     call_command("demo_data", "--if-empty")
     assert Task.objects.count() == count
+
+
+def test_queued_work_of_a_kind_nobody_dispatches_sends_no_message(
+    alice, django_capture_on_commit_callbacks, monkeypatch
+):
+    # Execution units claim their work: a dispatch message for it would find no dispatcher.
+    sent = []
+    monkeypatch.setattr(celery_tasks.dispatch_tasks, "delay", lambda ids: sent.append(ids))
+    units = make_task_type(assignee_kind="unit")
+    with django_capture_on_commit_callbacks(execute=True):
+        create_task(by=alice, task_type=units)
+        staff_task = create_task(by=alice)
+    assert celery_messages.flush(timeout=5)
+    assert sent == [[str(staff_task.pk)]]

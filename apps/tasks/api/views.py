@@ -22,7 +22,7 @@ from .. import services
 from ..filters import TaskFilter, TaskLogFilter
 from ..models import Task, TaskType
 from ..policies import API_ACTIONS, may_act
-from ..selectors import task_history, task_logs, tasks_visible_to
+from ..selectors import active_task_types, task_history, task_logs, tasks_visible_to
 from .serializers import (
     ProgressSerializer,
     StatusChangeSerializer,
@@ -36,6 +36,8 @@ from .serializers import (
     TaskTypeSerializer,
     TaskUpdateSerializer,
     TransitionSerializer,
+    plain_spec,
+    plain_specs,
 )
 
 
@@ -109,14 +111,14 @@ def _create_context(request, items: list) -> dict:
     """Look up, once per request, what every item refers to: task types and tasks."""
     dicts = [i for i in items if isinstance(i, dict)]
     keys = {i["task_type"] for i in dicts if isinstance(i.get("task_type"), str)}
-    types = TaskType.objects.filter(key__in=keys, is_active=True)
+    types = active_task_types(keys=keys)
     refs = {r for i in dicts for r in _task_refs(i) if _is_uuid(r)}
     visible = set()
     if refs:
         visible = set(
             tasks_visible_to(request.user).filter(pk__in=refs).values_list("pk", flat=True)
         )
-    return {"request": request, "task_types": {t.key: t for t in types}, "visible_ids": visible}
+    return {"request": request, "task_types": types, "visible_ids": visible}
 
 
 def _task_refs(item: dict) -> list[str]:
@@ -166,9 +168,11 @@ class TaskViewSet(
                    responses={201: TaskSerializer, 200: TaskSerializer})
     def create(self, request, *args, **kwargs):
         context = _create_context(request, [request.data])
-        ser = TaskCreateSerializer(data=request.data, context=context)
-        ser.is_valid(raise_exception=True)
-        spec = ser.to_spec()
+        spec = plain_spec(request.data, context["task_types"])
+        if spec is None:  # not plain, or invalid: the serializer decides and explains
+            ser = TaskCreateSerializer(data=request.data, context=context)
+            ser.is_valid(raise_exception=True)
+            spec = ser.to_spec()
         task, created = services.task_create(spec=spec, by=self._actor())
         if not created:
             # The same idempotency key again: the task it made, and 200 rather than 201.
@@ -184,10 +188,12 @@ class TaskViewSet(
     def batch(self, request):
         items = request.data.get("tasks") if isinstance(request.data, dict) else None
         context = _create_context(request, items if isinstance(items, list) else [])
-        ser = TaskBatchSerializer(data=request.data, context=context)
-        ser.is_valid(raise_exception=True)
-        item_ser = TaskCreateSerializer(context=context)
-        specs = [item_ser.to_spec(attrs) for attrs in ser.validated_data["tasks"]]
+        specs = plain_specs(request.data, context["task_types"])
+        if specs is None:  # not plain, or invalid: the serializers decide and explain
+            ser = TaskBatchSerializer(data=request.data, context=context)
+            ser.is_valid(raise_exception=True)
+            item_ser = TaskCreateSerializer(context=context)
+            specs = [item_ser.to_spec(attrs) for attrs in ser.validated_data["tasks"]]
         tasks, created = services.tasks_create_batch(specs=specs, by=self._actor())
         new_ids = {t.pk for t in created}
         body = {
