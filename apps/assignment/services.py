@@ -7,7 +7,7 @@ task; capacity is taken with a conditional UPDATE on the person's row in the sam
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -33,7 +33,7 @@ from .models import (
     Unassignable,
 )
 from .pool import ANY_HOLDER, OVERFLOW, Candidate, relax_level, requirements, staff_pool
-from .strategies import RankContext, Scored, get_strategy, skill_coverage
+from .strategies import Picker, RankContext, Scored, get_strategy, skill_coverage
 
 S = TaskStatus
 ENGINE = Actor.system("assignment")
@@ -58,15 +58,52 @@ class AssignResult:
     tasks: list[Task] = field(default_factory=list)
 
 
+class _Pool:
+    """One pool of a batch (a task type at a widening step): its members, who still has room
+    for one more of its tasks, and the type's strategy's picker over them."""
+
+    def __init__(self, candidates: list[Candidate], task_type: TaskType):
+        self.candidates = candidates
+        self.weight = task_type.capacity_weight
+        self.strategy_name = task_type.strategy
+        self._live = {id(c) for c in candidates if c.fits(self.weight)}
+        self._live_by_user = Counter(c.user_id for c in candidates if id(c) in self._live)
+        self._picker: Picker | None = None
+        self._picker_asked = False
+
+    def drop_if_full(self, c: Candidate) -> None:
+        if id(c) in self._live and not c.fits(self.weight):
+            self._live.discard(id(c))
+            self._live_by_user[c.user_id] -= 1
+            if self._picker is not None:
+                self._picker.drop(c)
+
+    def open_to(self, excluded: set[int]) -> bool:
+        """Whether anyone not excluded still has room (what `Planner.candidates` finds)."""
+        return len(self._live) > sum(self._live_by_user[u] for u in excluded
+                                     if u in self._live_by_user)
+
+    def best(self, task: Task, excluded: set[int], ctx: RankContext) -> Scored | None:
+        strategy = get_strategy(self.strategy_name)
+        if not self._picker_asked:
+            self._picker_asked = True
+            self._picker = strategy.picker(
+                [c for c in self.candidates if id(c) in self._live], ctx)
+        if self._picker is not None:
+            return self._picker.pick(task, excluded, ctx)
+        found = [c for c in self.candidates if id(c) in self._live and c.user_id not in excluded]
+        return strategy.best(task, found, ctx)
+
+
 class Planner:
     """One batch's view of the pool: loaded once per task type and widening, then kept in
     step in memory as the batch hands out work (the database stays the judge)."""
 
     def __init__(self, now: datetime):
         self.now = now
-        self._pools: dict[tuple[int, int], list[Candidate]] = {}
+        self._pools: dict[tuple[int, int], _Pool] = {}
         self._reqs: dict[int, list] = {}
-        self._entries: dict[int, list[Candidate]] = defaultdict(list)  # by user id
+        self._entries: dict[int, list[tuple[Candidate, _Pool]]] = defaultdict(list)  # by user
         self.plan: list[Planned] = []
         self.cursors: dict[int, int] = {}
 
@@ -75,25 +112,41 @@ class Planner:
             self._reqs[task_type.pk] = requirements(task_type)
         return self._reqs[task_type.pk]
 
-    def pool(self, task_type: TaskType, relax: int) -> list[Candidate]:
+    def _pool(self, task_type: TaskType, relax: int) -> _Pool:
         key = (task_type.pk, relax)
         if key not in self._pools:
-            pool = staff_pool(task_type, relax=relax, now=self.now, reqs=self.reqs(task_type))
-            for c in pool:
-                self._entries[c.user_id].append(c)
+            pool = _Pool(staff_pool(task_type, relax=relax, now=self.now,
+                                    reqs=self.reqs(task_type)), task_type)
+            for c in pool.candidates:
+                self._entries[c.user_id].append((c, pool))
             self._pools[key] = pool
         return self._pools[key]
 
-    def candidates(self, task: Task, excluded: set[int]) -> tuple[list[Candidate], int]:
+    def pool(self, task_type: TaskType, relax: int) -> list[Candidate]:
+        return self._pool(task_type, relax).candidates
+
+    def levels(self, task: Task) -> list[int]:
+        """The widening steps a task may be offered at, narrowest first."""
         relax = relax_level(task.task_type, task.queued_at, self.now)
-        levels = [min(relax, ANY_HOLDER)] + ([OVERFLOW] if relax >= OVERFLOW else [])
-        for level in levels:
+        return [min(relax, ANY_HOLDER)] + ([OVERFLOW] if relax >= OVERFLOW else [])
+
+    def candidates(self, task: Task, excluded: set[int]) -> tuple[list[Candidate], int]:
+        for level in self.levels(task):
             weight = task.task_type.capacity_weight
             found = [c for c in self.pool(task.task_type, level)
                      if c.user_id not in excluded and c.fits(weight)]
             if found:
                 return found, level
-        return [], relax
+        return [], relax_level(task.task_type, task.queued_at, self.now)
+
+    def best(self, task: Task, excluded: set[int]) -> tuple[Scored | None, int]:
+        """The strategy's choice for `task` at the narrowest step where anyone not excluded
+        has room, and that step: `best` over `candidates`, without listing them."""
+        for level in self.levels(task):
+            pool = self._pool(task.task_type, level)
+            if pool.open_to(excluded):
+                return pool.best(task, excluded, self.context(task.task_type)), level
+        return None, 0
 
     def why_unassignable(self, task: Task, excluded: set[int]) -> str:
         """Why nobody was planned for `task`, in words an operator can act on."""
@@ -112,8 +165,9 @@ class Planner:
         return reason[:UNASSIGNABLE_REASON_MAX]
 
     def took(self, user_id: int, weight: int) -> None:
-        for c in self._entries[user_id]:
+        for c, pool in self._entries[user_id]:
             c.load += weight
+            pool.drop_if_full(c)
 
     def context(self, task_type: TaskType) -> RankContext:
         return RankContext(requirements=self.reqs(task_type), weight=task_type.capacity_weight,
@@ -150,12 +204,8 @@ def assign_queued(
 
 
 def _plan_greedy(task: Task, planner: Planner, excluded: set[int]) -> bool:
-    candidates, level = planner.candidates(task, excluded)
-    if not candidates:
-        return False
-    ctx = planner.context(task.task_type)
-    # Every candidate fits (the planner filtered them), so the best one is the choice.
-    choice = get_strategy(task.task_type.strategy).best(task, candidates, ctx)
+    # Everyone the planner offers fits, so the best one is the choice.
+    choice, level = planner.best(task, excluded)
     if choice is None:
         return False
     return _plan(task, choice, planner, level, strategy=task.task_type.strategy)
