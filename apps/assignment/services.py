@@ -32,7 +32,16 @@ from .models import (
     RoundRobinCursor,
     Unassignable,
 )
-from .pool import ANY_HOLDER, OVERFLOW, Candidate, relax_level, requirements, staff_pool
+from .pool import (
+    ANY_HOLDER,
+    OVERFLOW,
+    Candidate,
+    relax_level,
+    requirements,
+    requirements_of,
+    staff_pool,
+    staff_pools,
+)
 from .strategies import Picker, RankContext, Scored, get_strategy, skill_coverage
 
 S = TaskStatus
@@ -107,6 +116,20 @@ class Planner:
         self.plan: list[Planned] = []
         self.cursors: dict[int, int] = {}
 
+    def prefetch(self, tasks: list[Task]) -> None:
+        """Load every pool the batch's tasks may be offered at, in a few queries for all
+        (rather than a few per pool, as each is first asked for)."""
+        wanted = {(t.task_type_id, level): (t.task_type, level)
+                  for t in tasks for level in self.levels(t)}
+        wanted = {k: v for k, v in wanted.items() if k not in self._pools}
+        if not wanted:
+            return
+        types = {t.pk: t for t, _ in wanted.values() if t.pk not in self._reqs}
+        self._reqs.update(requirements_of(types.values()))
+        pools = staff_pools(list(wanted.values()), now=self.now, reqs=self._reqs)
+        for (type_id, level), (task_type, _) in wanted.items():
+            self._add_pool((type_id, level), pools[(type_id, level)], task_type)
+
     def reqs(self, task_type: TaskType):
         if task_type.pk not in self._reqs:
             self._reqs[task_type.pk] = requirements(task_type)
@@ -115,12 +138,16 @@ class Planner:
     def _pool(self, task_type: TaskType, relax: int) -> _Pool:
         key = (task_type.pk, relax)
         if key not in self._pools:
-            pool = _Pool(staff_pool(task_type, relax=relax, now=self.now,
-                                    reqs=self.reqs(task_type)), task_type)
-            for c in pool.candidates:
-                self._entries[c.user_id].append((c, pool))
-            self._pools[key] = pool
+            self._add_pool(key, staff_pool(task_type, relax=relax, now=self.now,
+                                           reqs=self.reqs(task_type)), task_type)
         return self._pools[key]
+
+    def _add_pool(self, key: tuple[int, int], candidates: list[Candidate],
+                  task_type: TaskType) -> None:
+        pool = _Pool(candidates, task_type)
+        for c in pool.candidates:
+            self._entries[c.user_id].append((c, pool))
+        self._pools[key] = pool
 
     def pool(self, task_type: TaskType, relax: int) -> list[Candidate]:
         return self._pool(task_type, relax).candidates
@@ -189,6 +216,7 @@ def assign_queued(
         if not tasks:
             return result
         planner = Planner(now)
+        planner.prefetch(tasks)
         _load_cursors(planner, tasks)
         excluded = exclusions([t.pk for t in tasks])
         batch = [t for t in tasks if t.task_type.strategy == "optimal_batch"]
@@ -212,34 +240,42 @@ def _plan_greedy(task: Task, planner: Planner, excluded: set[int]) -> bool:
 
 
 def _plan_optimal(tasks: list[Task], planner: Planner, excluded) -> None:
-    """Plan the batch with the assignment solver; a task whose planned person has no room
-    for it after all (a heavy task in a slot sized for the lightest) is planned greedily."""
-    pools, by_kind = {}, {}
+    """Plan the batch with the exact solver (apps.assignment.optimal); a task the solver
+    leaves out, or whose person has no room after all, is planned greedily (there is none
+    when nothing else changed loads meanwhile: the solver already serves the most tasks)."""
+    pools, by_kind, kinds = {}, {}, []
     for t in tasks:  # the same type, wait step and exclusions: the same pool
         level = relax_level(t.task_type, t.queued_at, planner.now)
         kind = (t.task_type_id, level, frozenset(excluded.get(t.pk, ())))
         if kind not in by_kind:
             by_kind[kind] = planner.candidates(t, excluded.get(t.pk, set()))
         pools[t.pk] = by_kind[kind]
-    people = {c.user_id: c for cands, _ in pools.values() for c in cands}
+        kinds.append(kind)
+    # A person is one column (one capacity) whatever pools they are in; their entry in a
+    # kind's own pool is what scores and explains them for it (an entry holds the levels of
+    # its type's skills only, and may stand in for someone on leave).
+    entries: dict[tuple, Candidate] = {}
+    for kind, (cands, _) in by_kind.items():
+        for c in cands:
+            entries.setdefault((kind, c.user_id), c)
+    people = {user_id: c for (_, user_id), c in entries.items()}
     order = sorted(people)
-    # A row of scores depends on the task's type and pool, not on the task: score each kind
-    # once (a batch of 1,000 tasks is a handful of kinds).
-    groups, scores = [], {}
-    for t in tasks:
-        cands, level = pools[t.pk]
-        kind = (t.task_type_id, level, frozenset(excluded.get(t.pk, ())))
+    column = {u: j for j, u in enumerate(order)}
+    # A row of scores depends on the task's kind, not on the task: score each kind once (a
+    # batch of 1,000 tasks is a handful of kinds), and only its own pool.
+    scores, weights = {}, {}
+    for t, kind in zip(tasks, kinds, strict=True):
         if kind not in scores:
-            allowed = {c.user_id for c in cands}
             ctx = planner.context(t.task_type)
-            scores[kind] = [skill_coverage(people[u], ctx) if u in allowed else None
-                            for u in order]
-        groups.append(kind)
-    weight = min(t.task_type.capacity_weight for t in tasks)
-    plan = optimal.solve(groups, [people[u] for u in order], scores, weight=weight)
+            row: list[float | None] = [None] * len(order)
+            for c in pools[t.pk][0]:
+                row[column[c.user_id]] = skill_coverage(entries[(kind, c.user_id)], ctx)
+            scores[kind], weights[kind] = row, t.task_type.capacity_weight
+    plan = optimal.solve(kinds, [people[u] for u in order], scores, weights=weights)
     for index, person, score in plan:
         task = tasks[index]
-        choice = Scored(person, score, planner.context(task.task_type))
+        entry = entries[(kinds[index], person.user_id)]
+        choice = Scored(entry, score, planner.context(task.task_type))
         if not _plan(task, choice, planner, pools[task.pk][1], strategy="optimal_batch"):
             _plan_greedy(task, planner, excluded.get(task.pk, set()))
 
