@@ -93,16 +93,49 @@ def _solve_counts(kinds, members, weights, free, var_kind, var_person, var_score
     upper = np.array([len(members[k]) for k in kinds] + [free[j] for j in people], float)
     limits = LinearConstraint(a, -np.inf, upper)
     bounds = Bounds(np.zeros(n), np.array(var_max, float))
-    integral = np.ones(n)
-    options = {"mip_rel_gap": 0.0, "time_limit": TIME_LIMIT_SECONDS, "presolve": True}
+    # No presolve: on these programs it cost more than the solve (1,000 tasks of mixed
+    # weights over 1,000 people: 0.4 s with it, 0.07 s without; the answer is the same).
+    options = {"mip_rel_gap": 0.0, "time_limit": TIME_LIMIT_SECONDS, "presolve": False}
 
-    most = milp(-np.ones(n), constraints=[limits], bounds=bounds, integrality=integral,
-                options=options)
-    if most.x is None:
-        return np.zeros(n, dtype=int)
-    count = round(-most.fun)
+    # The linear relaxation first: when its (vertex) optimum is integral it is the integer
+    # optimum too, and HiGHS's branch and bound, which spends its time on heuristics even
+    # when the root is integral, is not needed. With one weight for the whole batch (the
+    # usual case) it always is: dividing each person's row by that weight makes the
+    # constraints a bipartite incidence matrix, which is totally unimodular. A fractional
+    # answer (mixed weights sharing someone's room) is solved as the integer program.
+    def solve(objective, constraints, fallback=None):
+        for integrality in (0, 1):
+            found = milp(objective, constraints=constraints, bounds=bounds, options=options,
+                         integrality=np.full(n, integrality))
+            if found.x is not None and np.allclose(found.x, np.rint(found.x), atol=1e-6):
+                return found
+        return fallback
+
+    # The most tasks: all of them when a plain first-fit already serves all (the usual case:
+    # a batch far smaller than the room it is offered); otherwise solved for.
+    count = _first_fit(kinds, members, weights, free, var_kind, var_person)
+    most = None
+    if count < sum(len(m) for m in members.values()):
+        most = solve(-np.ones(n), [limits])
+        if most is None:
+            return np.zeros(n, dtype=int)
+        count = round(-most.fun)
     everyone = LinearConstraint(np.ones((1, n)), count - 0.5, np.inf)
-    best = milp(-np.array(var_score), constraints=[limits, everyone], bounds=bounds,
-                integrality=integral, options=options)
-    x = best.x if best.x is not None else most.x
-    return np.rint(x).astype(int)
+    best = solve(-np.array(var_score), [limits, everyone], fallback=most)
+    if best is None:
+        return np.zeros(n, dtype=int)
+    return np.rint(best.x).astype(int)
+
+
+def _first_fit(kinds, members, weights, free, var_kind, var_person) -> int:
+    """How many tasks a first-fit hands out: a lower bound of the most that can be."""
+    room = list(free)
+    left = [len(members[k]) for k in kinds]
+    served = 0
+    for k, j in zip(var_kind, var_person, strict=True):
+        w = weights[kinds[k]]
+        take = left[k] if w == 0 else min(left[k], room[j] // w)
+        left[k] -= take
+        room[j] -= take * w
+        served += take
+    return served
