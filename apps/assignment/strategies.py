@@ -319,17 +319,18 @@ def _ring(candidates: Sequence[Candidate], replicas: int) -> tuple[list[int], li
     if not candidates:
         return [], []
     members = sorted({(c.key, c.order_id) for c in candidates})
-    points = np.fromiter((p for key, _ in members for p in _points(key, replicas)),
-                         dtype=np.uint64, count=len(members) * replicas)
+    points = np.concatenate([_points(key, replicas) for key, _ in members])
     owners = np.repeat(np.array([oid for _, oid in members], dtype=np.int64), replicas)
     order = np.lexsort((owners, points))
     return points[order].tolist(), owners[order].tolist()
 
 
 @functools.lru_cache(maxsize=100_000)
-def _points(key: str, replicas: int) -> tuple[int, ...]:
+def _points(key: str, replicas: int) -> np.ndarray:
     """A member's places on the ring (cached: a pool is hashed again in every batch)."""
-    return tuple(_hash(f"{key}#{i}") for i in range(replicas))
+    points = np.array([_hash(f"{key}#{i}") for i in range(replicas)], dtype=np.uint64)
+    points.flags.writeable = False  # shared by every ring the member is in
+    return points
 
 
 def _hash(text: str) -> int:
