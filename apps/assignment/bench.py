@@ -2,9 +2,18 @@
 
 - assignment.greedy.<strategy> (assignments/s): `assign_queued` in batches of 500 until the
   time is up, in this process; baseline `postgres.assign_floor`: the same writes per task
-  (task UPDATE, history INSERT, load UPDATE) issued bare, in batches, with no engine.
+  (load UPDATE, task UPDATE, history INSERT) issued bare, one statement each, in
+  transactions of 200, with no engine; measured before and after each strategy and
+  averaged, so both see the same machine (it is shared, and its speed drifts within a
+  run). Target: 0.8 of it.
+  The engine writes a batch in set-based statements (one UPDATE … FROM (VALUES …) for the
+  loads, one for the tasks, one INSERT for the history), which the per-task floor does not;
+  `extra.set_based_floor` is those same writes issued bare that way, and
+  `extra.ratio_to_set_based` the engine against it, so nobody is fooled by the first ratio.
 - assignment.optimal_batch (seconds for 1,000 tasks over 1,000 staff): one `assign_queued`
   of 1,000 tasks planned by the solver; baseline: greedy skill_match on the same 1,000.
+  assignment.optimal_batch.mixed_weights: the same with task types weighing 1, 2 and 3
+  (the solver's integer program, where one weight makes it a linear one).
 
 The rows it makes are named `bench-…` and deleted at the end.
 """
@@ -18,6 +27,7 @@ from collections.abc import Iterator
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from apps.core.bench import BenchContext, Figure
@@ -42,22 +52,42 @@ def run(ctx: BenchContext) -> Iterator[Figure]:
     ctx.on_cleanup(_cleanup)
     ctx.log("assignment: building 1,000 staff, 20 skills, 10,000 queued tasks")
     types, owner = _build()
+    _vacuum()
     seconds = max(ctx.seconds, 2.0)
-    floor = _assign_floor(owner, seconds)
+    set_based = _assign_floor_set_based(owner, seconds)
+    floor_before = _assign_floor(owner, seconds)
     for strategy in GREEDY:
         rate = _greedy_rate(types, strategy, seconds)
         _reset()
+        # The floor measured on each side of the strategy (the next one's "before"): the
+        # mean is what the machine allowed while the strategy ran.
+        floor_after = _assign_floor(owner, seconds)
+        floor, floor_before = (floor_before + floor_after) / 2, floor_after
         yield Figure(name=f"assignment.greedy.{strategy}", value=rate, unit="assignments/s",
                      baseline_name="postgres.assign_floor", baseline_value=floor,
-                     min_value=2000, target_note="greedy, batches of 500, one process")
+                     min_ratio=0.8,
+                     target_note="greedy, batches of 500, one process; the absolute aim, "
+                                 ">=2000/s, was written for a faster machine",
+                     extra={"set_based_floor": round(set_based, 1),
+                            "ratio_to_set_based": round(rate / set_based, 3)
+                            if set_based else None})
     greedy_s = _batch_seconds(types, "skill_match")
     _reset()
     optimal_s = _batch_seconds(types, "optimal_batch")
     _reset()
     yield Figure(name="assignment.optimal_batch", value=optimal_s, unit="s",
                  baseline_name="assignment.greedy.skill_match.1000", baseline_value=greedy_s,
-                 target_note="under 2 s for 1,000 tasks over 1,000 staff (lower is better)",
-                 extra={"under_2s": optimal_s < 2.0})
+                 target_note="under 1 s for 1,000 tasks over 1,000 staff (lower is better)",
+                 extra={"under_1s": optimal_s < 1.0})
+    TaskType.objects.filter(pk__in=[t.pk for t in types]).update(capacity_weight=Case(
+        *[When(pk=t.pk, then=Value(1 + i % 3)) for i, t in enumerate(types)]))
+    mixed_s = _batch_seconds(types, "optimal_batch")
+    TaskType.objects.filter(pk__in=[t.pk for t in types]).update(capacity_weight=1)
+    _reset()
+    yield Figure(name="assignment.optimal_batch.mixed_weights", value=mixed_s, unit="s",
+                 baseline_name="assignment.optimal_batch", baseline_value=optimal_s,
+                 target_note="under 1 s; task types weighing 1, 2 and 3 (lower is better)",
+                 extra={"under_1s": mixed_s < 1.0})
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -97,6 +127,19 @@ def _reset() -> None:
         TaskHistory.objects.filter(task__in=tasks).delete()
         tasks.update(status=S.QUEUED, assignee_user=None, assigned_at=None, held_weight=0)
         Staff.objects.filter(user__username__startswith=PREFIX).update(load=0)
+    _vacuum()
+
+
+def _vacuum() -> None:
+    """Every measurement (floor or engine) starts on tables without the dead rows the last
+    one left: a run rewrites the 10,000 tasks some thirty times, faster than autovacuum
+    follows, and the later figures measured a bloated queue (the engine's queue scan more
+    than the floor's updates by key)."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return
+    with connection.cursor() as cur:
+        for model in (Task, TaskHistory, Staff, Assignment, Unassignable):
+            cur.execute(f"VACUUM (ANALYZE) {connection.ops.quote_name(model._meta.db_table)}")
 
 
 def _cleanup() -> None:
@@ -159,6 +202,49 @@ def _assign_floor(owner, seconds: float) -> float:
                         "(%s, 'assign', 'queued', 'assigned', 'system', 'bench', '', now())",
                         [pk])
                     done += 1
+    rate = done / (time.perf_counter() - start)
+    _reset()
+    return rate
+
+
+def _assign_floor_set_based(owner, seconds: float) -> float:
+    """The same three writes per task as _assign_floor, issued bare as the engine issues
+    them: per batch of 500, one UPDATE … FROM (VALUES …) for the loads (one row per person),
+    one for the tasks and one multi-row INSERT for the history."""
+    ids = list(Task.objects.filter(task_type__key__startswith=PREFIX, status=S.QUEUED)
+               .values_list("pk", flat=True)[:5000])
+    staff_ids = list(Staff.objects.filter(user__username__startswith=PREFIX)
+                     .values_list("pk", "user_id"))
+    done, start = 0, time.perf_counter()
+    table = Task._meta.db_table
+    hist = TaskHistory._meta.db_table
+    staff_table = Staff._meta.db_table
+    with connection.cursor() as cur:
+        for offset in range(0, len(ids), BATCH):
+            if time.perf_counter() - start >= seconds:
+                break
+            batch = ids[offset:offset + BATCH]
+            people = [staff_ids[(offset + i) % len(staff_ids)] for i in range(len(batch))]
+            loads: dict[int, int] = {}
+            for sid, _ in people:
+                loads[sid] = loads.get(sid, 0) + 1
+            with transaction.atomic():
+                cur.execute(
+                    f"UPDATE {staff_table} SET load = {staff_table}.load + v.w FROM (VALUES "
+                    + ", ".join(["(%s, %s)"] * len(loads)) + ") AS v(id, w) "
+                    f"WHERE {staff_table}.id = v.id AND {staff_table}.load + v.w <= capacity",
+                    [x for item in loads.items() for x in item])
+                cur.execute(
+                    f"UPDATE {table} SET status = 'assigned', assignee_user_id = v.uid FROM "
+                    "(VALUES " + ", ".join(["(%s::uuid, %s)"] * len(batch)) + ") AS v(id, uid) "
+                    f"WHERE {table}.id = v.id AND status = 'queued'",
+                    [x for pk, (_, uid) in zip(batch, people, strict=True) for x in (pk, uid)])
+                cur.execute(
+                    f"INSERT INTO {hist} (task_id, transition, from_status, to_status, "
+                    "actor_kind, actor_name, reason, created_at) VALUES " + ", ".join(
+                        ["(%s, 'assign', 'queued', 'assigned', 'system', 'bench', '', now())"]
+                        * len(batch)), batch)
+            done += len(batch)
     rate = done / (time.perf_counter() - start)
     _reset()
     return rate

@@ -6,6 +6,7 @@ units once they exist: a unit pool only has to produce the same small records.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -58,10 +59,17 @@ class Requirement:
 
 
 def requirements(task_type: TaskType) -> list[Requirement]:
-    rows = RequiredSkill.objects.filter(task_type=task_type).select_related("skill")
-    return sorted(
-        (Requirement(r.skill_id, r.skill.name, r.level) for r in rows), key=lambda r: r.skill_id
-    )
+    return requirements_of([task_type])[task_type.pk]
+
+
+def requirements_of(task_types: Iterable[TaskType]) -> dict[int, list[Requirement]]:
+    """Each type's required skills (by type id), in one query for the lot."""
+    out: dict[int, list[Requirement]] = {t.pk: [] for t in task_types}
+    for type_id, skill_id, name, level in RequiredSkill.objects.filter(
+        task_type_id__in=list(out)
+    ).order_by("skill_id").values_list("task_type_id", "skill_id", "skill__name", "level"):
+        out[type_id].append(Requirement(skill_id, name, level))
+    return out
 
 
 def relax_level(task_type: TaskType, queued_at: datetime | None, now: datetime) -> int:
@@ -79,14 +87,6 @@ def _relaxed(reqs: list[Requirement], relax: int) -> list[Requirement]:
     return [Requirement(r.skill_id, r.skill_name, floor or max(r.level - 1, 1)) for r in reqs]
 
 
-def _qualified(reqs: list[Requirement]):
-    qs = Staff.objects.all()
-    for req in reqs:
-        qs = qs.filter(Exists(StaffSkill.objects.filter(
-            staff=OuterRef("pk"), skill_id=req.skill_id, level__gte=req.level)))
-    return qs
-
-
 def _on_leave(now: datetime):
     return Exists(Leave.objects.filter(staff=OuterRef("pk"), start__lte=now, end__gt=now))
 
@@ -95,82 +95,99 @@ CANDIDATE_FIELDS = ("pk", "user_id", "user__username", "load", "capacity", "seni
                     "rating", "last_assigned_at")
 
 
-def _candidates_by_staff(staff_qs, reqs: list[Requirement]) -> dict[int, Candidate]:
-    """Candidates keyed by staff id, from plain rows (no model instances: a pool is hundreds
-    of people, built for every task type in every batch)."""
-    rows = list(staff_qs.values_list(*CANDIDATE_FIELDS))
-    levels: dict[int, dict[int, int]] = {}
-    skill_ids = [r.skill_id for r in reqs]
-    if rows and skill_ids:
-        for staff_id, skill_id, level in StaffSkill.objects.filter(
-            staff__in=[row[0] for row in rows], skill_id__in=skill_ids
-        ).values_list("staff_id", "skill_id", "level"):
-            levels.setdefault(staff_id, {})[skill_id] = level
-    return {
-        pk: Candidate(user_id=user_id, name=name, load=load, capacity=capacity,
-                      seniority=seniority, rating=rating, skills=levels.get(pk, {}),
-                      last_assigned_at=last)
-        for pk, user_id, name, load, capacity, seniority, rating, last in rows
-    }
-
-
 def staff_pool(
     task_type: TaskType, *, relax: int = STRICT, now: datetime | None = None,
     reqs: list[Requirement] | None = None,
 ) -> list[Candidate]:
     """Active staff, not on leave, with every required skill at the (relaxed) level and room
     for one task of this type; plus substitutes standing in for qualified people on leave."""
-    now = now or timezone.now()
     reqs = requirements(task_type) if reqs is None else reqs
-    if relax >= OVERFLOW:
-        return _overflow_pool(task_type)
-    needed = _relaxed(reqs, relax)
-    weight = task_type.capacity_weight
-    qualified = _qualified(needed)
-    present = (
-        qualified.filter(availability=Availability.ACTIVE, load__lte=F("capacity") - weight)
-        .exclude(_on_leave(now)).order_by("user_id")
-    )
-    candidates = list(_candidates_by_staff(present, reqs).values())
-    candidates += _delegates(qualified, needed, reqs, weight, now)
-    return candidates
+    return staff_pools([(task_type, relax)], now=now,
+                       reqs={task_type.pk: reqs})[(task_type.pk, relax)]
 
 
-def _delegates(qualified, needed, reqs, weight: int, now: datetime) -> list[Candidate]:
-    """Qualified people on leave who named a substitute: their turn goes to the substitute,
-    provided the substitute qualifies too, is present and has room."""
-    leaves = (
-        Leave.objects.filter(start__lte=now, end__gt=now, substitute__isnull=False,
-                             staff__in=qualified)
-        .select_related("staff__user").order_by("staff__user_id")
-    )
-    leaves = list(leaves)
-    if not leaves:
-        return []
-    subs = _candidates_by_staff(_qualified(needed).filter(
-        pk__in=[lv.substitute_id for lv in leaves], availability=Availability.ACTIVE,
-        load__lte=F("capacity") - weight,
-    ).exclude(_on_leave(now)), reqs)
-    out = []
-    for leave in leaves:
-        base = subs.get(leave.substitute_id)
-        if base is None:
-            continue
-        out.append(Candidate(**{**base.__dict__, "delegated_from": (
-            leave.staff.user_id, leave.staff.user.username)}))
-    return out
+def staff_pools(
+    wanted: Sequence[tuple[TaskType, int]], *, now: datetime | None = None,
+    reqs: Mapping[int, list[Requirement]],
+) -> dict[tuple[int, int], list[Candidate]]:
+    """`staff_pool` for several (task type, widening step) at once, keyed by (type id, step):
+    three queries for a whole batch (who is present, their levels in the skills any of these
+    types needs, who is on leave with a substitute), then each pool sorted out in memory.
+
+    Each pool gets its own Candidate records, holding the levels of its type's skills.
+    """
+    now = now or timezone.now()
+    pools: dict[tuple[int, int], list[Candidate]] = {}
+    wanted = [(t, relax) for t, relax in dict.fromkeys((t, r) for t, r in wanted)]
+    for task_type, relax in wanted:
+        if relax >= OVERFLOW:
+            pools[(task_type.pk, relax)] = _overflow_pool(task_type)
+    wanted = [(t, relax) for t, relax in wanted if relax < OVERFLOW]
+    if not wanted:
+        return pools
+    lightest = min(t.capacity_weight for t, _ in wanted)
+    present = list(
+        Staff.objects.filter(availability=Availability.ACTIVE,
+                             load__lte=F("capacity") - lightest)
+        .exclude(_on_leave(now)).order_by("user_id").values_list(*CANDIDATE_FIELDS))
+    leaves = list(
+        Leave.objects.filter(start__lte=now, end__gt=now, substitute__isnull=False)
+        .order_by("staff__user_id", "pk")
+        .values_list("staff_id", "staff__user_id", "staff__user__username", "substitute_id"))
+    skill_ids = {r.skill_id for t, _ in wanted for r in reqs[t.pk]}
+    levels: dict[int, dict[int, int]] = {}
+    if skill_ids and (present or leaves):
+        for staff_id, skill_id, level in StaffSkill.objects.filter(
+            staff__in=[row[0] for row in present] + [lv[0] for lv in leaves],
+            skill_id__in=skill_ids,
+        ).values_list("staff_id", "skill_id", "level"):
+            levels.setdefault(staff_id, {})[skill_id] = level
+    by_staff = {row[0]: row for row in present}
+    for task_type, relax in wanted:
+        type_reqs = reqs[task_type.pk]
+        needed = _relaxed(type_reqs, relax)
+        weight = task_type.capacity_weight
+
+        def qualified(staff_id: int, needed=needed) -> bool:
+            mine = levels.get(staff_id, {})
+            return all(mine.get(r.skill_id, 0) >= r.level for r in needed)
+
+        def candidate(row, type_reqs=type_reqs, **extra) -> Candidate:
+            pk, user_id, name, load, capacity, seniority, rating, last = row
+            mine = levels.get(pk, {})
+            return Candidate(user_id=user_id, name=name, load=load, capacity=capacity,
+                             seniority=seniority, rating=rating, last_assigned_at=last,
+                             skills={r.skill_id: mine[r.skill_id] for r in type_reqs
+                                     if r.skill_id in mine}, **extra)
+
+        # Present: room for one task of this type; every needed skill at its level.
+        pool = [candidate(row) for row in present
+                if row[3] + weight <= row[4] and qualified(row[0])]
+        # Someone qualified on leave who named a substitute: their turn goes to the
+        # substitute, provided the substitute qualifies too, is present and has room.
+        for staff_id, user_id, username, substitute_id in leaves:
+            sub = by_staff.get(substitute_id)
+            if (sub is not None and qualified(staff_id) and sub[3] + weight <= sub[4]
+                    and qualified(substitute_id)):
+                pool.append(candidate(sub, delegated_from=(user_id, username)))
+        pools[(task_type.pk, relax)] = pool
+    return pools
 
 
 def _overflow_pool(task_type: TaskType) -> list[Candidate]:
     user_id = task_type.overflow_assignee_id
     if user_id is None:
         return []
-    staff = Staff.objects.filter(user_id=user_id).first()
+    staff = Staff.objects.filter(user_id=user_id).select_related("user").first()
     if staff is None:
         # An operator who is not staff: nobody keeps their load, so nothing limits it.
         user = task_type.overflow_assignee
         return [Candidate(user_id=user.pk, name=user.get_username(), load=0, capacity=10**6)]
     if not staff.load + task_type.capacity_weight <= staff.capacity:
         return []
-    return list(_candidates_by_staff(Staff.objects.filter(pk=staff.pk),
-                                     requirements(task_type)).values())
+    skills = dict(StaffSkill.objects.filter(
+        staff=staff, skill_id__in=[r.skill_id for r in requirements(task_type)],
+    ).values_list("skill_id", "level"))
+    return [Candidate(user_id=user_id, name=staff.user.get_username(), load=staff.load,
+                      capacity=staff.capacity, seniority=staff.seniority, rating=staff.rating,
+                      skills=skills, last_assigned_at=staff.last_assigned_at)]

@@ -7,7 +7,7 @@ task; capacity is taken with a conditional UPDATE on the person's row in the sam
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -32,8 +32,17 @@ from .models import (
     RoundRobinCursor,
     Unassignable,
 )
-from .pool import ANY_HOLDER, OVERFLOW, Candidate, relax_level, requirements, staff_pool
-from .strategies import RankContext, Scored, get_strategy, skill_coverage
+from .pool import (
+    ANY_HOLDER,
+    OVERFLOW,
+    Candidate,
+    relax_level,
+    requirements,
+    requirements_of,
+    staff_pool,
+    staff_pools,
+)
+from .strategies import Picker, RankContext, Scored, get_strategy, skill_coverage
 
 S = TaskStatus
 ENGINE = Actor.system("assignment")
@@ -58,42 +67,113 @@ class AssignResult:
     tasks: list[Task] = field(default_factory=list)
 
 
+class _Pool:
+    """One pool of a batch (a task type at a widening step): its members, who still has room
+    for one more of its tasks, and the type's strategy's picker over them."""
+
+    def __init__(self, candidates: list[Candidate], task_type: TaskType):
+        self.candidates = candidates
+        self.weight = task_type.capacity_weight
+        self.strategy_name = task_type.strategy
+        self._live = {id(c) for c in candidates if c.fits(self.weight)}
+        self._live_by_user = Counter(c.user_id for c in candidates if id(c) in self._live)
+        self._picker: Picker | None = None
+        self._picker_asked = False
+
+    def drop_if_full(self, c: Candidate) -> None:
+        if id(c) in self._live and not c.fits(self.weight):
+            self._live.discard(id(c))
+            self._live_by_user[c.user_id] -= 1
+            if self._picker is not None:
+                self._picker.drop(c)
+
+    def open_to(self, excluded: set[int]) -> bool:
+        """Whether anyone not excluded still has room (what `Planner.candidates` finds)."""
+        return len(self._live) > sum(self._live_by_user[u] for u in excluded
+                                     if u in self._live_by_user)
+
+    def best(self, task: Task, excluded: set[int], ctx: RankContext) -> Scored | None:
+        strategy = get_strategy(self.strategy_name)
+        if not self._picker_asked:
+            self._picker_asked = True
+            self._picker = strategy.picker(
+                [c for c in self.candidates if id(c) in self._live], ctx)
+        if self._picker is not None:
+            return self._picker.pick(task, excluded, ctx)
+        found = [c for c in self.candidates if id(c) in self._live and c.user_id not in excluded]
+        return strategy.best(task, found, ctx)
+
+
 class Planner:
     """One batch's view of the pool: loaded once per task type and widening, then kept in
     step in memory as the batch hands out work (the database stays the judge)."""
 
     def __init__(self, now: datetime):
         self.now = now
-        self._pools: dict[tuple[int, int], list[Candidate]] = {}
+        self._pools: dict[tuple[int, int], _Pool] = {}
         self._reqs: dict[int, list] = {}
-        self._entries: dict[int, list[Candidate]] = defaultdict(list)  # by user id
+        self._entries: dict[int, list[tuple[Candidate, _Pool]]] = defaultdict(list)  # by user
         self.plan: list[Planned] = []
         self.cursors: dict[int, int] = {}
+
+    def prefetch(self, tasks: list[Task]) -> None:
+        """Load every pool the batch's tasks may be offered at, in a few queries for all
+        (rather than a few per pool, as each is first asked for)."""
+        wanted = {(t.task_type_id, level): (t.task_type, level)
+                  for t in tasks for level in self.levels(t)}
+        wanted = {k: v for k, v in wanted.items() if k not in self._pools}
+        if not wanted:
+            return
+        types = {t.pk: t for t, _ in wanted.values() if t.pk not in self._reqs}
+        self._reqs.update(requirements_of(types.values()))
+        pools = staff_pools(list(wanted.values()), now=self.now, reqs=self._reqs)
+        for (type_id, level), (task_type, _) in wanted.items():
+            self._add_pool((type_id, level), pools[(type_id, level)], task_type)
 
     def reqs(self, task_type: TaskType):
         if task_type.pk not in self._reqs:
             self._reqs[task_type.pk] = requirements(task_type)
         return self._reqs[task_type.pk]
 
-    def pool(self, task_type: TaskType, relax: int) -> list[Candidate]:
+    def _pool(self, task_type: TaskType, relax: int) -> _Pool:
         key = (task_type.pk, relax)
         if key not in self._pools:
-            pool = staff_pool(task_type, relax=relax, now=self.now, reqs=self.reqs(task_type))
-            for c in pool:
-                self._entries[c.user_id].append(c)
-            self._pools[key] = pool
+            self._add_pool(key, staff_pool(task_type, relax=relax, now=self.now,
+                                           reqs=self.reqs(task_type)), task_type)
         return self._pools[key]
 
-    def candidates(self, task: Task, excluded: set[int]) -> tuple[list[Candidate], int]:
+    def _add_pool(self, key: tuple[int, int], candidates: list[Candidate],
+                  task_type: TaskType) -> None:
+        pool = _Pool(candidates, task_type)
+        for c in pool.candidates:
+            self._entries[c.user_id].append((c, pool))
+        self._pools[key] = pool
+
+    def pool(self, task_type: TaskType, relax: int) -> list[Candidate]:
+        return self._pool(task_type, relax).candidates
+
+    def levels(self, task: Task) -> list[int]:
+        """The widening steps a task may be offered at, narrowest first."""
         relax = relax_level(task.task_type, task.queued_at, self.now)
-        levels = [min(relax, ANY_HOLDER)] + ([OVERFLOW] if relax >= OVERFLOW else [])
-        for level in levels:
+        return [min(relax, ANY_HOLDER)] + ([OVERFLOW] if relax >= OVERFLOW else [])
+
+    def candidates(self, task: Task, excluded: set[int]) -> tuple[list[Candidate], int]:
+        for level in self.levels(task):
             weight = task.task_type.capacity_weight
             found = [c for c in self.pool(task.task_type, level)
                      if c.user_id not in excluded and c.fits(weight)]
             if found:
                 return found, level
-        return [], relax
+        return [], relax_level(task.task_type, task.queued_at, self.now)
+
+    def best(self, task: Task, excluded: set[int]) -> tuple[Scored | None, int]:
+        """The strategy's choice for `task` at the narrowest step where anyone not excluded
+        has room, and that step: `best` over `candidates`, without listing them."""
+        for level in self.levels(task):
+            pool = self._pool(task.task_type, level)
+            if pool.open_to(excluded):
+                return pool.best(task, excluded, self.context(task.task_type)), level
+        return None, 0
 
     def why_unassignable(self, task: Task, excluded: set[int]) -> str:
         """Why nobody was planned for `task`, in words an operator can act on."""
@@ -112,8 +192,9 @@ class Planner:
         return reason[:UNASSIGNABLE_REASON_MAX]
 
     def took(self, user_id: int, weight: int) -> None:
-        for c in self._entries[user_id]:
+        for c, pool in self._entries[user_id]:
             c.load += weight
+            pool.drop_if_full(c)
 
     def context(self, task_type: TaskType) -> RankContext:
         return RankContext(requirements=self.reqs(task_type), weight=task_type.capacity_weight,
@@ -135,6 +216,7 @@ def assign_queued(
         if not tasks:
             return result
         planner = Planner(now)
+        planner.prefetch(tasks)
         _load_cursors(planner, tasks)
         excluded = exclusions([t.pk for t in tasks])
         batch = [t for t in tasks if t.task_type.strategy == "optimal_batch"]
@@ -150,46 +232,50 @@ def assign_queued(
 
 
 def _plan_greedy(task: Task, planner: Planner, excluded: set[int]) -> bool:
-    candidates, level = planner.candidates(task, excluded)
-    if not candidates:
-        return False
-    ctx = planner.context(task.task_type)
-    # Every candidate fits (the planner filtered them), so the best one is the choice.
-    choice = get_strategy(task.task_type.strategy).best(task, candidates, ctx)
+    # Everyone the planner offers fits, so the best one is the choice.
+    choice, level = planner.best(task, excluded)
     if choice is None:
         return False
     return _plan(task, choice, planner, level, strategy=task.task_type.strategy)
 
 
 def _plan_optimal(tasks: list[Task], planner: Planner, excluded) -> None:
-    """Plan the batch with the assignment solver; a task whose planned person has no room
-    for it after all (a heavy task in a slot sized for the lightest) is planned greedily."""
-    pools, by_kind = {}, {}
+    """Plan the batch with the exact solver (apps.assignment.optimal); a task the solver
+    leaves out, or whose person has no room after all, is planned greedily (there is none
+    when nothing else changed loads meanwhile: the solver already serves the most tasks)."""
+    pools, by_kind, kinds = {}, {}, []
     for t in tasks:  # the same type, wait step and exclusions: the same pool
         level = relax_level(t.task_type, t.queued_at, planner.now)
         kind = (t.task_type_id, level, frozenset(excluded.get(t.pk, ())))
         if kind not in by_kind:
             by_kind[kind] = planner.candidates(t, excluded.get(t.pk, set()))
         pools[t.pk] = by_kind[kind]
-    people = {c.user_id: c for cands, _ in pools.values() for c in cands}
+        kinds.append(kind)
+    # A person is one column (one capacity) whatever pools they are in; their entry in a
+    # kind's own pool is what scores and explains them for it (an entry holds the levels of
+    # its type's skills only, and may stand in for someone on leave).
+    entries: dict[tuple, Candidate] = {}
+    for kind, (cands, _) in by_kind.items():
+        for c in cands:
+            entries.setdefault((kind, c.user_id), c)
+    people = {user_id: c for (_, user_id), c in entries.items()}
     order = sorted(people)
-    # A row of scores depends on the task's type and pool, not on the task: score each kind
-    # once (a batch of 1,000 tasks is a handful of kinds).
-    groups, scores = [], {}
-    for t in tasks:
-        cands, level = pools[t.pk]
-        kind = (t.task_type_id, level, frozenset(excluded.get(t.pk, ())))
+    column = {u: j for j, u in enumerate(order)}
+    # A row of scores depends on the task's kind, not on the task: score each kind once (a
+    # batch of 1,000 tasks is a handful of kinds), and only its own pool.
+    scores, weights = {}, {}
+    for t, kind in zip(tasks, kinds, strict=True):
         if kind not in scores:
-            allowed = {c.user_id for c in cands}
             ctx = planner.context(t.task_type)
-            scores[kind] = [skill_coverage(people[u], ctx) if u in allowed else None
-                            for u in order]
-        groups.append(kind)
-    weight = min(t.task_type.capacity_weight for t in tasks)
-    plan = optimal.solve(groups, [people[u] for u in order], scores, weight=weight)
+            row: list[float | None] = [None] * len(order)
+            for c in pools[t.pk][0]:
+                row[column[c.user_id]] = skill_coverage(entries[(kind, c.user_id)], ctx)
+            scores[kind], weights[kind] = row, t.task_type.capacity_weight
+    plan = optimal.solve(kinds, [people[u] for u in order], scores, weights=weights)
     for index, person, score in plan:
         task = tasks[index]
-        choice = Scored(person, score, planner.context(task.task_type))
+        entry = entries[(kinds[index], person.user_id)]
+        choice = Scored(entry, score, planner.context(task.task_type))
         if not _plan(task, choice, planner, pools[task.pk][1], strategy="optimal_batch"):
             _plan_greedy(task, planner, excluded.get(task.pk, set()))
 

@@ -10,10 +10,14 @@ from __future__ import annotations
 import bisect
 import functools
 import hashlib
+import heapq
 import random
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
+
+import numpy as np
 
 from apps.tasks.models import Task
 from apps.tasks.states import Priority
@@ -61,6 +65,13 @@ class Strategy:
         scored = ((self.score(task, c, ctx), c) for c in candidates)
         score, c = min(scored, key=lambda sc: (-sc[0], *self.tie_break(sc[1])))
         return Scored(c, score, ctx)
+
+    def picker(self, candidates: Sequence[Candidate], ctx: RankContext) -> Picker | None:
+        """A `Picker` answering `best` for task after task over this pool, or None when the
+        strategy has none (the engine then calls `best` with the pool's members each time).
+        A strategy inherited from and changed may no longer match its parent's picker, so
+        the built-in ones offer theirs only to themselves (see `_own`)."""
+        return None
 
     def score(self, task: Task, c: Candidate, ctx: RankContext) -> float:
         raise NotImplementedError
@@ -121,6 +132,11 @@ class LeastLoaded(Strategy):
     def score(self, task, c, ctx):
         return 1.0 - load_ratio(c)
 
+    def picker(self, candidates, ctx):
+        if _own(self, LeastLoaded, "score", "tie_break", "rank", "best"):
+            return _scoring_picker(self, candidates, ctx)
+        return None
+
 
 @register
 class SkillMatch(Strategy):
@@ -130,6 +146,11 @@ class SkillMatch(Strategy):
 
     def score(self, task, c, ctx):
         return skill_coverage(c, ctx)
+
+    def picker(self, candidates, ctx):
+        if _own(self, SkillMatch, "score", "tie_break", "rank", "best"):
+            return _scoring_picker(self, candidates, ctx)
+        return None
 
 
 @register
@@ -143,20 +164,30 @@ class PriorityMatch(Strategy):
             return (c.seniority * 5 + c.rating) / 30
         return 1.0 - load_ratio(c)
 
+    def picker(self, candidates, ctx):
+        if not _own(self, PriorityMatch, "score", "tie_break", "rank", "best"):
+            return None
+        # The score depends on the task only through which side of HIGH its priority is.
+        high, other = Task(priority=Priority.HIGH), Task(priority=Priority.LOW)
+        return _Split(lambda task: task.priority >= Priority.HIGH, {
+            True: _scoring_picker(self, candidates, ctx, as_task=high),
+            False: _scoring_picker(self, candidates, ctx, as_task=other)})
+
 
 @register
 class LeastRecentlyAssigned(Strategy):
     name = "least_recently_assigned"
 
     def rank(self, task, candidates, ctx):
-        never = datetime.min.replace(tzinfo=None)
-
-        def waited(c: Candidate):
-            at = c.last_assigned_at
-            return at.replace(tzinfo=None) if at else never
-
-        ordered = sorted(candidates, key=lambda c: (waited(c), c.order_id))
+        ordered = sorted(candidates, key=lambda c: (_waited(c), c.order_id))
         return _positional(ordered, ctx)
+
+    def picker(self, candidates, ctx):
+        if not _own(self, LeastRecentlyAssigned, "rank", "best"):
+            return None
+        # The last hand-over time of the pool is read once per batch: it does not move while
+        # the batch is planned, so the order is fixed.
+        return KeyedPicker(candidates, lambda c: (_waited(c), c.order_id), changing=False)
 
 
 @register
@@ -171,6 +202,11 @@ class RoundRobin(Strategy):
         start = bisect.bisect_right(ids, ctx.cursor)
         return _positional(ordered[start:] + ordered[:start], ctx)
 
+    def picker(self, candidates, ctx):
+        if _own(self, RoundRobin, "rank", "best"):
+            return _TurnPicker(candidates)
+        return None
+
 
 @register
 class Random(Strategy):
@@ -180,8 +216,19 @@ class Random(Strategy):
 
     def rank(self, task, candidates, ctx):
         ordered = sorted(candidates, key=lambda c: c.order_id)
-        random.Random(str(task.pk)).shuffle(ordered)
-        return _positional(ordered, ctx)
+        if not ordered:
+            return []
+        # The first is drawn on its own, so the engine can draw it without shuffling the
+        # whole pool for every task (see _DrawPicker); the rest are shuffled after it.
+        rng = random.Random(str(task.pk))
+        first = ordered.pop(rng.randrange(len(ordered)))
+        rng.shuffle(ordered)
+        return _positional([first, *ordered], ctx)
+
+    def picker(self, candidates, ctx):
+        if _own(self, Random, "rank", "best"):
+            return _DrawPicker(candidates)
+        return None
 
 
 @register
@@ -194,11 +241,10 @@ class ConsistentHash(Strategy):
 
     def rank(self, task, candidates, ctx):
         by_id = {c.order_id: c for c in candidates}
-        points, owners = _ring(tuple(sorted((c.key, c.order_id) for c in candidates)),
-                               self.replicas)
-        if not points:
+        points, owners = _ring(candidates, self.replicas)
+        if not len(points):
             return []
-        start = bisect.bisect_left(points, _hash(task.reference or str(task.pk)))
+        start = bisect.bisect_left(points, _hash(_ring_key(task)))
         seen: dict[int, Candidate] = {}
         for oid in owners[start:] + owners[:start]:
             if oid not in seen:
@@ -206,6 +252,11 @@ class ConsistentHash(Strategy):
                 if len(seen) == len(by_id):
                     break
         return _positional(list(seen.values()), ctx)
+
+    def picker(self, candidates, ctx):
+        if _own(self, ConsistentHash, "rank", "best"):
+            return _RingPicker(candidates, self.replicas)
+        return None
 
 
 @register
@@ -220,6 +271,13 @@ class Failover(Strategy):
         ordered = sorted(listed, key=lambda c: order[c.meant_for])
         return _positional(ordered, ctx)
 
+    def picker(self, candidates, ctx):
+        if not _own(self, Failover, "rank", "best"):
+            return None
+        order = {name: i for i, name in enumerate(ctx.params.get("order", []))}
+        return KeyedPicker([c for c in candidates if c.meant_for in order],
+                           lambda c: (order[c.meant_for],), changing=False)
+
 
 @register
 class OptimalBatch(SkillMatch):
@@ -228,18 +286,210 @@ class OptimalBatch(SkillMatch):
 
     name = "optimal_batch"
 
+    def picker(self, candidates, ctx):
+        if _own(self, OptimalBatch, "score", "tie_break", "rank", "best"):
+            return _scoring_picker(self, candidates, ctx)
+        return None
+
 
 def _positional(ordered: list[Candidate], ctx: RankContext) -> list[Scored]:
     n = len(ordered)
     return [Scored(c, (n - i) / n, ctx) for i, c in enumerate(ordered)]
 
 
-@functools.lru_cache(maxsize=64)
-def _ring(members: tuple[tuple[str, int], ...], replicas: int) -> tuple[list[int], list[int]]:
-    """The hash ring of a pool, built once per distinct pool (a batch reuses it)."""
-    ring = sorted((_hash(f"{key}#{i}"), oid) for key, oid in members for i in range(replicas))
-    return [p for p, _ in ring], [oid for _, oid in ring]
+def _waited(c: Candidate) -> datetime:
+    at = c.last_assigned_at
+    return at.replace(tzinfo=None) if at else _NEVER
+
+
+_NEVER = datetime.min.replace(tzinfo=None)
+
+
+def _ring_key(task: Task) -> str:
+    return task.reference or str(task.pk)
+
+
+def _ring(candidates: Sequence[Candidate], replicas: int) -> tuple[list[int], list[int]]:
+    """The hash ring of a pool: each member's points, in order (by point, then member).
+
+    A member's points depend on the member alone, so the ring of part of a pool is the ring
+    of the whole pool with the others' points left out: the engine builds the ring of a pool
+    once per batch and skips who has filled up, and gets what this ring gives.
+    """
+    if not candidates:
+        return [], []
+    members = sorted({(c.key, c.order_id) for c in candidates})
+    points = np.concatenate([_points(key, replicas) for key, _ in members])
+    owners = np.repeat(np.array([oid for _, oid in members], dtype=np.int64), replicas)
+    order = np.lexsort((owners, points))
+    return points[order].tolist(), owners[order].tolist()
+
+
+@functools.lru_cache(maxsize=100_000)
+def _points(key: str, replicas: int) -> np.ndarray:
+    """A member's places on the ring (cached: a pool is hashed again in every batch)."""
+    points = np.array([_hash(f"{key}#{i}") for i in range(replicas)], dtype=np.uint64)
+    points.flags.writeable = False  # shared by every ring the member is in
+    return points
 
 
 def _hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+# --- pickers: the engine's hot path -----------------------------------------------------------
+def _own(strategy: Strategy, cls: type[Strategy], *names: str) -> bool:
+    """Whether `strategy` still behaves as `cls` wrote it (a subclass overriding one of these
+    methods gets the generic path, not a picker that would disagree with its ranking)."""
+    return all(getattr(type(strategy), n) is getattr(cls, n) for n in names)
+
+
+class Picker:
+    """`Strategy.best` for task after task over one pool, without looking at everyone each
+    time: a batch asks a pool of hundreds of people for hundreds of tasks.
+
+    It answers for the members not yet dropped and not excluded for the task. The engine
+    drops a member when their load rises past what the pool's tasks need, and a load only
+    rises while a batch is planned; a picker relies on both (see KeyedPicker).
+    """
+
+    def pick(self, task: Task, excluded: Container[int], ctx: RankContext) -> Scored | None:
+        raise NotImplementedError
+
+    def drop(self, c: Candidate) -> None:
+        raise NotImplementedError
+
+
+class KeyedPicker(Picker):
+    """The member with the smallest key (ties: the earlier in the pool), from a heap.
+
+    With `changing`, a key may rise as the member's load rises; it never falls while a batch
+    is planned, so a heap entry is at worst too small: when it reaches the top its key is
+    computed again and it goes back in its right place (no scan of the pool).
+    """
+
+    def __init__(self, candidates: Sequence[Candidate], key: Callable[[Candidate], tuple], *,
+                 changing: bool, score: Callable[[Candidate, RankContext], float] | None = None):
+        self._key, self._changing, self._score = key, changing, score
+        self._heap = [(key(c), i, c) for i, c in enumerate(candidates)]
+        heapq.heapify(self._heap)
+        self._index = {id(c): i for i, c in enumerate(candidates)}
+        self._dropped: set[int] = set()
+
+    def pick(self, task, excluded, ctx):
+        heap, aside, found = self._heap, [], None
+        while heap:
+            key, i, c = heap[0]
+            if i in self._dropped:
+                heapq.heappop(heap)
+            elif self._changing and (now := self._key(c)) != key:
+                heapq.heapreplace(heap, (now, i, c))
+            elif c.user_id in excluded:
+                aside.append(heapq.heappop(heap))
+            else:
+                found = c
+                break
+        for entry in aside:
+            heapq.heappush(heap, entry)
+        if found is None:
+            return None
+        return Scored(found, self._score(found, ctx) if self._score else 1.0, ctx)
+
+    def drop(self, c):
+        if id(c) in self._index:
+            self._dropped.add(self._index[id(c)])
+
+
+def _scoring_picker(strategy: Strategy, candidates, ctx, *, as_task: Task | None = None):
+    """Strategy.best's order (score, then tie-break) for a strategy whose score does not
+    depend on the task (or only on what `as_task` stands for) and whose key only rises with
+    load (less room never scores better)."""
+    return KeyedPicker(
+        candidates,
+        lambda c: (-strategy.score(as_task, c, ctx), *strategy.tie_break(c)),
+        changing=True, score=lambda c, ctx: strategy.score(as_task, c, ctx))
+
+
+class _Split(Picker):
+    """One picker per class of task (e.g. high priority or not)."""
+
+    def __init__(self, classify: Callable[[Task], Any], pickers: dict[Any, Picker]):
+        self._classify, self._pickers = classify, pickers
+
+    def pick(self, task, excluded, ctx):
+        return self._pickers[self._classify(task)].pick(task, excluded, ctx)
+
+    def drop(self, c):
+        for p in self._pickers.values():
+            p.drop(c)
+
+
+class _Ordered(Picker):
+    """Members kept sorted by (order id, place in the pool), as the positional strategies
+    order them."""
+
+    def __init__(self, candidates: Sequence[Candidate]):
+        ordered = sorted(((c.order_id, i), c) for i, c in enumerate(candidates))
+        self._keys = [k for k, _ in ordered]
+        self._members = [c for _, c in ordered]
+        self._where = {id(c): k for k, c in ordered}
+
+    def drop(self, c):
+        key = self._where.pop(id(c), None)
+        if key is not None:
+            at = bisect.bisect_left(self._keys, key)
+            del self._keys[at], self._members[at]
+
+    def _eligible(self, excluded) -> list[Candidate]:
+        members = self._members
+        if excluded and any(c.user_id in excluded for c in members):
+            return [c for c in members if c.user_id not in excluded]
+        return members
+
+
+class _TurnPicker(_Ordered):
+    """Round robin: the first member after the cursor, going round."""
+
+    def pick(self, task, excluded, ctx):
+        members, n = self._members, len(self._members)
+        start = bisect.bisect_right(self._keys, (ctx.cursor, float("inf")))
+        for step in range(n):
+            c = members[(start + step) % n]
+            if c.user_id not in excluded:
+                return Scored(c, 1.0, ctx)
+        return None
+
+
+class _DrawPicker(_Ordered):
+    """Random: the member Random.rank puts first, drawn from the task's seed."""
+
+    def pick(self, task, excluded, ctx):
+        members = self._eligible(excluded)
+        if not members:
+            return None
+        return Scored(members[random.Random(str(task.pk)).randrange(len(members))], 1.0, ctx)
+
+
+class _RingPicker(Picker):
+    """Consistent hash: the first live member clockwise from the task's point on the ring of
+    the whole pool (the ring of the live members, see _ring)."""
+
+    def __init__(self, candidates: Sequence[Candidate], replicas: int):
+        self._points, self._owners = _ring(candidates, replicas)
+        self._live = {c.order_id: c for c in candidates}
+
+    def pick(self, task, excluded, ctx):
+        if not self._live:
+            return None
+        points, owners, live = self._points, self._owners, self._live
+        start = bisect.bisect_left(points, _hash(_ring_key(task)))
+        n = len(owners)
+        for step in range(n):
+            c = live.get(owners[(start + step) % n])
+            if c is not None and c.user_id not in excluded:
+                return Scored(c, 1.0, ctx)
+        return None
+
+    def drop(self, c):
+        if self._live.get(c.order_id) is c:
+            del self._live[c.order_id]
