@@ -443,6 +443,10 @@ LOGGING = {
     # they also reach the root's, so every error was printed twice. The root's is enough.
     "loggers": {
         "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # A WebSocket whose process died stays in its groups until channels_redis expires it
+        # (a day); every live event sent meanwhile logs an INFO line about that channel being
+        # full. Normal, and not worth a line per event.
+        "channels_redis.core": {"level": "WARNING"},
         **{name: {"filters": ["quiet_sweeps"]}
            for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace")},
     },
