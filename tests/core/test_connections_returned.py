@@ -18,7 +18,7 @@ from apps.accounts.services import token_issue
 from taskmanage.asgi import application
 from tests.builders import make_task_type, make_user
 
-REQUESTS = 12  # more than the pool holds (DB_POOL_MAX: WEB_THREADS + 2, 10)
+REQUESTS = 12  # more than the pool holds (DB_POOL_MAX: WEB_THREADS + 2, 6)
 
 
 def call(path: str, *, method: str = "GET", body: bytes = b"", token: str = "") -> tuple:
