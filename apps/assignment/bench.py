@@ -77,8 +77,7 @@ def run(ctx: BenchContext) -> Iterator[Figure]:
     _reset()
     yield Figure(name="assignment.optimal_batch", value=optimal_s, unit="s",
                  baseline_name="assignment.greedy.skill_match.1000", baseline_value=greedy_s,
-                 target_note="under 1 s for 1,000 tasks over 1,000 staff (lower is better)",
-                 extra={"under_1s": optimal_s < 1.0})
+                 max_value=1.0, target_note="1,000 tasks over 1,000 staff")
     TaskType.objects.filter(pk__in=[t.pk for t in types]).update(capacity_weight=Case(
         *[When(pk=t.pk, then=Value(1 + i % 3)) for i, t in enumerate(types)]))
     mixed_s = _batch_seconds(types, "optimal_batch")
@@ -86,8 +85,7 @@ def run(ctx: BenchContext) -> Iterator[Figure]:
     _reset()
     yield Figure(name="assignment.optimal_batch.mixed_weights", value=mixed_s, unit="s",
                  baseline_name="assignment.optimal_batch", baseline_value=optimal_s,
-                 target_note="under 1 s; task types weighing 1, 2 and 3 (lower is better)",
-                 extra={"under_1s": mixed_s < 1.0})
+                 max_value=1.0, target_note="task types weighing 1, 2 and 3")
 
 
 # --- data -------------------------------------------------------------------------------------
