@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django_filters
+from drf_spectacular.utils import extend_schema_field
 
 from apps.core.filters import IdFilter, IntegerFilter, UtcDateTimeFilter
 
@@ -14,13 +15,20 @@ class CharInFilter(django_filters.BaseInFilter, django_filters.CharFilter):
     pass
 
 
+# Priorities are stored as numbers but named in the API: without this the schema took the
+# type from the model column and documented an integer whose values are names.
+@extend_schema_field({"type": "string", "enum": list(PRIORITY_NAMES)})
+class PriorityNameFilter(django_filters.ChoiceFilter):
+    pass
+
+
 class TaskFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(
         choices=TaskStatus.choices, method="filter_status",
         help_text="One status, or several comma-separated",
     )
     task_type = django_filters.CharFilter(field_name="task_type__key")
-    priority = django_filters.ChoiceFilter(
+    priority = PriorityNameFilter(
         choices=[(p, p) for p in PRIORITY_NAMES], method="filter_priority"
     )
     reference = django_filters.CharFilter()

@@ -187,3 +187,16 @@ class TestBooleanFilters:
         params = {p["name"]: p["schema"] for p in
                   schema["paths"]["/api/v1/task-types"]["get"]["parameters"]}
         assert params["is_active"]["type"] == "boolean"
+
+
+def test_every_enum_parameter_has_values_of_its_documented_type(schema):
+    # ?priority=normal: the type came from the model's number column, the values were names.
+    python_type = {"integer": int, "string": str}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                shape = parameter.get("schema", {})
+                shape = shape.get("items", shape)
+                if "enum" in shape and shape.get("type") in python_type:
+                    assert all(isinstance(v, python_type[shape["type"]]) for v in shape["enum"]), (
+                        path, method, parameter["name"], shape)
