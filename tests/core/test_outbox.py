@@ -93,12 +93,17 @@ def test_a_forked_child_sends_with_its_own_thread_not_the_parents_stuck_one():
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: its own queue and thread; report what it sent, then leave
-        os.close(read_end)
-        release.set()  # only the child's copy: the parent's thread keeps hanging
-        outbox.put("child")
-        ok = outbox.flush(timeout=5)
-        os.write(write_end, repr((ok, sent)).encode())
-        os._exit(0)
+        # Whatever happens, the child leaves here: a copy of the test worker that went on
+        # (an exception escaping into pytest) would run the worker's tests and teardown a
+        # second time, on the same database and the same channel to the main process.
+        try:
+            os.close(read_end)
+            release.set()  # only the child's copy: the parent's thread keeps hanging
+            outbox.put("child")
+            ok = outbox.flush(timeout=5)
+            os.write(write_end, repr((ok, sent)).encode())
+        finally:
+            os._exit(0)
     os.close(write_end)
     with os.fdopen(read_end) as pipe:
         report = pipe.read()
