@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
 
+from django.conf import settings
 from prometheus_client import REGISTRY
 
 from apps.core.outbox import Outbox
@@ -86,29 +88,44 @@ def test_a_failed_send_is_counted_and_the_next_messages_still_go(caplog):
     assert "1 message(s) not sent: redis timed out" in caplog.text
 
 
+# Forked in a fresh interpreter: a test worker runs other threads (thread pools, other
+# outboxes) whose locks a fork copies in whatever state they are, and a child stuck on one
+# hung the whole test run.
+FORK_SCENARIO = """
+import os, threading
+from apps.core.outbox import Outbox
+sent, release = [], threading.Event()
+def send(batch):
+    release.wait(10)
+    sent.append(batch)
+outbox = Outbox("fork-test", send)
+outbox.put("parent")  # the parent's thread now hangs in this send
+read_end, write_end = os.pipe()
+pid = os.fork()
+if pid == 0:  # the child: its own queue and thread; report what it sent, then leave
+    try:
+        os.close(read_end)
+        release.set()  # only the child's copy: the parent's thread keeps hanging
+        outbox.put("child")
+        ok = outbox.flush(timeout=5)
+        os.write(write_end, repr((ok, sent)).encode())
+    finally:
+        os._exit(0)
+os.close(write_end)
+with os.fdopen(read_end) as pipe:
+    print(pipe.read())
+os.waitpid(pid, 0)
+release.set()
+print(outbox.flush(timeout=5), sent)
+"""
+
+
 def test_a_forked_child_sends_with_its_own_thread_not_the_parents_stuck_one():
     # Celery's prefork pool forks workers from a process that may already hold an outbox.
-    outbox, sent, release = blocked_outbox()
-    outbox.put("parent")  # the parent's thread now hangs in this send
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: its own queue and thread; report what it sent, then leave
-        # Whatever happens, the child leaves here: a copy of the test worker that went on
-        # (an exception escaping into pytest) would run the worker's tests and teardown a
-        # second time, on the same database and the same channel to the main process.
-        try:
-            os.close(read_end)
-            release.set()  # only the child's copy: the parent's thread keeps hanging
-            outbox.put("child")
-            ok = outbox.flush(timeout=5)
-            os.write(write_end, repr((ok, sent)).encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end) as pipe:
-        report = pipe.read()
-    os.waitpid(pid, 0)
-    release.set()
+    done = subprocess.run([sys.executable, "-c", FORK_SCENARIO], cwd=settings.BASE_DIR,
+                          capture_output=True, text=True, timeout=60)
 
-    assert report == repr((True, [["child"]]))
-    assert outbox.flush(timeout=5) and sent == [["parent"]]
+    assert done.returncode == 0, done.stderr
+    child_report, parent_report = done.stdout.splitlines()
+    assert child_report == repr((True, [["child"]]))
+    assert parent_report == "True [['parent']]"
