@@ -41,7 +41,16 @@ def test_an_operator_receives_events_after_commit():
 @pytest.mark.parametrize("who", ["anonymous", "staff member"])
 def test_the_stream_is_closed_to_non_operators(who):
     user = AnonymousUser() if who == "anonymous" else make_user("sam")
-    _, connected, code = async_to_sync(connect)(user)
+
+    @async_to_sync
+    async def attempt():
+        communicator, connected, code = await connect(user)
+        # The consumer keeps waiting on the channel layer until told the socket is gone;
+        # left running, it outlived the test and hung the test process on SQLite runs.
+        await communicator.disconnect()
+        return connected, code
+
+    connected, code = attempt()
     assert not connected and code == 4403
 
 
