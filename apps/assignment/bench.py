@@ -173,16 +173,22 @@ def _batch_seconds(types: list[TaskType], strategy: str) -> float:
     return time.perf_counter() - start
 
 
-def _assign_floor(owner, seconds: float) -> float:
-    """The same three writes per task with nothing else: what PostgreSQL alone allows."""
+def _floor_rows() -> tuple[list, list[tuple[int, int]]]:
+    """What both floors write to: up to 5,000 queued bench tasks, and (staff id, user id)
+    of every bench person."""
     ids = list(Task.objects.filter(task_type__key__startswith=PREFIX, status=S.QUEUED)
                .values_list("pk", flat=True)[:5000])
     staff_ids = list(Staff.objects.filter(user__username__startswith=PREFIX)
                      .values_list("pk", "user_id"))
+    return ids, staff_ids
+
+
+def _assign_floor(owner, seconds: float) -> float:
+    """The same three writes per task with nothing else: what PostgreSQL alone allows."""
+    ids, staff_ids = _floor_rows()
     done, start = 0, time.perf_counter()
-    table = Task._meta.db_table
-    hist = TaskHistory._meta.db_table
-    staff_table = Staff._meta.db_table
+    table, hist, staff_table = (Task._meta.db_table, TaskHistory._meta.db_table,
+                                Staff._meta.db_table)
     with connection.cursor() as cur:
         for offset in range(0, len(ids), 200):
             if time.perf_counter() - start >= seconds:
@@ -209,14 +215,10 @@ def _assign_floor_set_based(owner, seconds: float) -> float:
     """The same three writes per task as _assign_floor, issued bare as the engine issues
     them: per batch of 500, one UPDATE … FROM (VALUES …) for the loads (one row per person),
     one for the tasks and one multi-row INSERT for the history."""
-    ids = list(Task.objects.filter(task_type__key__startswith=PREFIX, status=S.QUEUED)
-               .values_list("pk", flat=True)[:5000])
-    staff_ids = list(Staff.objects.filter(user__username__startswith=PREFIX)
-                     .values_list("pk", "user_id"))
+    ids, staff_ids = _floor_rows()
     done, start = 0, time.perf_counter()
-    table = Task._meta.db_table
-    hist = TaskHistory._meta.db_table
-    staff_table = Staff._meta.db_table
+    table, hist, staff_table = (Task._meta.db_table, TaskHistory._meta.db_table,
+                                Staff._meta.db_table)
     with connection.cursor() as cur:
         for offset in range(0, len(ids), BATCH):
             if time.perf_counter() - start >= seconds:
