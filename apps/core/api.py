@@ -25,7 +25,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from .exceptions import Conflict, PermissionDenied
+from .exceptions import Conflict, InvalidInput, PermissionDenied
 
 # Django's own logger for failed requests, so an API 500 is reported where any other is.
 request_logger = logging.getLogger("django.request")
@@ -46,6 +46,9 @@ def exception_handler(exc, context):
     if isinstance(exc, PermissionDenied):
         return Response(error_body(str(exc), "permission_denied"),
                         status=status.HTTP_403_FORBIDDEN)
+    if isinstance(exc, InvalidInput):
+        return Response({**exc.fields, **error_body(str(exc), "invalid")},
+                        status=status.HTTP_400_BAD_REQUEST)
     # As DRF's handler does, so that every exception it answers has codes.
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(*exc.args)

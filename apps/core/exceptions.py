@@ -18,3 +18,9 @@ class Conflict(DomainError):
 
 class PermissionDenied(DomainError):
     """The actor may not do this (HTTP 403)."""
+
+
+class InvalidInput(DomainError):
+    def __init__(self, message="Invalid input.", *, fields=None):
+        super().__init__(message)
+        self.fields = dict(fields or {})
