@@ -14,7 +14,6 @@ from django.template.response import TemplateResponse
 from django.utils.translation import ngettext
 
 from apps.core.exceptions import Conflict, PermissionDenied
-from apps.tasks.models import Task
 
 from . import services
 from .models import ApprovalRequest
@@ -114,6 +113,8 @@ class ApprovalRequestAdmin(admin.ModelAdmin):
 
 
 class ApprovalRequestInline(admin.TabularInline):
+    """On the task page, under its history (apps.approvals.extensions adds it there)."""
+
     model = ApprovalRequest
     extra = 0
     can_delete = False
@@ -125,16 +126,3 @@ class ApprovalRequestInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False
-
-
-# The task page shows its approval requests under its history: extend whichever task admin
-# is registered (apps.assignment extends it too), rather than replacing it.
-_TaskAdmin = type(admin.site.get_model_admin(Task))
-
-
-class TaskWithApprovalsAdmin(_TaskAdmin):
-    inlines = [*_TaskAdmin.inlines, ApprovalRequestInline]
-
-
-admin.site.unregister(Task)
-admin.site.register(Task, TaskWithApprovalsAdmin)

@@ -6,4 +6,6 @@ class ApprovalsConfig(AppConfig):
     label = "approvals"
 
     def ready(self):
-        from . import metrics, subscribers  # noqa: F401  (task hooks, mail, gauges)
+        from . import extensions, metrics, subscribers  # noqa: F401  (task hooks, mail, gauges)
+
+        extensions.register()  # the task admin's approval requests inline

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
+from django.forms.models import BaseInlineFormSet
 from django.shortcuts import redirect
-
-from apps.tasks.admin import TaskTypeAdmin
-from apps.tasks.models import TaskType
 
 from . import services
 from .models import Leave, RequiredSkill, Skill, Staff, StaffSkill, Team
@@ -110,16 +108,24 @@ class LeaveAdmin(admin.ModelAdmin):
     readonly_fields = ("started_handled_at", "created_at")
 
 
+class RequiredSkillFormSet(BaseInlineFormSet):
+    """Saves a task type's required skills as one set, through the service the API uses."""
+
+    def save_through_services(self, *, by) -> None:
+        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
+        if not self.has_changed():
+            return
+        kept = [(form.cleaned_data["skill"], form.cleaned_data["level"])
+                for form in self.forms
+                if form.cleaned_data.get("skill") is not None
+                and not form.cleaned_data.get("DELETE")]
+        services.required_skills_set(task_type=self.instance, skills=kept)
+
+
 class RequiredSkillInline(admin.TabularInline):
+    """On the task type page (apps.staff.extensions adds it there)."""
+
     model = RequiredSkill
+    formset = RequiredSkillFormSet
     extra = 1
     autocomplete_fields = ("skill",)
-
-
-# The task type page gains its required skills here, so apps.tasks need not know about skills.
-admin.site.unregister(TaskType)
-
-
-@admin.register(TaskType)
-class TaskTypeWithSkillsAdmin(TaskTypeAdmin):
-    inlines = [*TaskTypeAdmin.inlines, RequiredSkillInline]

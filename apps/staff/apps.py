@@ -6,4 +6,6 @@ class StaffConfig(AppConfig):
     label = "staff"
 
     def ready(self):
-        from . import services  # noqa: F401  (registers the load keeper on task hand-overs)
+        from . import extensions, services  # noqa: F401  (services: the load keeper on hand-overs)
+
+        extensions.register()  # a task type's required skills (apps.tasks.extensions)

@@ -1,6 +1,9 @@
 """Operators' view of tasks: filters, history inline, transition buttons, bulk actions.
 
 Every button and action calls the same services as the API; the admin never writes status.
+The task and task type admins are built here, once; other apps add inlines, columns and
+actions through apps.tasks.extensions, read when a page is built (never by replacing these
+classes).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from django.utils.translation import ngettext
 from apps.core.actors import Actor
 from apps.core.exceptions import Conflict
 
-from . import services
+from . import extensions, services
 from .models import Task, TaskHistory, TaskLog, TaskType
 
 # Buttons offered on a task's page: steps an operator takes without further input.
@@ -33,6 +36,19 @@ class TaskTypeAdmin(admin.ModelAdmin):
     search_fields = ("key", "name")
     prepopulated_fields = {"key": ("name",)}
 
+    def get_inlines(self, request, obj):
+        return [*self.inlines, *extensions.task_type_admin_inlines()]
+
+    def get_list_display(self, request):
+        # Other apps' columns come after the type's own routing columns.
+        own = list(self.list_display)
+        at = own.index("queue") + 1
+        return [*own[:at], *extensions.task_type_admin_columns(), *own[at:]]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related(
+            *extensions.task_type_prefetches())
+
     def get_readonly_fields(self, request, obj=None):
         # Clients send the key: once tasks use a type it is fixed (services.task_type_update).
         fixed = obj is not None and services.task_type_key_in_use(task_type=obj)
@@ -41,12 +57,36 @@ class TaskTypeAdmin(admin.ModelAdmin):
     def get_prepopulated_fields(self, request, obj=None):
         return self.prepopulated_fields if obj is None else {}  # a key is proposed once
 
+    # --- writes: through the task type services (and each app's own, for its inline) ----------
     def save_model(self, request, obj, form, change):
-        if not change:
-            super().save_model(request, obj, form, change)
+        by = Actor.for_user(request.user)
+        if change:
+            changed = {name: form.cleaned_data[name] for name in form.changed_data}
+            services.task_type_update(task_type=obj, by=by, **changed)
             return
-        changed = {name: form.cleaned_data[name] for name in form.changed_data}
-        services.task_type_update(task_type=obj, **changed)
+        fields = {name: value for name, value in form.cleaned_data.items()
+                  if name in services.TASK_TYPE_FIELDS}
+        created = services.task_type_create(by=by, **fields)
+        # The admin goes on with `obj` (inlines, the log, the redirect): make it the new row.
+        for f in TaskType._meta.concrete_fields:
+            setattr(obj, f.attname, getattr(created, f.attname))
+        obj._state.adding, obj._state.db = False, created._state.db
+
+    def save_formset(self, request, form, formset, change):
+        # An inline an app contributes saves through that app's service when it offers one.
+        save = getattr(formset, "save_through_services", None)
+        if save is None:
+            super().save_formset(request, form, formset, change)
+            return
+        save(by=Actor.for_user(request.user))
+
+    def delete_model(self, request, obj):
+        services.task_type_delete(task_type=obj, by=Actor.for_user(request.user))
+
+    def delete_queryset(self, request, queryset):
+        by = Actor.for_user(request.user)
+        for task_type in queryset:
+            services.task_type_delete(task_type=task_type, by=by)
 
 
 class TaskHistoryInline(admin.TabularInline):
@@ -73,7 +113,7 @@ class TaskAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     raw_id_fields = ("parent",)
     inlines = [TaskHistoryInline]
-    actions = ["cancel_selected", "retry_selected"]
+    own_actions = ("cancel_selected", "retry_selected")
     readonly_fields = (
         "id", "status", "assignee_user", "attempts", "progress", "result", "error",
         "created_by", "created_at", "updated_at", "queued_at", "assigned_at", "started_at",
@@ -92,6 +132,16 @@ class TaskAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         # Tasks are created through the API (validation, idempotency, history), not here.
         return False
+
+    # --- what other apps add (apps.tasks.extensions) -------------------------------------------
+    @property
+    def actions(self):
+        # Read by Django's admin where it lists the bulk actions (and by its checks), so an
+        # app registering an action in its ready() is seen whatever order apps load in.
+        return [*self.own_actions, *extensions.task_admin_actions()]
+
+    def get_inlines(self, request, obj):
+        return [*self.inlines, *extensions.task_admin_inlines()]
 
     # --- transition buttons ---------------------------------------------------------------
     def get_urls(self):

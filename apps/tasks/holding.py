@@ -30,7 +30,7 @@ class Change:
     # new holder takes is task.held_weight.
     released_weight: int = 0
     # Set by bulk hand-overs that took the new holder's capacity up front, in one statement
-    # for the whole batch (apps.staff.services.staff_take_capacity_many).
+    # for the whole batch (the staff app's staff_take_capacity_many).
     capacity_reserved: bool = False
 
     @property

@@ -14,16 +14,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, ProtectedError, QuerySet
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
 from apps.core.actors import Actor
 from apps.core.db import insert_rows_together, instance_factory, update_rows
 from apps.core.events import emit
-from apps.core.exceptions import Conflict
+from apps.core.exceptions import Conflict, InvalidInput
 
-from . import holding
+from . import extensions, holding
 from .dispatch import dispatcher_for
 from .models import Task, TaskHistory, TaskLog, TaskType, release_status
 from .states import LogLevel, TaskStatus
@@ -513,26 +513,69 @@ def tasks_dispatch(*, task_ids: Sequence[str]) -> int:
 
 
 # --- task types -----------------------------------------------------------------------------
-def task_type_update(*, task_type: TaskType, **fields: Any) -> TaskType:
+# Fields of the task type itself that callers set; other apps' fields (required skills, the
+# assignment policy) arrive through apps.tasks.extensions and are written by their owners.
+TASK_TYPE_FIELDS = frozenset(
+    f.name for f in TaskType._meta.concrete_fields
+    if f.name not in {"id", "created_at", "updated_at"}
+)
+
+
+def _split_task_type_fields(fields: dict[str, Any]):
+    own, shares, unknown = extensions.split_task_type_values(fields, own=TASK_TYPE_FIELDS)
+    if unknown:
+        raise InvalidInput(fields={name: ["Not a task type field."] for name in unknown})
+    return own, shares
+
+
+def task_type_create(*, by: Actor, **fields: Any) -> TaskType:
+    """A new task type, with what other apps keep for it (each app's write hook), at once."""
+    own, shares = _split_task_type_fields(fields)
+    with transaction.atomic():
+        task_type = TaskType.objects.create(**own)
+        extensions.write_task_type_shares(task_type, shares, created=True, by=by)
+    return task_type
+
+
+def task_type_update(*, task_type: TaskType, by: Actor, **fields: Any) -> TaskType:
     """Change a task type; its `key` only while no task uses it.
 
     Clients create tasks by sending the key, and reports and schedules keep it: renaming a
     type that has tasks would leave them all under a name nobody sends any more. The row lock
-    makes two admins' edits of one type take turns.
+    makes two admins' edits of one type take turns (other apps' shares included).
     """
+    own, shares = _split_task_type_fields(fields)
     with transaction.atomic():
         locked = TaskType.objects.select_for_update().get(pk=task_type.pk)
-        new_key = fields.get("key", locked.key)
+        new_key = own.get("key", locked.key)
         if new_key != locked.key:
             used = Task.objects.filter(task_type=locked).count()
             if used:
                 raise Conflict(
                     f"key cannot change: {used} task(s) use task type {locked.key!r} and "
                     "clients send its key; create a new type and deactivate this one")
-        for name, value in fields.items():
+        for name, value in own.items():
             setattr(locked, name, value)
         locked.save()
+        extensions.write_task_type_shares(locked, shares, created=False, by=by)
     return locked
+
+
+def task_type_delete(*, task_type: TaskType, by: Actor) -> None:
+    """Delete a type no task uses; one that has tasks is kept (deactivate it instead)."""
+    refused = Conflict("task type has tasks; deactivate it instead", current=None)
+    with transaction.atomic():
+        # Asked first: Django's PROTECT check would load every task of the type to list them.
+        if Task.objects.filter(task_type_id=task_type.pk).exists():
+            raise refused
+        found = TaskType.objects.filter(pk=task_type.pk).first()
+        if found is None:  # deleted meanwhile: nothing left to do
+            return
+        try:
+            with transaction.atomic():
+                found.delete()
+        except ProtectedError:  # a task created since: PROTECT refuses
+            raise refused from None
 
 
 def task_type_key_in_use(*, task_type: TaskType) -> bool:

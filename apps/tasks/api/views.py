@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from django.db import transaction
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
@@ -16,9 +15,8 @@ from rest_framework.response import Response
 from apps.accounts.roles import is_admin
 from apps.core.actors import Actor
 from apps.core.exceptions import Conflict
-from apps.staff.services import required_skills_set
 
-from .. import services
+from .. import extensions, services
 from ..filters import TaskFilter, TaskLogFilter
 from ..models import Task, TaskType
 from ..policies import API_ACTIONS, may_act
@@ -80,31 +78,27 @@ class IsAdminOrReadOnly(permissions.BasePermission):
 class TaskTypeViewSet(viewsets.ModelViewSet):
     """Task types: everyone signed in reads them; operators (admins) define them."""
 
-    queryset = TaskType.objects.order_by("key").prefetch_related("required_skills__skill")
+    queryset = TaskType.objects.order_by("key")
     serializer_class = TaskTypeSerializer
     permission_classes = [permissions.IsAuthenticated, IsAdminOrReadOnly]
     lookup_field = "key"
     filterset_fields = ["assignee_kind", "is_active", "queue"]
 
+    def get_queryset(self):
+        # What other apps' fields read (required skills, policies), for every type at once.
+        return super().get_queryset().prefetch_related(*extensions.task_type_prefetches())
+
     def perform_create(self, serializer):
-        self._save(serializer, serializer.save)
+        serializer.instance = services.task_type_create(
+            by=Actor.for_user(self.request.user), **serializer.validated_data)
 
     def perform_update(self, serializer):
-        self._save(serializer, lambda **fields: services.task_type_update(
-            task_type=serializer.instance, **fields))
-
-    def _save(self, serializer, write):
-        """The type and its required skills in one transaction: nothing half-written."""
-        skills = serializer.validated_data.pop("required_skills", None)
-        with transaction.atomic():
-            task_type = serializer.instance = write(**serializer.validated_data)
-            if skills is not None:
-                required_skills_set(task_type=task_type, skills=skills)
+        serializer.instance = services.task_type_update(
+            task_type=serializer.instance, by=Actor.for_user(self.request.user),
+            **serializer.validated_data)
 
     def perform_destroy(self, instance):
-        if instance.tasks.exists():
-            raise Conflict("task type has tasks; deactivate it instead", current=None)
-        instance.delete()
+        services.task_type_delete(task_type=instance, by=Actor.for_user(self.request.user))
 
 
 def _create_context(request, items: list) -> dict:

@@ -1,0 +1,160 @@
+"""Extension points of the task type and of the task admin, owned by apps.tasks.
+
+Apps above tasks (staff, assignment, approvals) add to a task type (API fields, how to read
+and write them, admin inlines) and to the task admin (inlines, actions) here, from their
+AppConfig.ready through one `extensions.py` module each. So apps.tasks never imports them,
+and no app replaces another's admin class: the task and task type admins are built once in
+apps/tasks/admin.py and read what is registered here when they are used.
+
+Order is explicit: contributions are used by `order`, then app label, never by the order
+INSTALLED_APPS happened to load them in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from apps.core.actors import Actor
+
+    from .models import TaskType
+
+
+def _itself(task_type: TaskType) -> Any:
+    return task_type
+
+
+@dataclass(frozen=True)
+class TaskTypeContribution:
+    """What one app adds to a task type.
+
+    - `fields()`: fresh serializer fields, by name, in order; each reads its value (by its
+      own name) from `read(task_type)`, and writes through `write`. A field's `source` stays
+      its name: the validated value reaches `write` under that name.
+    - `after`: field name -> the task type field it follows in the API (the schema's order);
+      a field not named here comes last.
+    - `write(task_type=, values=, created=, by=)`: called by the task type services inside
+      their transaction, after the type itself is saved, with this app's validated values
+      (only those given; on create possibly none). It raises InvalidInput to refuse.
+    - `prefetch`: what listing many types needs for `read` (prefetch_related lookups).
+    - `admin_inlines`, `admin_columns`: shown on the task type admin (columns are callables
+      taking the type, e.g. @admin.display functions).
+    """
+
+    app: str
+    order: int
+    fields: Callable[[], Mapping[str, Any]] = dict
+    read: Callable[[TaskType], Any] = _itself
+    write: Callable[..., None] | None = None
+    after: Mapping[str, str] = field(default_factory=dict)
+    prefetch: tuple[Any, ...] = ()
+    admin_inlines: tuple[type, ...] = ()
+    admin_columns: tuple[Callable[[TaskType], Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class TaskAdminContribution:
+    """What one app adds to the task admin page: inlines below the history, bulk actions
+    (admin action functions taking (modeladmin, request, queryset))."""
+
+    app: str
+    order: int
+    inlines: tuple[type, ...] = ()
+    actions: tuple[Callable[..., Any], ...] = ()
+
+
+_task_type: dict[str, TaskTypeContribution] = {}
+_task_admin: dict[str, TaskAdminContribution] = {}
+
+
+def contribute_to_task_type(contribution: TaskTypeContribution) -> None:
+    """Register (or replace: ready() may run twice in tests) an app's contribution."""
+    _task_type[contribution.app] = contribution
+
+
+def contribute_to_task_admin(contribution: TaskAdminContribution) -> None:
+    _task_admin[contribution.app] = contribution
+
+
+def task_type_contributions() -> list[TaskTypeContribution]:
+    return sorted(_task_type.values(), key=lambda c: (c.order, c.app))
+
+
+def task_admin_contributions() -> list[TaskAdminContribution]:
+    return sorted(_task_admin.values(), key=lambda c: (c.order, c.app))
+
+
+# --- what the task type's API, services and admin ask -----------------------------------------
+def task_type_fields(core: Mapping[str, Any]) -> dict[str, Any]:
+    """The task type serializer's fields: `core` (its own, in order) with every app's fields
+    placed after the field each names, reading from what that app's `read` returns."""
+    out = dict(core)
+    for c in task_type_contributions():
+        for name, fld in c.fields().items():
+            if name in out:
+                raise ImproperlyConfigured(f"{c.app} contributes task type field "
+                                                f"{name!r}, which exists already")
+            _read_through(fld, c.read)
+            anchor = c.after.get(name)
+            if anchor in out:
+                names = list(out)
+                names.insert(names.index(anchor) + 1, name)
+                out[name] = fld
+                out = {n: out[n] for n in names}
+            else:
+                out[name] = fld
+    return out
+
+
+def _read_through(fld: Any, read: Callable[[TaskType], Any]) -> None:
+    # The field reads its attribute from read(task_type), e.g. a policy row or its defaults,
+    # instead of from the task type: DRF's Field.get_attribute(instance) is the one seam.
+    if read is _itself:
+        return
+    original = fld.get_attribute
+    fld.get_attribute = lambda instance: original(read(instance))
+
+
+def split_task_type_values(
+    values: Mapping[str, Any], *, own: Iterable[str]
+) -> tuple[dict[str, Any], list[tuple[TaskTypeContribution, dict[str, Any]]], list[str]]:
+    """The values of the task type's own fields, each app's share, and names nobody owns."""
+    own = set(own)
+    mine = {k: v for k, v in values.items() if k in own}
+    shares, claimed = [], set(mine)
+    for c in task_type_contributions():
+        names = set(c.fields())
+        share = {k: v for k, v in values.items() if k in names}
+        claimed |= set(share)
+        shares.append((c, share))
+    return mine, shares, sorted(set(values) - claimed)
+
+
+def write_task_type_shares(task_type: TaskType, shares, *, created: bool, by: Actor) -> None:
+    for c, share in shares:
+        if c.write is not None and (share or created):
+            c.write(task_type=task_type, values=share, created=created, by=by)
+
+
+def task_type_prefetches() -> list[Any]:
+    return [p for c in task_type_contributions() for p in c.prefetch]
+
+
+def task_type_admin_inlines() -> list[type]:
+    return [i for c in task_type_contributions() for i in c.admin_inlines]
+
+
+def task_type_admin_columns() -> list[Callable[[TaskType], Any]]:
+    return [col for c in task_type_contributions() for col in c.admin_columns]
+
+
+def task_admin_inlines() -> list[type]:
+    return [i for c in task_admin_contributions() for i in c.inlines]
+
+
+def task_admin_actions() -> list[Callable[..., Any]]:
+    return [a for c in task_admin_contributions() for a in c.actions]
