@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.forms.models import BaseInlineFormSet
 from django.utils.translation import ngettext
 
 from apps.core.actors import Actor
 from apps.core.exceptions import Conflict
 
 from . import services
-from .models import Assignment, Unassignable
+from .models import Assignment, AssignmentPolicy, Unassignable
+from .selectors import policy_of
 
 
 @admin.register(Assignment)
@@ -57,3 +59,35 @@ def reassign_selected(modeladmin, request, queryset):
             "%(n)d task skipped: not reassignable from its status.",
             "%(n)d tasks skipped: not reassignable from their status.", skipped)
             % {"n": skipped}, "warning")
+
+
+# --- on the task type page (apps.assignment.extensions adds these there) ----------------------
+class AssignmentPolicyFormSet(BaseInlineFormSet):
+    """Saves the policy through services.assignment_policy_set (its checks, the row lock)."""
+
+    def save_through_services(self, *, by) -> None:
+        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
+        for form in self.forms:
+            if form.has_changed():
+                changed = {name: form.cleaned_data[name] for name in form.changed_data
+                           if name in services.POLICY_FIELDS}
+                services.assignment_policy_set(task_type=self.instance, by=by, **changed)
+
+
+class AssignmentPolicyInline(admin.StackedInline):
+    """How the type's work is assigned. A type without a row shows the defaults it runs
+    with; nothing is written unless they are changed. `strategy` is checked against the
+    registry (the model field's validator), so a typo is a form error here."""
+
+    model = AssignmentPolicy
+    formset = AssignmentPolicyFormSet
+    extra = 1
+    max_num = 1
+    can_delete = False
+    autocomplete_fields = ("overflow_assignee",)
+    verbose_name_plural = "assignment"
+
+
+@admin.display(description="strategy")
+def strategy_column(task_type) -> str:
+    return policy_of(task_type).strategy

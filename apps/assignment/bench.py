@@ -36,7 +36,7 @@ from apps.tasks.models import Task, TaskHistory, TaskType
 from apps.tasks.states import TaskStatus
 
 from . import services
-from .models import Assignment, RoundRobinCursor, Unassignable
+from .models import Assignment, AssignmentPolicy, RoundRobinCursor, Unassignable
 
 AREA = "assignment"
 PREFIX = "bench-asg"
@@ -155,8 +155,14 @@ def _cleanup() -> None:
 
 
 # --- measurements -----------------------------------------------------------------------------
+def _use_strategy(types: list[TaskType], strategy: str) -> None:
+    for task_type in types:
+        AssignmentPolicy.objects.update_or_create(task_type=task_type,
+                                                  defaults={"strategy": strategy})
+
+
 def _greedy_rate(types: list[TaskType], strategy: str, seconds: float) -> float:
-    TaskType.objects.filter(pk__in=[t.pk for t in types]).update(strategy=strategy)
+    _use_strategy(types, strategy)
     assigned, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         result = services.assign_queued(limit=BATCH, task_type_ids=[t.pk for t in types])
@@ -167,7 +173,7 @@ def _greedy_rate(types: list[TaskType], strategy: str, seconds: float) -> float:
 
 
 def _batch_seconds(types: list[TaskType], strategy: str) -> float:
-    TaskType.objects.filter(pk__in=[t.pk for t in types]).update(strategy=strategy)
+    _use_strategy(types, strategy)
     start = time.perf_counter()
     services.assign_queued(limit=1000, task_type_ids=[t.pk for t in types])
     return time.perf_counter() - start

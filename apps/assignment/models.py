@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -27,6 +28,57 @@ class Reason(models.TextChoices):
     DELEGATION = "delegation"
     OVERFLOW = "overflow"
     CANCEL = "cancel"
+
+
+class LeavePolicy(models.TextChoices):
+    """What happens to a person's open work of this type when their leave starts."""
+
+    REASSIGN_ALL = "reassign_all"
+    REASSIGN_NOT_STARTED = "reassign_not_started"
+    KEEP = "keep"
+
+
+def validate_strategy_name(value: str) -> None:
+    """A strategy the registry knows (apps.assignment.strategies): a name it lacks would make
+    every batch holding a task of the type fail, so it is refused where it is typed."""
+    from .strategies import strategy_class, unknown_strategy_message
+
+    if strategy_class(value) is None:
+        raise ValidationError(unknown_strategy_message(value), code="invalid")
+
+
+class AssignmentPolicy(models.Model):
+    """How the engine hands out one task type's work. Owned here, not by the task type: only
+    the engine reads it. A type without a row is assigned with the defaults below, so a type
+    created anywhere (fixtures, another app) is assignable at once (selectors.policy_of)."""
+
+    task_type = models.OneToOneField("tasks.TaskType", on_delete=models.CASCADE,
+                                     primary_key=True, related_name="assignment_policy")
+    requires_assignment_confirmation = models.BooleanField(default=False)
+    strategy = models.CharField(max_length=50, default="least_loaded",
+                                validators=[validate_strategy_name])
+    strategy_params = models.JSONField(default=dict, blank=True)
+    confirmation_timeout = models.PositiveIntegerField(
+        default=3600, help_text="Seconds an assignee has to accept, when confirmation is required."
+    )
+    skill_timeout = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Seconds a task may wait for a qualified assignee before the pool widens "
+                  "(levels relaxed one step, then any holder of the skill, then overflow).",
+    )
+    overflow_assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", help_text="Last resort for work nobody qualified could take.",
+    )
+    leave_policy = models.CharField(
+        max_length=20, choices=LeavePolicy.choices, default=LeavePolicy.REASSIGN_NOT_STARTED,
+    )
+
+    class Meta:
+        verbose_name_plural = "assignment policies"
+
+    def __str__(self) -> str:
+        return f"{self.task_type_id}: {self.strategy}"
 
 
 OPEN_OUTCOMES = (Outcome.PENDING, Outcome.ACCEPTED)

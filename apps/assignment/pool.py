@@ -16,6 +16,8 @@ from django.utils import timezone
 from apps.staff.models import Availability, Leave, RequiredSkill, Staff, StaffSkill
 from apps.tasks.models import TaskType
 
+from .selectors import policy_of
+
 # How far a starving task's pool is widened (see relax_level).
 STRICT, RELAXED, ANY_HOLDER, OVERFLOW = 0, 1, 2, 3
 
@@ -74,10 +76,11 @@ def requirements_of(task_types: Iterable[TaskType]) -> dict[int, list[Requiremen
 
 def relax_level(task_type: TaskType, queued_at: datetime | None, now: datetime) -> int:
     """Starvation guard: each skill_timeout a task waits widens its pool one step."""
-    if not task_type.skill_timeout or queued_at is None:
+    skill_timeout = policy_of(task_type).skill_timeout
+    if not skill_timeout or queued_at is None:
         return STRICT
     waited = (now - queued_at).total_seconds()
-    return min(int(waited // task_type.skill_timeout), OVERFLOW)
+    return min(int(waited // skill_timeout), OVERFLOW)
 
 
 def _relaxed(reqs: list[Requirement], relax: int) -> list[Requirement]:
@@ -175,13 +178,14 @@ def staff_pools(
 
 
 def _overflow_pool(task_type: TaskType) -> list[Candidate]:
-    user_id = task_type.overflow_assignee_id
+    policy = policy_of(task_type)
+    user_id = policy.overflow_assignee_id
     if user_id is None:
         return []
     staff = Staff.objects.filter(user_id=user_id).select_related("user").first()
     if staff is None:
         # An operator who is not staff: nobody keeps their load, so nothing limits it.
-        user = task_type.overflow_assignee
+        user = policy.overflow_assignee
         return [Candidate(user_id=user.pk, name=user.get_username(), load=0, capacity=10**6)]
     if not staff.load + task_type.capacity_weight <= staff.capacity:
         return []

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from django.db.models import Count
+from collections.abc import Iterable
+
+from django.db.models import Count, prefetch_related_objects
 from django.utils import timezone
 
-from apps.tasks.models import Task
+from apps.tasks.models import Task, TaskType
 from apps.tasks.states import AssigneeKind, TaskStatus
 
-from .models import Assignment, Outcome, Unassignable
+from .models import Assignment, AssignmentPolicy, Outcome, Unassignable
 
 
 def assignment_stats() -> dict:
@@ -25,3 +27,21 @@ def assignment_stats() -> dict:
             outcome=Outcome.PENDING, expires_at__lte=now).count(),
         "outcomes": outcomes,
     }
+
+
+# --- policies ---------------------------------------------------------------------------------
+def policy_of(task_type: TaskType) -> AssignmentPolicy:
+    """The type's assignment policy, or the defaults when it has no row (never saved from
+    here). Reads what load_policies or a select_related put on the type: no query then."""
+    try:
+        return task_type.assignment_policy
+    except AssignmentPolicy.DoesNotExist:
+        # By id, not by instance: setting the instance would cache this unsaved default on
+        # the type (possibly a shared, cached one) as if it were its row.
+        return AssignmentPolicy(task_type_id=task_type.pk)
+
+
+def load_policies(task_types: Iterable[TaskType]) -> None:
+    """Put every type's policy (or its absence) on it in one query, for a batch of tasks
+    whose types were each loaded with their task."""
+    prefetch_related_objects([t for t in task_types if t.pk is not None], "assignment_policy")

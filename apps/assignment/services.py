@@ -16,17 +16,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.actors import Actor
-from apps.core.exceptions import Conflict
+from apps.core.exceptions import Conflict, InvalidInput
 from apps.staff.models import Leave
 from apps.staff.services import staff_take_capacity_many
 from apps.tasks import services as task_services
 from apps.tasks.models import Task, TaskType
-from apps.tasks.states import AssigneeKind, LeavePolicy, TaskStatus
+from apps.tasks.states import AssigneeKind, TaskStatus
 
 from . import optimal
 from .models import (
     LEAVE_REASON_PREFIX,
     Assignment,
+    AssignmentPolicy,
+    LeavePolicy,
     Outcome,
     Reason,
     RoundRobinCursor,
@@ -42,7 +44,16 @@ from .pool import (
     staff_pool,
     staff_pools,
 )
-from .strategies import Picker, RankContext, Scored, get_strategy, skill_coverage
+from .selectors import load_policies, policy_of
+from .strategies import (
+    Picker,
+    RankContext,
+    Scored,
+    get_strategy,
+    skill_coverage,
+    strategy_class,
+    unknown_strategy_message,
+)
 
 S = TaskStatus
 ENGINE = Actor.system("assignment")
@@ -74,7 +85,7 @@ class _Pool:
     def __init__(self, candidates: list[Candidate], task_type: TaskType):
         self.candidates = candidates
         self.weight = task_type.capacity_weight
-        self.strategy_name = task_type.strategy
+        self.strategy_name = policy_of(task_type).strategy
         self._live = {id(c) for c in candidates if c.fits(self.weight)}
         self._live_by_user = Counter(c.user_id for c in candidates if id(c) in self._live)
         self._picker: Picker | None = None
@@ -178,8 +189,8 @@ class Planner:
     def why_unassignable(self, task: Task, excluded: set[int]) -> str:
         """Why nobody was planned for `task`, in words an operator can act on."""
         if self.candidates(task, excluded)[0]:
-            reason = (f"its strategy ({task.task_type.strategy}) chose none of the people "
-                      "available")
+            strategy = policy_of(task.task_type).strategy
+            reason = f"its strategy ({strategy}) chose none of the people available"
         elif shut_out := self.candidates(task, set())[0]:
             names = sorted(c.name for c in shut_out)
             shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
@@ -198,8 +209,15 @@ class Planner:
 
     def context(self, task_type: TaskType) -> RankContext:
         return RankContext(requirements=self.reqs(task_type), weight=task_type.capacity_weight,
-                           params=task_type.strategy_params or {},
+                           params=policy_of(task_type).strategy_params or {},
                            cursor=self.cursors.get(task_type.pk, 0))
+
+
+def _strategy_has(task_type: TaskType, trait: str) -> bool:
+    """Whether the type's strategy class says `trait` (plans_batch, keeps_cursor); an
+    unknown name has none, and fails where it is used (get_strategy)."""
+    cls = strategy_class(policy_of(task_type).strategy)
+    return cls is not None and getattr(cls, trait)
 
 
 # --- the engine -------------------------------------------------------------------------------
@@ -215,11 +233,12 @@ def assign_queued(
                                           task_type_ids=task_type_ids, limit=limit)
         if not tasks:
             return result
+        load_policies(t.task_type for t in tasks)  # one query for the batch's types
         planner = Planner(now)
         planner.prefetch(tasks)
         _load_cursors(planner, tasks)
         excluded = exclusions([t.pk for t in tasks])
-        batch = [t for t in tasks if t.task_type.strategy == "optimal_batch"]
+        batch = [t for t in tasks if _strategy_has(t.task_type, "plans_batch")]
         if batch:
             _plan_optimal(batch, planner, excluded)
         planned = {p.task.pk for p in planner.plan}
@@ -236,7 +255,7 @@ def _plan_greedy(task: Task, planner: Planner, excluded: set[int]) -> bool:
     choice, level = planner.best(task, excluded)
     if choice is None:
         return False
-    return _plan(task, choice, planner, level, strategy=task.task_type.strategy)
+    return _plan(task, choice, planner, level, strategy=policy_of(task.task_type).strategy)
 
 
 def _plan_optimal(tasks: list[Task], planner: Planner, excluded) -> None:
@@ -276,7 +295,8 @@ def _plan_optimal(tasks: list[Task], planner: Planner, excluded) -> None:
         task = tasks[index]
         entry = entries[(kinds[index], person.user_id)]
         choice = Scored(entry, score, planner.context(task.task_type))
-        if not _plan(task, choice, planner, pools[task.pk][1], strategy="optimal_batch"):
+        strategy = policy_of(task.task_type).strategy
+        if not _plan(task, choice, planner, pools[task.pk][1], strategy=strategy):
             _plan_greedy(task, planner, excluded.get(task.pk, set()))
 
 
@@ -317,7 +337,8 @@ def _commit(plan: list[Planned], *, by: Actor = ENGINE) -> list[Assignment]:
 
 def _record(task: Task, choice: Scored, *, strategy: str, reason: str, by: Actor,
             explanation: str | None = None) -> Assignment:
-    confirm = task.task_type.requires_assignment_confirmation
+    policy = policy_of(task.task_type)
+    confirm = policy.requires_assignment_confirmation
     now = timezone.now()
     c = choice.candidate
     return Assignment(
@@ -326,7 +347,7 @@ def _record(task: Task, choice: Scored, *, strategy: str, reason: str, by: Actor
         reason=reason, assigned_by=by.name[:150],
         delegated_from_id=c.delegated_from[0] if c.delegated_from else None,
         outcome=Outcome.PENDING if confirm else Outcome.ACCEPTED,
-        expires_at=now + timedelta(seconds=task.task_type.confirmation_timeout)
+        expires_at=now + timedelta(seconds=policy.confirmation_timeout)
         if confirm else None,
         decided_at=None if confirm else now, created_at=now,
     )
@@ -355,7 +376,7 @@ def _save_cursors(planner: Planner, tasks: list[Task]) -> None:
     """Remember round robin's last turn per task type: one upsert, rows in a fixed order
     (two workers saving cursors for the same types then queue, they cannot deadlock, and
     neither fails inserting a cursor the other just created)."""
-    round_robin = {t.task_type_id for t in tasks if t.task_type.strategy == "round_robin"}
+    round_robin = {t.task_type_id for t in tasks if _strategy_has(t.task_type, "keeps_cursor")}
     rows = [RoundRobinCursor(task_type_id=type_id, last_user_id=planner.cursors[type_id])
             for type_id in sorted(round_robin & set(planner.cursors))]
     if rows:
@@ -378,7 +399,7 @@ def _mark_unassignable(tasks: list[Task], planner: Planner, excluded) -> None:
 
 
 def _load_cursors(planner: Planner, tasks: list[Task]) -> None:
-    type_ids = {t.task_type_id for t in tasks if t.task_type.strategy == "round_robin"}
+    type_ids = {t.task_type_id for t in tasks if _strategy_has(t.task_type, "keeps_cursor")}
     if type_ids:
         planner.cursors.update(RoundRobinCursor.objects.filter(
             task_type_id__in=type_ids).values_list("task_type_id", "last_user_id"))
@@ -403,7 +424,7 @@ def task_candidates(task: Task, *, now: datetime | None = None) -> list[Scored]:
     _load_cursors(planner, [task])
     candidates, _ = planner.candidates(task, exclusions([task.pk]).get(task.pk, set()))
     ctx = planner.context(task.task_type)
-    return get_strategy(task.task_type.strategy).rank(task, candidates, ctx)
+    return get_strategy(policy_of(task.task_type).strategy).rank(task, candidates, ctx)
 
 
 # --- reassignment -----------------------------------------------------------------------------
@@ -488,12 +509,13 @@ def leaves_start(*, now: datetime | None = None) -> int:
 
 
 def _requeue_for_leave(leave: Leave) -> int:
-    held = Task.objects.filter(assignee_user_id=leave.staff.user_id).select_related("task_type")
+    held = Task.objects.filter(assignee_user_id=leave.staff.user_id).select_related(
+        "task_type__assignment_policy")
     statuses = {LeavePolicy.REASSIGN_ALL: (S.ASSIGNED, S.RUNNING, S.PAUSED),
                 LeavePolicy.REASSIGN_NOT_STARTED: (S.ASSIGNED,)}
     moved = 0
     for task in held.filter(status__in=(S.ASSIGNED, S.RUNNING, S.PAUSED)):
-        if task.status not in statuses.get(task.task_type.leave_policy, ()):
+        if task.status not in statuses.get(policy_of(task.task_type).leave_policy, ()):
             continue
         task_services.task_transition(
             task_id=task.pk, action="requeue", by=ENGINE,
@@ -511,3 +533,27 @@ def tasks_requeue_timed_out(*, now: datetime | None = None) -> int:
         "pk", "started_at", "task_type__timeout")
     late = [pk for pk, started, limit in running if started + timedelta(seconds=limit) < now]
     return _each(late, "requeue", reason="timeout: running past its type's timeout")
+
+
+# --- policies ---------------------------------------------------------------------------------
+POLICY_FIELDS = frozenset(
+    f.name for f in AssignmentPolicy._meta.concrete_fields if f.name != "task_type")
+
+
+def assignment_policy_set(*, task_type: TaskType, by: Actor, **values) -> AssignmentPolicy:
+    """Set how a type's work is assigned: the given fields, the rest as they are (or the
+    defaults, for a type without a row yet). Called by the task type services inside their
+    transaction (apps.assignment.extensions) and by the admin's policy inline."""
+    unknown = sorted(set(values) - POLICY_FIELDS)
+    if unknown:
+        raise InvalidInput(fields={name: ["Not an assignment policy field."] for name in unknown})
+    if "strategy" in values and strategy_class(values["strategy"]) is None:
+        raise InvalidInput(fields={"strategy": [unknown_strategy_message(values["strategy"])]})
+    with transaction.atomic():
+        policy = (AssignmentPolicy.objects.select_for_update().filter(task_type=task_type).first()
+                  or AssignmentPolicy(task_type=task_type))
+        for name, value in values.items():
+            setattr(policy, name, value)
+        policy.save()
+    task_type.assignment_policy = policy  # what the caller reads next (the API's answer)
+    return policy

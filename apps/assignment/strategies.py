@@ -49,6 +49,12 @@ class RankContext:
 
 class Strategy:
     name: ClassVar[str]
+    # How the engine treats the strategy, read from the class rather than from its name:
+    # `plans_batch`, the whole batch is planned at once (apps.assignment.optimal) before the
+    # rest goes one by one; `keeps_cursor`, where the last turn stopped is kept per task type
+    # between batches (RoundRobinCursor) and handed over as RankContext.cursor.
+    plans_batch: ClassVar[bool] = False
+    keeps_cursor: ClassVar[bool] = False
 
     def rank(self, task: Task, candidates: list[Candidate], ctx: RankContext) -> list[Scored]:
         scored = [Scored(c, self.score(task, c, ctx), ctx) for c in candidates]
@@ -92,7 +98,20 @@ def get_strategy(name: str) -> Strategy:
     try:
         return STRATEGIES[name]()
     except KeyError:
-        raise ValueError(f"unknown assignment strategy {name!r}") from None
+        raise ValueError(unknown_strategy_message(name)) from None
+
+
+def strategy_class(name: str) -> type[Strategy] | None:
+    return STRATEGIES.get(name)
+
+
+def strategy_names() -> list[str]:
+    return sorted(STRATEGIES)
+
+
+def unknown_strategy_message(name: str) -> str:
+    """The same words wherever a name is refused (API, admin, engine)."""
+    return f"Unknown strategy {name!r}; known: {', '.join(strategy_names())}."
 
 
 # --- shared measures -------------------------------------------------------------------------
@@ -195,6 +214,7 @@ class RoundRobin(Strategy):
     """Turns in a fixed order (by user id), continuing after whoever had the last turn."""
 
     name = "round_robin"
+    keeps_cursor = True
 
     def rank(self, task, candidates, ctx):
         ordered = sorted(candidates, key=lambda c: c.order_id)
@@ -285,6 +305,7 @@ class OptimalBatch(SkillMatch):
     the assignment problem (apps.assignment.optimal)."""
 
     name = "optimal_batch"
+    plans_batch = True
 
     def picker(self, candidates, ctx):
         if _own(self, OptimalBatch, "score", "tie_break", "rank", "best"):

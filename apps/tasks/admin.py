@@ -30,7 +30,7 @@ ADMIN_ACTIONS = (
 @admin.register(TaskType)
 class TaskTypeAdmin(admin.ModelAdmin):
     list_display = ("key", "name", "assignee_kind", "priority", "capacity_weight", "queue",
-                    "strategy", "max_retries", "is_active")
+                    "max_retries", "is_active")
     list_filter = ("assignee_kind", "queue", "is_active", "requires_creation_approval",
                    "requires_completion_approval")
     search_fields = ("key", "name")

@@ -23,7 +23,6 @@ from .states import (
     RETRYABLE_STATES,
     WAITING_STATES,
     AssigneeKind,
-    LeavePolicy,
     LogLevel,
     Priority,
     Queue,
@@ -51,7 +50,6 @@ class TaskType(models.Model):
         max_length=10, choices=AssigneeKind.choices, default=AssigneeKind.STAFF
     )
     requires_creation_approval = models.BooleanField(default=False)
-    requires_assignment_confirmation = models.BooleanField(default=False)
     requires_completion_approval = models.BooleanField(default=False)
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
     capacity_weight = models.PositiveSmallIntegerField(
@@ -66,24 +64,8 @@ class TaskType(models.Model):
         default=30, help_text="Seconds before the first automatic retry; doubles each attempt."
     )
     retry_backoff_max = models.PositiveIntegerField(default=3600)
-    strategy = models.CharField(max_length=50, default="least_loaded")
-    strategy_params = models.JSONField(default=dict, blank=True)
     queue = models.CharField(max_length=10, choices=Queue.choices, default=Queue.DEFAULT)
-    confirmation_timeout = models.PositiveIntegerField(
-        default=3600, help_text="Seconds an assignee has to accept, when confirmation is required."
-    )
-    skill_timeout = models.PositiveIntegerField(
-        null=True, blank=True,
-        help_text="Seconds a task may wait for a qualified assignee before the pool widens "
-                  "(levels relaxed one step, then any holder of the skill, then overflow).",
-    )
-    overflow_assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+", help_text="Last resort for work nobody qualified could take.",
-    )
-    leave_policy = models.CharField(
-        max_length=20, choices=LeavePolicy.choices, default=LeavePolicy.REASSIGN_NOT_STARTED,
-    )
+    # How the engine hands out this type's work is the assignment app's AssignmentPolicy.
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -61,14 +61,6 @@ class AssigneeKind(models.TextChoices):
     UNIT = "unit"
 
 
-class LeavePolicy(models.TextChoices):
-    """What happens to a person's open work of this type when their leave starts."""
-
-    REASSIGN_ALL = "reassign_all"
-    REASSIGN_NOT_STARTED = "reassign_not_started"
-    KEEP = "keep"
-
-
 class Queue(models.TextChoices):
     CRITICAL = "critical"
     DEFAULT = "default"

@@ -8,14 +8,14 @@ import pytest
 from django.utils import timezone
 
 from apps.assignment import services
-from apps.assignment.models import Assignment, Outcome, Unassignable
+from apps.assignment.models import Assignment, LeavePolicy, Outcome, Unassignable
 from apps.core.actors import Actor
 from apps.core.exceptions import Conflict
 from apps.staff.models import Availability, Leave, Staff
 from apps.staff.services import staff_reconcile_load
 from apps.tasks import services as task_services
 from apps.tasks.models import Task
-from apps.tasks.states import LeavePolicy, TaskStatus
+from apps.tasks.states import TaskStatus
 from tests.builders import create_task, make_staff, make_task_type, require
 
 S = TaskStatus

@@ -7,6 +7,7 @@ import pytest
 
 from apps.staff.models import RequiredSkill, Skill
 from apps.tasks.models import TaskType
+from tests.admin_forms import form_data
 from tests.builders import make_task_type, make_user
 
 pytestmark = pytest.mark.django_db
@@ -17,28 +18,6 @@ def operator(client):
     user = make_user("olga", admin=True)
     client.force_login(user)
     return user
-
-
-def _values(form) -> dict:
-    data = {}
-    for name in form.fields:
-        value = form[name].value()
-        if value is None or value is False:
-            continue
-        data[form.add_prefix(name)] = "on" if value is True else value
-    return data
-
-
-def form_data(page, **overrides) -> dict:
-    """What the admin page would post back unchanged, with `overrides` (by posted name)."""
-    data = _values(page.context["adminform"].form)
-    for inline in page.context["inline_admin_formsets"]:
-        formset = inline.formset
-        data.update(_values(formset.management_form))
-        for form in formset.forms:
-            data.update(_values(form))
-    data.update(overrides)
-    return {k: v for k, v in data.items() if v is not None}
 
 
 def test_adding_a_type_with_required_skills(client, operator):

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from apps.staff.models import Staff
 from apps.tasks.api.serializers import StrictFieldsMixin
 
-from ..models import Assignment, Unassignable
+from ..models import Assignment, AssignmentPolicy, Unassignable
+from ..strategies import strategy_class, strategy_names, unknown_strategy_message
 
 
 class ReassignSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -51,3 +53,41 @@ class UnassignableSerializer(serializers.ModelSerializer):
         model = Unassignable
         fields = ["task", "title", "task_type", "reason", "since", "checked_at"]
         read_only_fields = fields
+
+
+class StrategyNameField(serializers.CharField):
+    """A strategy's name, checked against the registry (apps.assignment.strategies): a name
+    it lacks is a 400 naming the field and listing the known ones, not a failed batch later.
+    The schema lists the names known when it is generated (StrategyNameFieldSchema)."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if strategy_class(value) is None:
+            raise serializers.ValidationError(unknown_strategy_message(value))
+        return value
+
+
+class StrategyNameFieldSchema(OpenApiSerializerFieldExtension):
+    """Requests take one of the registered names, listed when the schema is generated (a
+    project's own strategies included); answers give the stored name."""
+
+    target_class = StrategyNameField
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = {"type": "string", "maxLength": 50}
+        if direction == "request":
+            schema["enum"] = strategy_names()
+        return schema
+
+
+class AssignmentPolicyFields(serializers.ModelSerializer):
+    """The task type fields apps.assignment serves (apps.assignment.extensions): a policy's
+    columns, under the names the task type API has always had."""
+
+    strategy = StrategyNameField(max_length=50, required=False)
+
+    class Meta:
+        model = AssignmentPolicy
+        # In the order they appear among the task type's fields (see extensions.AFTER).
+        fields = ["requires_assignment_confirmation", "strategy", "strategy_params",
+                  "confirmation_timeout", "skill_timeout", "overflow_assignee", "leave_policy"]

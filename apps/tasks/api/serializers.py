@@ -74,11 +74,9 @@ class TaskTypeSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         model = TaskType
         fields = [
             "id", "key", "name", "description", "assignee_kind",
-            "requires_creation_approval", "requires_assignment_confirmation",
-            "requires_completion_approval", "priority", "capacity_weight", "timeout",
-            "max_retries", "retry_backoff", "retry_backoff_max", "strategy", "strategy_params",
-            "queue", "confirmation_timeout", "skill_timeout", "overflow_assignee",
-            "leave_policy", "is_active", "created_at", "updated_at",
+            "requires_creation_approval", "requires_completion_approval", "priority",
+            "capacity_weight", "timeout", "max_retries", "retry_backoff", "retry_backoff_max",
+            "queue", "is_active", "created_at", "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
         # The column is unbounded (TextField); bounded here, where clients write it.
