@@ -111,13 +111,16 @@ class TaskAdmin(admin.ModelAdmin):
     search_fields = ("id", "title", "reference", "idempotency_key")
     list_select_related = ("task_type", "assignee_user")
     date_hierarchy = "created_at"
-    raw_id_fields = ("parent",)
     inlines = [TaskHistoryInline]
     own_actions = ("cancel_selected", "retry_selected")
+    # Only what services.task_update edits (EDITABLE_FIELDS) stays editable; the rest belongs
+    # to the life cycle (status, holder, times), to creation (type, idempotency key) or to
+    # the scheduler and dependencies (run_at, parent), each changed by its own service.
     readonly_fields = (
-        "id", "status", "assignee_user", "attempts", "progress", "result", "error",
+        "id", "task_type", "status", "assignee_user", "attempts", "progress", "result", "error",
         "created_by", "created_at", "updated_at", "queued_at", "assigned_at", "started_at",
-        "finished_at", "estimated_completion", "depends_on",
+        "finished_at", "estimated_completion", "idempotency_key", "run_at", "parent",
+        "depends_on",
     )
     fieldsets = (
         (None, {"fields": ("id", "title", "task_type", "priority", "status", "assignee_user")}),
@@ -132,6 +135,23 @@ class TaskAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         # Tasks are created through the API (validation, idempotency, history), not here.
         return False
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and not obj.is_open:  # task_update refuses a finished task
+            return tuple(dict.fromkeys([*self.readonly_fields, *services.EDITABLE_FIELDS]))
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        # Through task_update: the row lock, the open-task rule and the task.updated event.
+        changes = {name: form.cleaned_data[name] for name in form.changed_data
+                   if name in services.EDITABLE_FIELDS}
+        if not changes:
+            return
+        try:
+            services.task_update(task_id=obj.pk, changes=changes,
+                                 by=Actor.for_user(request.user))
+        except Conflict as exc:  # it finished while the form was open
+            self.message_user(request, f"Not saved: {exc}", messages.ERROR)
 
     # --- what other apps add (apps.tasks.extensions) -------------------------------------------
     @property

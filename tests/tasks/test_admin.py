@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.tasks.models import TaskHistory
 from apps.tasks.states import TaskStatus
+from tests.admin_forms import form_data
 from tests.builders import create_task, make_task_type, make_user, task_in_state
 
 S = TaskStatus
@@ -99,3 +100,37 @@ def test_bulk_retry_requeues_failed_tasks(client, operator):
 def test_other_task_models_are_listed(client, operator, url):
     create_task(by=operator)
     assert client.get(url).status_code == 200
+
+
+class TestEditingATask:
+    """Only what task_update edits is editable, and the edit goes through it."""
+
+    def test_type_schedule_and_parent_are_shown_not_editable(self, client, operator):
+        task = task_in_state(S.QUEUED, creator=operator)
+        form = client.get(f"/admin/tasks/task/{task.pk}/change/").context["adminform"].form
+        assert set(form.fields) == {"title", "priority", "payload", "reference", "labels",
+                                    "due_at"}
+
+    def test_an_edit_goes_through_task_update(self, client, operator, monkeypatch):
+        from apps.tasks import services
+
+        calls = []
+        real = services.task_update
+        monkeypatch.setattr(services, "task_update",
+                            lambda **kw: calls.append(kw) or real(**kw))
+        task = task_in_state(S.QUEUED, creator=operator)
+        other = make_task_type("other")
+        url = f"/admin/tasks/task/{task.pk}/change/"
+        data = form_data(client.get(url), title="Renamed", task_type=other.pk,
+                         run_at="2030-01-01 00:00:00")
+        assert client.post(url, data).status_code == 302
+        task.refresh_from_db()
+        assert (task.title, task.task_type_id, task.run_at) == ("Renamed", task.task_type_id,
+                                                                None)
+        assert task.task_type != other
+        assert [c["changes"] for c in calls] == [{"title": "Renamed"}]
+
+    def test_a_finished_task_cannot_be_edited(self, client, operator):
+        task = task_in_state(S.COMPLETED, creator=operator)
+        form = client.get(f"/admin/tasks/task/{task.pk}/change/").context["adminform"].form
+        assert set(form.fields) == set()
