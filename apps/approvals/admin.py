@@ -13,6 +13,7 @@ from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.utils.translation import ngettext
 
+from apps.core.actors import Actor
 from apps.core.exceptions import Conflict, PermissionDenied
 from apps.tasks.models import Task
 
@@ -76,7 +77,7 @@ class ApprovalRequestAdmin(admin.ModelAdmin):
         done = refused = 0
         for pk in queryset.order_by("pk").values_list("pk", flat=True):
             try:
-                decide(request_id=pk, by=request.user, comment=comment)
+                decide(request_id=pk, by=Actor.for_user(request.user), comment=comment)
                 done += 1
             except (Conflict, PermissionDenied, ApprovalRequest.DoesNotExist):
                 refused += 1

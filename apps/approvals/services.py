@@ -24,7 +24,7 @@ from django_fsm import ConcurrentTransition
 
 from apps.core.actors import Actor
 from apps.core.events import emit
-from apps.core.exceptions import Conflict, PermissionDenied
+from apps.core.exceptions import Conflict, InvalidInput, PermissionDenied
 from apps.tasks.holding import Change
 from apps.tasks.models import Task
 from apps.tasks.services import lock_task, task_log_append, task_transition
@@ -64,12 +64,12 @@ def _due(now: datetime) -> datetime:
     return now + timedelta(seconds=settings.APPROVAL_ESCALATE_AFTER)
 
 
-def _actor(user) -> Actor:
-    return Actor.for_user(user) if user is not None else Actor.system(SYSTEM)
+SYSTEM_ACTOR = Actor.system(SYSTEM)
 
 
 # --- opening: called by the task hooks, inside the task's transaction ------------------------
 def requests_open_for_created(tasks: Sequence[Task], by: Actor) -> list[ApprovalRequest]:
+    # A creation listener (apps.tasks.holding.on_created): called positionally, like all.
     """A creation request for each new task that waits for approval, in one INSERT."""
     now = timezone.now()
     rows = [
@@ -130,18 +130,19 @@ def _close_pending(change: Change, kind: str) -> None:
 
 
 # --- deciding -------------------------------------------------------------------------------
-def approval_approve(*, request_id: int, by, comment: str = "") -> ApprovalRequest:
+def approval_approve(*, request_id: int, by: Actor, comment: str = "") -> ApprovalRequest:
     return _decide(request_id, "approve", by=by, comment=comment)
 
 
-def approval_reject(*, request_id: int, by, comment: str) -> ApprovalRequest:
+def approval_reject(*, request_id: int, by: Actor, comment: str) -> ApprovalRequest:
     if not comment or not comment.strip():
-        raise ValueError("a rejection needs a comment saying why")
+        raise InvalidInput.on("comment", "A rejection says why.")
     return _decide(request_id, "reject", by=by, comment=comment.strip())
 
 
-def approval_withdraw(*, request_id: int, by=None, comment: str = "") -> ApprovalRequest:
-    """The requester takes the question back (`by=None`: the system, e.g. expiry)."""
+def approval_withdraw(*, request_id: int, by: Actor = SYSTEM_ACTOR,
+                      comment: str = "") -> ApprovalRequest:
+    """The requester takes the question back (or the system, e.g. expiry)."""
     return _decide(request_id, "withdraw", by=by, comment=comment)
 
 
@@ -152,7 +153,7 @@ def lock_request(request_id: int) -> ApprovalRequest:
     )
     if task_id is None:
         raise ApprovalRequest.DoesNotExist(f"no approval request {request_id}")
-    lock_task(task_id)
+    lock_task(task_id=task_id)
     return (
         ApprovalRequest.objects.select_for_update(of=("self",))
         .select_related("requester__staff", "task__assignee_user__staff",
@@ -161,21 +162,22 @@ def lock_request(request_id: int) -> ApprovalRequest:
     )
 
 
-def _decide(request_id: int, verb: str, *, by, comment: str) -> ApprovalRequest:
-    actor = _actor(by)
+def _decide(request_id: int, verb: str, *, by: Actor, comment: str) -> ApprovalRequest:
+    actor, user = by, by.user  # the policies and the request record the person, if any
     with transaction.atomic():
         request = lock_request(request_id)
         if not request.is_pending:
             raise Conflict(f"the approval request is already {request.status}",
                            current=request.status)
-        allowed = may_withdraw(by, request) if verb == "withdraw" else may_decide(by, request)
+        allowed = (may_withdraw(user, request) if verb == "withdraw"
+                   else may_decide(user, request))
         if not allowed:
-            raise PermissionDenied(_refusal(verb, by, request))
+            raise PermissionDenied(_refusal(verb, user, request))
         waiting = WAITING_STATE[request.kind]
         if request.task.status != waiting:  # the hooks keep this from happening; never guess
             raise Conflict(f"the task is {request.task.status}, not {waiting}",
                            current=request.task.status)
-        getattr(request, verb)(by=by, comment=comment)
+        getattr(request, verb)(by=user, comment=comment)
         _save(request)
         task = task_transition(
             task_id=request.task_id, action=TASK_ACTION[verb, request.kind], by=actor,
@@ -284,7 +286,7 @@ def approvals_expire(*, older_than: timedelta, now: datetime | None = None) -> i
     expired = 0
     for pk in ids:
         try:
-            approval_withdraw(request_id=pk, by=None, comment="expired")
+            approval_withdraw(request_id=pk, comment="expired")
         except (Conflict, ApprovalRequest.DoesNotExist):
             continue
         expired += 1

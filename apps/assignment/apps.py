@@ -6,4 +6,6 @@ class AssignmentConfig(AppConfig):
     label = "assignment"
 
     def ready(self):
-        from . import subscribers  # noqa: F401  (dispatcher for staff work, outcome keeper)
+        from . import hooks
+
+        hooks.register()

@@ -30,8 +30,6 @@ class Reason(models.TextChoices):
 
 
 OPEN_OUTCOMES = (Outcome.PENDING, Outcome.ACCEPTED)
-# How a hand-back because someone's leave started is worded: it never excludes them.
-LEAVE_REASON_PREFIX = "leave:"
 
 
 class Assignment(models.Model):

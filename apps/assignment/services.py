@@ -18,14 +18,15 @@ from django.utils import timezone
 from apps.core.actors import Actor
 from apps.core.exceptions import Conflict
 from apps.staff.models import Leave
-from apps.staff.services import staff_take_capacity_many
+from apps.staff.services import leave_mark_started, staff_take_capacity_many
 from apps.tasks import services as task_services
+from apps.tasks.holding import Change
 from apps.tasks.models import Task, TaskType
 from apps.tasks.states import AssigneeKind, LeavePolicy, TaskStatus
 
 from . import optimal
 from .models import (
-    LEAVE_REASON_PREFIX,
+    OPEN_OUTCOMES,
     Assignment,
     Outcome,
     Reason,
@@ -218,7 +219,7 @@ def assign_queued(
         planner = Planner(now)
         planner.prefetch(tasks)
         _load_cursors(planner, tasks)
-        excluded = exclusions([t.pk for t in tasks])
+        excluded = exclusions(task_ids=[t.pk for t in tasks])
         batch = [t for t in tasks if t.task_type.strategy == "optimal_batch"]
         if batch:
             _plan_optimal(batch, planner, excluded)
@@ -304,11 +305,11 @@ def _commit(plan: list[Planned], *, by: Actor = ENGINE) -> list[Assignment]:
     asks: dict[int, list] = defaultdict(list)
     for p in plan:
         asks[p.choice.candidate.user_id].append((p.task.pk, p.task.task_type.capacity_weight))
-    granted = staff_take_capacity_many(asks)
+    granted = staff_take_capacity_many(requests=asks)
     done = [p for p in plan if p.task.pk in granted]
     task_services.tasks_assign_many(
-        [(p.task, _user(p.choice.candidate.user_id),
-          f"{p.reason}: {p.strategy} ({p.explanation})") for p in done],
+        items=[(p.task, _user(p.choice.candidate.user_id),
+                f"{p.reason}: {p.strategy} ({p.explanation})") for p in done],
         by=by, capacity_reserved=True,
     )
     return [_record(p.task, p.choice, strategy=p.strategy, reason=p.reason, by=by,
@@ -384,9 +385,9 @@ def _load_cursors(planner: Planner, tasks: list[Task]) -> None:
             task_type_id__in=type_ids).values_list("task_type_id", "last_user_id"))
 
 
-def exclusions(task_ids) -> dict:
+def exclusions(*, task_ids) -> dict:
     """People who must not get these tasks again in their current attempt: they declined, let
-    it expire, or it was taken from them (subscribers.keep_assignment_outcome decides which
+    it expire, or it was taken from them (assignments_follow_task decides which
     records exclude, and a retry clears them)."""
     out: dict = defaultdict(set)
     rows = Assignment.objects.filter(task_id__in=task_ids, excludes_assignee=True).values_list(
@@ -397,11 +398,11 @@ def exclusions(task_ids) -> dict:
 
 
 # --- dry run ----------------------------------------------------------------------------------
-def task_candidates(task: Task, *, now: datetime | None = None) -> list[Scored]:
+def task_candidates(*, task: Task, now: datetime | None = None) -> list[Scored]:
     """Rank the pool for one task with scores and explanations, without assigning."""
     planner = Planner(now or timezone.now())
     _load_cursors(planner, [task])
-    candidates, _ = planner.candidates(task, exclusions([task.pk]).get(task.pk, set()))
+    candidates, _ = planner.candidates(task, exclusions(task_ids=[task.pk]).get(task.pk, set()))
     ctx = planner.context(task.task_type)
     return get_strategy(task.task_type.strategy).rank(task, candidates, ctx)
 
@@ -414,12 +415,12 @@ def task_reassign(*, task_id, by: Actor, target=None, force: bool = False,
     `force` past the skills and availability checks, never past capacity."""
     note = f"manual: {reason}" if reason else "manual"
     with transaction.atomic():
-        task = task_services.lock_task(task_id)
+        task = task_services.lock_task(task_id=task_id)
         if task.status in (S.ASSIGNED, S.RUNNING, S.PAUSED):
-            task = task_services.apply_locked(task, "requeue", by=by, reason=note)
+            task = task_services.apply_locked(task=task, method="requeue", by=by, reason=note)
         elif task.status != S.QUEUED:
             raise Conflict(f"a task that is {task.status} cannot be reassigned",
-                           current=task.status, allowed=task_services.allowed_actions(task))
+                           current=task.status, allowed=task_services.allowed_actions(task=task))
         if target is None:
             transaction.on_commit(lambda: assign_queued(task_ids=[task.pk]))
             return task
@@ -444,7 +445,7 @@ def _assign_to(task: Task, target, *, by: Actor, force: bool, note: str) -> None
     ctx = planner.context(task.task_type)
     choice = Scored(candidate, skill_coverage(candidate, ctx), ctx,
                     note="(forced)" if force else "")
-    if not task_services.task_assign_locked(task, user=target, by=by, reason=note):
+    if not task_services.task_assign_locked(task=task, user=target, by=by, reason=note):
         raise Conflict(f"{target.get_username()} has no free capacity", current=task.status)
     _record(task, choice, strategy="manual", reason=Reason.MANUAL, by=by).save()
     Unassignable.objects.filter(task=task).delete()
@@ -482,8 +483,7 @@ def leaves_start(*, now: datetime | None = None) -> int:
                       .select_for_update(skip_locked=True).select_related("staff"))
         for leave in leaves:
             moved += _requeue_for_leave(leave)
-            leave.started_handled_at = now
-            leave.save(update_fields=["started_handled_at"])
+            leave_mark_started(leave=leave, at=now)
     return moved
 
 
@@ -496,9 +496,8 @@ def _requeue_for_leave(leave: Leave) -> int:
         if task.status not in statuses.get(task.task_type.leave_policy, ()):
             continue
         task_services.task_transition(
-            task_id=task.pk, action="requeue", by=ENGINE,
-            reason=f"{LEAVE_REASON_PREFIX} {leave.staff} is on leave from "
-                   f"{leave.start:%Y-%m-%d %H:%M}")
+            task_id=task.pk, action="requeue", by=ENGINE, cause=Reason.LEAVE,
+            reason=f"leave: {leave.staff} is on leave from {leave.start:%Y-%m-%d %H:%M}")
         moved += 1
     return moved
 
@@ -511,3 +510,55 @@ def tasks_requeue_timed_out(*, now: datetime | None = None) -> int:
         "pk", "started_at", "task_type__timeout")
     late = [pk for pk, started, limit in running if started + timedelta(seconds=limit) < now]
     return _each(late, "requeue", reason="timeout: running past its type's timeout")
+
+
+# --- keeping records in step with the task (a transition listener, apps.assignment.hooks) ----
+# What a transition that takes a task from its holder makes of the open assignment.
+RELEASE_OUTCOMES = {
+    "decline": Outcome.DECLINED,
+    "expire": Outcome.EXPIRED,
+    "requeue": Outcome.REVOKED,
+    "cancel": Outcome.REVOKED,
+}
+# Taking a task from someone keeps it from going straight back to them, except when the task
+# itself ended (cancel) or they are away (leave): neither says they should not have it.
+EXCLUDING_TRANSITIONS = {"decline", "expire", "requeue"}
+
+
+def assignments_follow_task(change: Change) -> None:
+    """Runs inside the transition's transaction, so the record never disagrees with the task."""
+    now = timezone.now()
+    if change.transition in ("accept", "start") and change.from_status == S.ASSIGNED:
+        Assignment.objects.filter(task=change.task, outcome=Outcome.PENDING).update(
+            outcome=Outcome.ACCEPTED, decided_at=now)
+        return
+    if _begins_new_attempt(change):
+        # Exclusions belong to the attempt they were earned in.
+        Assignment.objects.filter(task=change.task, excludes_assignee=True).update(
+            excludes_assignee=False)
+    if change.from_status == S.QUEUED and change.transition != "assign":
+        # Left the queue some other way (cancelled…): no longer waiting for anyone. Bulk
+        # hand-overs clear their own rows in one statement (_finish).
+        Unassignable.objects.filter(task=change.task).delete()
+    if change.before is None or change.after == change.before:
+        return
+    outcome = RELEASE_OUTCOMES.get(change.transition, Outcome.FINISHED)
+    Assignment.objects.filter(
+        task=change.task, assignee_user_id=change.before, outcome__in=OPEN_OUTCOMES
+    ).update(outcome=outcome, outcome_reason=change.reason[:200], decided_at=now,
+             excludes_assignee=_excludes(change))
+
+
+def _begins_new_attempt(change: Change) -> bool:
+    """A retry, by hand or scheduled after a failure, starts the task afresh."""
+    return change.transition == "retry" or (
+        change.transition == "fail" and change.task.status == S.SCHEDULED)
+
+
+def _excludes(change: Change) -> bool:
+    return change.transition in EXCLUDING_TRANSITIONS and change.cause != Reason.LEAVE
+
+
+def assign_dispatched(task_ids) -> None:
+    """The staff dispatcher (apps.tasks.dispatch): queued staff work, assigned now."""
+    assign_queued(task_ids=task_ids)

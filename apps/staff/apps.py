@@ -6,4 +6,6 @@ class StaffConfig(AppConfig):
     label = "staff"
 
     def ready(self):
-        from . import services  # noqa: F401  (registers the load keeper on task hand-overs)
+        from . import hooks
+
+        hooks.register()

@@ -6,14 +6,13 @@ Every button and action calls the same services as the API; the admin never writ
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.translation import ngettext
 
 from apps.core.actors import Actor
-from apps.core.exceptions import Conflict
+from apps.core.exceptions import Conflict, PermissionDenied
 
 from . import services
 from .models import Task, TaskHistory, TaskLog, TaskType
@@ -107,8 +106,7 @@ class TaskAdmin(admin.ModelAdmin):
         task = self.get_object(request, object_id)
         if task is not None:
             extra_context["transition_buttons"] = services.allowed_actions(
-                task, among=ADMIN_ACTIONS
-            )
+                task=task, among=ADMIN_ACTIONS)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def transition_view(self, request, object_id, name: str):

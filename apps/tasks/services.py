@@ -21,7 +21,7 @@ from django_fsm import ConcurrentTransition
 from apps.core.actors import Actor
 from apps.core.db import insert_rows_together, instance_factory, update_rows
 from apps.core.events import emit
-from apps.core.exceptions import Conflict
+from apps.core.exceptions import Conflict, InvalidInput
 
 from . import holding
 from .dispatch import dispatcher_for
@@ -56,11 +56,11 @@ _ACTION_OF_METHOD = {m: a for a, methods in ACTIONS.items() for m in methods if 
 
 
 # --- reading what is possible ---------------------------------------------------------------
-def available_methods(task: Task) -> list[str]:
+def available_methods(*, task: Task) -> list[str]:
     return [t.name for t in task.get_available_status_transitions()]
 
 
-def actions_reaching(task: Task, status: str, *, among: Iterable[str]) -> list[str]:
+def actions_reaching(*, task: Task, status: str, among: Iterable[str]) -> list[str]:
     """The actions, among those offered, that take the task to `status` from where it is."""
     found = []
     for t in task.get_available_status_transitions():
@@ -71,8 +71,8 @@ def actions_reaching(task: Task, status: str, *, among: Iterable[str]) -> list[s
     return found
 
 
-def allowed_actions(task: Task, *, among: Iterable[str] | None = None) -> list[str]:
-    methods = set(available_methods(task))
+def allowed_actions(*, task: Task, among: Iterable[str] | None = None) -> list[str]:
+    methods = set(available_methods(task=task))
     names = among if among is not None else ACTIONS
     return sorted(a for a in names if methods.intersection(ACTIONS[a]))
 
@@ -80,19 +80,19 @@ def allowed_actions(task: Task, *, among: Iterable[str] | None = None) -> list[s
 def _method_for(task: Task, action: str, *, among: Iterable[str] | None) -> str:
     if action not in ACTIONS:
         raise Conflict(f"unknown transition {action!r}", current=task.status,
-                       allowed=allowed_actions(task, among=among))
-    methods = available_methods(task)
+                       allowed=allowed_actions(task=task, among=among))
+    methods = available_methods(task=task)
     for method in ACTIONS[action]:
         if method in methods:
             return method
     raise Conflict(
         f"cannot {action} a task that is {task.status}",
-        current=task.status, allowed=allowed_actions(task, among=among),
+        current=task.status, allowed=allowed_actions(task=task, among=among),
     )
 
 
 # --- transitions ----------------------------------------------------------------------------
-def lock_task(task_id: uuid.UUID | str) -> Task:
+def lock_task(*, task_id: uuid.UUID | str) -> Task:
     # of=("self",): lock the task row only, not the task type it is joined with.
     return (
         Task.objects.select_for_update(of=("self",))
@@ -108,8 +108,12 @@ def _history_row(task: Task, *, method: str, from_status: str, by: Actor, reason
     )
 
 
-def apply_locked(task: Task, method: str, *, by: Actor, reason: str, **kwargs: Any) -> Task:
-    """Apply one transition to a locked task, record it, and announce it after commit."""
+def apply_locked(*, task: Task, method: str, by: Actor, reason: str, cause: str = "",
+                 **kwargs: Any) -> Task:
+    """Apply one transition to a locked task, record it, and announce it after commit.
+
+    `cause` is a tag for the listeners (why, in a word they match on); `reason` is the
+    history's wording for people."""
     from_status = task.status
     held_by = holding.holder(from_status, task.assignee_user_id)
     getattr(task, method)(**kwargs)
@@ -117,7 +121,7 @@ def apply_locked(task: Task, method: str, *, by: Actor, reason: str, **kwargs: A
     released = holding.weigh(task, before=held_by, after=holds)
     holding.notify(holding.Change(
         task=task, transition=method, from_status=from_status, before=held_by, after=holds,
-        by=by, reason=reason, released_weight=released,
+        by=by, reason=reason, cause=cause, released_weight=released,
     ))
     try:
         task.save()
@@ -137,7 +141,7 @@ def apply_locked(task: Task, method: str, *, by: Actor, reason: str, **kwargs: A
 
 
 def task_transition(
-    *, task_id: uuid.UUID | str, action: str, by: Actor, reason: str = "",
+    *, task_id: uuid.UUID | str, action: str, by: Actor, reason: str = "", cause: str = "",
     among: Iterable[str] | None = None, **kwargs: Any,
 ) -> Task:
     """Perform `action` on a task, or raise Conflict listing what is allowed.
@@ -147,16 +151,16 @@ def task_transition(
     gets a Conflict. Nothing is overwritten unseen.
     """
     with transaction.atomic():
-        task = lock_task(task_id)
+        task = lock_task(task_id=task_id)
         method = _method_for(task, action, among=among)
-        return apply_locked(task, method, by=by, reason=reason, **kwargs)
+        return apply_locked(task=task, method=method, by=by, reason=reason, cause=cause, **kwargs)
 
 
 def task_assign(*, task_id: uuid.UUID | str, user, by: Actor, reason: str = "") -> Task:
     return task_transition(task_id=task_id, action="assign", by=by, reason=reason, user=user)
 
 
-def task_assign_locked(task: Task, *, user, by: Actor, reason: str = "") -> bool:
+def task_assign_locked(*, task: Task, user, by: Actor, reason: str = "") -> bool:
     """Assign a queued task the caller has locked; False when the assignee refuses it (no
     room), in which case nothing was written and `task` is as it was.
 
@@ -165,7 +169,7 @@ def task_assign_locked(task: Task, *, user, by: Actor, reason: str = "") -> bool
     history are saved only after every listener agreed.
     """
     try:
-        apply_locked(task, "assign", by=by, reason=reason, user=user)
+        apply_locked(task=task, method="assign", by=by, reason=reason, user=user)
     except Conflict:
         task.status, task.assignee_user, task.assigned_at = S.QUEUED, None, None
         task.held_weight = 0
@@ -174,7 +178,7 @@ def task_assign_locked(task: Task, *, user, by: Actor, reason: str = "") -> bool
 
 
 def tasks_assign_many(
-    items: Sequence[tuple[Task, Any, str]], *, by: Actor, capacity_reserved: bool
+    *, items: Sequence[tuple[Task, Any, str]], by: Actor, capacity_reserved: bool
 ) -> None:
     """Assign many queued tasks the caller has locked: the same transition, listeners,
     history and events as `task_assign_locked`, written in two statements for the batch.
@@ -223,13 +227,13 @@ def lock_queued(*, kind: str, task_ids=None, task_type_ids=None, limit: int = 20
 def task_complete(*, task_id, result: Any = None, by: Actor, reason: str = "") -> Task:
     """Complete a running task, or send it to review when its type asks for approval."""
     with transaction.atomic():
-        task = lock_task(task_id)
+        task = lock_task(task_id=task_id)
         needs_review = task.task_type.requires_completion_approval
         method = _method_for(task, "submit" if needs_review else "complete", among=None)
         if method not in ("complete", "submit_for_review"):
             raise Conflict(f"cannot complete a task that is {task.status}",
-                           current=task.status, allowed=allowed_actions(task))
-        return apply_locked(task, method, by=by, reason=reason, result=result)
+                           current=task.status, allowed=allowed_actions(task=task))
+        return apply_locked(task=task, method=method, by=by, reason=reason, result=result)
 
 
 def _ready_to_release() -> QuerySet[Task]:
@@ -248,7 +252,8 @@ def _release_dependents(task: Task, *, by: Actor) -> None:
         .order_by("pk")  # a fixed lock order, so two completions cannot deadlock
     )
     for dependent in ready:
-        apply_locked(dependent, "release", by=by, reason=f"dependency {task.pk} completed")
+        apply_locked(task=dependent, method="release", by=by,
+                     reason=f"dependency {task.pk} completed")
 
 
 def task_report_progress(
@@ -262,7 +267,7 @@ def task_report_progress(
     if not updated:
         task = Task.objects.get(pk=task_id)  # DoesNotExist → 404 for the caller
         raise Conflict(f"progress is reported only while running, the task is {task.status}",
-                       current=task.status, allowed=allowed_actions(task))
+                       current=task.status, allowed=allowed_actions(task=task))
     emit("task.progress", {"task_id": str(task_id), "progress": progress, "actor": by.name})
 
 
@@ -283,12 +288,13 @@ def task_update(*, task_id, changes: dict[str, Any], by: Actor) -> Task:
     """Edit what describes a task; what its life cycle owns (status, assignee…) is not here."""
     unknown = set(changes) - EDITABLE_FIELDS
     if unknown:
-        raise ValueError(f"not editable: {sorted(unknown)}")
+        raise InvalidInput(fields={name: ["This field cannot be changed here."]
+                                   for name in sorted(unknown)})
     with transaction.atomic():
-        task = lock_task(task_id)
+        task = lock_task(task_id=task_id)
         if not task.is_open:
             raise Conflict(f"a task that is {task.status} cannot be edited",
-                           current=task.status, allowed=allowed_actions(task))
+                           current=task.status, allowed=allowed_actions(task=task))
         for name, value in changes.items():
             setattr(task, name, value)
         task.save(update_fields=[*changes, "updated_at"])
@@ -464,7 +470,7 @@ def _sweep(queryset, method: str, *, reason: str) -> int:
             .select_related("task_type")[:SWEEP_BATCH]
         )
         for task in rows:
-            apply_locked(task, method, by=by, reason=reason)
+            apply_locked(task=task, method=method, by=by, reason=reason)
     return len(rows)
 
 

@@ -8,6 +8,8 @@ from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
+from apps.core.actors import Actor
+
 from .. import services
 from ..filters import ApprovalFilter
 from ..models import ApprovalRequest
@@ -38,7 +40,7 @@ class ApprovalRequestViewSet(viewsets.ReadOnlyModelViewSet):
         target = self._visible(pk)
         ser = serializer_class(data=request.data)
         ser.is_valid(raise_exception=True)
-        decided = decide(request_id=target.pk, by=request.user,
+        decided = decide(request_id=target.pk, by=Actor.for_user(request.user),
                          comment=ser.validated_data["comment"])
         # Read again with what the serializer joins; a decision that took the request out of
         # the caller's sight still answers with what they decided, never a 404 or 500.

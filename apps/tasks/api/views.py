@@ -9,13 +9,13 @@ from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
 from apps.accounts.roles import is_admin
 from apps.core.actors import Actor
-from apps.core.exceptions import Conflict
+from apps.core.exceptions import Conflict, PermissionDenied
 from apps.staff.services import required_skills_set
 
 from .. import services
@@ -276,11 +276,11 @@ class TaskViewSet(
         ser = StatusChangeSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         target = ser.validated_data["status"]
-        actions = services.actions_reaching(task, target, among=API_ACTIONS)
+        actions = services.actions_reaching(task=task, status=target, among=API_ACTIONS)
         if not actions:
             raise Conflict(
                 f"no transition leads from {task.status} to {target}", current=task.status,
-                allowed=services.allowed_actions(task, among=API_ACTIONS),
+                allowed=services.allowed_actions(task=task, among=API_ACTIONS),
             )
         task = self._task_for(pk, actions[0])
         return self._respond(self._run(task, actions[0], ser.validated_data))
