@@ -124,7 +124,7 @@ def _close_pending(change: Change, kind: str) -> None:
     method = _CLOSING_METHOD.get(change.transition, "withdraw")
     comment = change.reason or f"the task was {change.task.status}"
     for request in pending:
-        getattr(request, method)(by=change.by.user, comment=comment)
+        getattr(request, method)(decider=change.by.user, comment=comment)
         _save(request)
         _announce(request, change.by)
 
@@ -177,7 +177,7 @@ def _decide(request_id: int, verb: str, *, by: Actor, comment: str) -> ApprovalR
         if request.task.status != waiting:  # the hooks keep this from happening; never guess
             raise Conflict(f"the task is {request.task.status}, not {waiting}",
                            current=request.task.status)
-        getattr(request, verb)(by=user, comment=comment)
+        getattr(request, verb)(decider=user, comment=comment)
         _save(request)
         task = task_transition(
             task_id=request.task_id, action=TASK_ACTION[verb, request.kind], by=actor,
