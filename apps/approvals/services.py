@@ -28,7 +28,7 @@ from apps.core.exceptions import Conflict, InvalidInput, PermissionDenied
 from apps.tasks.holding import Change
 from apps.tasks.models import Task
 from apps.tasks.services import lock_task, task_log_append, task_transition
-from apps.tasks.states import LogLevel, TaskStatus
+from apps.tasks.states import LogLevel, TaskStatus, Transition
 
 from .models import ApprovalKind, ApprovalRequest, ApprovalStatus
 from .policies import is_own, may_decide, may_withdraw, subject_user
@@ -36,6 +36,7 @@ from .policies import is_own, may_decide, may_withdraw, subject_user
 A = ApprovalStatus
 K = ApprovalKind
 S = TaskStatus
+T = Transition
 
 # The task state that waits for each kind of decision, and back.
 WAITING_STATE = {K.CREATION: S.PENDING_APPROVAL, K.COMPLETION: S.IN_REVIEW}
@@ -52,9 +53,9 @@ TASK_ACTION = {
     ("withdraw", K.COMPLETION): "reject",  # → running: the assignee takes it back
 }
 # When a task leaves its waiting state by some other path, its pending request follows.
-_CLOSING_METHOD = {
-    "approve": "approve", "approve_review": "approve",
-    "reject": "reject", "reject_review": "reject",
+_CLOSING_VERB = {
+    T.APPROVE: "approve", T.APPROVE_REVIEW: "approve",
+    T.REJECT: "reject", T.REJECT_REVIEW: "reject",
 }
 SWEEP_BATCH = 500
 SYSTEM = "approvals"
@@ -121,10 +122,10 @@ def _close_pending(change: Change, kind: str) -> None:
     pending = ApprovalRequest.objects.select_for_update(of=("self",)).filter(
         task_id=change.task.pk, kind=kind, status=A.PENDING
     )
-    method = _CLOSING_METHOD.get(change.transition, "withdraw")
+    verb = _CLOSING_VERB.get(change.transition, "withdraw")
     comment = change.reason or f"the task was {change.task.status}"
     for request in pending:
-        getattr(request, method)(decider=change.by.user, comment=comment)
+        getattr(request, verb)(decider=change.by.user, comment=comment)
         _save(request)
         _announce(request, change.by)
 

@@ -22,7 +22,7 @@ from apps.staff.services import leave_mark_started, staff_take_capacity_many
 from apps.tasks import services as task_services
 from apps.tasks.holding import Change
 from apps.tasks.models import Task, TaskType
-from apps.tasks.states import AssigneeKind, LeavePolicy, TaskStatus
+from apps.tasks.states import AssigneeKind, LeavePolicy, TaskStatus, Transition
 
 from . import optimal
 from .models import (
@@ -46,6 +46,7 @@ from .pool import (
 from .strategies import Picker, RankContext, Scored, get_strategy, skill_coverage
 
 S = TaskStatus
+T = Transition
 ENGINE = Actor.system("assignment")
 UNASSIGNABLE_REASON_MAX = Unassignable._meta.get_field("reason").max_length
 
@@ -417,7 +418,7 @@ def task_reassign(*, task_id, by: Actor, target=None, force: bool = False,
     with transaction.atomic():
         task = task_services.lock_task(task_id=task_id)
         if task.status in (S.ASSIGNED, S.RUNNING, S.PAUSED):
-            task = task_services.apply_locked(task=task, method="requeue", by=by, reason=note)
+            task = task_services.apply_locked(task=task, transition="requeue", by=by, reason=note)
         elif task.status != S.QUEUED:
             raise Conflict(f"a task that is {task.status} cannot be reassigned",
                            current=task.status, allowed=task_services.allowed_actions(task=task))
@@ -515,20 +516,20 @@ def tasks_requeue_timed_out(*, now: datetime | None = None) -> int:
 # --- keeping records in step with the task (a transition listener, apps.assignment.hooks) ----
 # What a transition that takes a task from its holder makes of the open assignment.
 RELEASE_OUTCOMES = {
-    "decline": Outcome.DECLINED,
-    "expire": Outcome.EXPIRED,
-    "requeue": Outcome.REVOKED,
-    "cancel": Outcome.REVOKED,
+    T.DECLINE: Outcome.DECLINED,
+    T.EXPIRE: Outcome.EXPIRED,
+    T.REQUEUE: Outcome.REVOKED,
+    T.CANCEL: Outcome.REVOKED,
 }
 # Taking a task from someone keeps it from going straight back to them, except when the task
 # itself ended (cancel) or they are away (leave): neither says they should not have it.
-EXCLUDING_TRANSITIONS = {"decline", "expire", "requeue"}
+EXCLUDING_TRANSITIONS = {T.DECLINE, T.EXPIRE, T.REQUEUE}
 
 
 def assignments_follow_task(change: Change) -> None:
     """Runs inside the transition's transaction, so the record never disagrees with the task."""
     now = timezone.now()
-    if change.transition in ("accept", "start") and change.from_status == S.ASSIGNED:
+    if change.transition in (T.ACCEPT, T.START) and change.from_status == S.ASSIGNED:
         Assignment.objects.filter(task=change.task, outcome=Outcome.PENDING).update(
             outcome=Outcome.ACCEPTED, decided_at=now)
         return
@@ -536,7 +537,7 @@ def assignments_follow_task(change: Change) -> None:
         # Exclusions belong to the attempt they were earned in.
         Assignment.objects.filter(task=change.task, excludes_assignee=True).update(
             excludes_assignee=False)
-    if change.from_status == S.QUEUED and change.transition != "assign":
+    if change.from_status == S.QUEUED and change.transition != T.ASSIGN:
         # Left the queue some other way (cancelled…): no longer waiting for anyone. Bulk
         # hand-overs clear their own rows in one statement (_finish).
         Unassignable.objects.filter(task=change.task).delete()
@@ -551,8 +552,8 @@ def assignments_follow_task(change: Change) -> None:
 
 def _begins_new_attempt(change: Change) -> bool:
     """A retry, by hand or scheduled after a failure, starts the task afresh."""
-    return change.transition == "retry" or (
-        change.transition == "fail" and change.task.status == S.SCHEDULED)
+    return change.transition == T.RETRY or (
+        change.transition == T.FAIL and change.task.status == S.SCHEDULED)
 
 
 def _excludes(change: Change) -> bool:
