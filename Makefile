@@ -22,12 +22,13 @@ export DEBUG ?= 1
 WITH_REDIS = $(EMBEDDED_REDIS) run --
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run manage test fuzz bench lint migrate redis-stop clean
+.PHONY: help venv run manage test test-pg fuzz bench lint migrate redis-stop clean
 
 help:
 	@echo "make run         migrate, create a superuser if none, demo data, start web+worker+beat"
 	@echo "make manage     ARGS=\"<command> <args>\": any manage.py command, development defaults"
 	@echo "make test        the test suite (pytest -n 2; extra arguments in PYTEST_ARGS)"
+	@echo "make test-pg     the same suite on PostgreSQL (PG_URL), PostgreSQL-only tests included"
 	@echo "make fuzz        schemathesis over the whole API as admin and staff (FUZZ_ARGS)"
 	@echo "make bench       benchmarks (manage.py bench all)"
 	@echo "make lint        ruff check"
@@ -62,6 +63,14 @@ manage: venv
 
 test: venv
 	@$(WITH_REDIS) $(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+
+# The suite on PostgreSQL, as CI runs it: the concurrency tests (real concurrent connections),
+# COPY and the served stack run only there and are skipped by `make test` on SQLite. The
+# database is created if missing; Redis is REDIS_URL's or the embedded one.
+PG_URL ?= postgres://postgres@127.0.0.1:5432/taskmanage
+test-pg: venv
+	@DATABASE_URL=$(PG_URL) $(PY) tools/ensure_database.py
+	@DATABASE_URL=$(PG_URL) $(WITH_REDIS) $(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
 
 # schemathesis over every operation of /api/schema/, once with an admin token and once with a
 # staff token, against a throwaway database; prints the counts and fails on any server error
