@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "apps.staff",
     "apps.assignment",
     "apps.approvals",
+    "apps.ops",
 ]
 
 MIDDLEWARE = [
