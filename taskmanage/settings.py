@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "apps.assignment",
     "apps.approvals",
     "apps.ops",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [
