@@ -16,6 +16,5 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api-docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api-docs/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
-    path("bench/", include("apps.core.bench_views")),  # routes only if TASKMANAGE_BENCH=1
     path("", include("apps.ops.urls")),  # /health, /health/<check>, /metrics
 ]
