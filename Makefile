@@ -30,7 +30,7 @@ help:
 	@echo "make test        the test suite (pytest -n 2; extra arguments in PYTEST_ARGS)"
 	@echo "make fuzz        schemathesis over the whole API as admin and staff (FUZZ_ARGS)"
 	@echo "make bench       benchmarks (python -m bench all; one area: BENCH_ARGS=\"tasks --seconds 3\")"
-	@echo "make lint        ruff check"
+	@echo "make lint        ruff check and the layering contract (lint-imports)"
 	@echo "make migrate     apply migrations"
 	@echo "make redis-stop  stop an embedded Redis started by hand (run, test, manage stop theirs)"
 	@echo "make clean       remove .venv and caches (never var/: it holds the dev database)"
@@ -76,8 +76,11 @@ BENCH_ARGS ?= all
 bench: venv
 	@$(WITH_REDIS) $(PY) -m bench $(BENCH_ARGS)
 
+# ruff, then the layering contract of pyproject.toml [tool.importlinter]: which app may import
+# which, the kernel none, the product never the bench harness.
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 migrate: venv
 	@$(WITH_REDIS) $(MANAGE) migrate --noinput
