@@ -19,12 +19,12 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from apps.core.management.commands import run_system
-from apps.core.management.commands.run_system import Child, RestartPolicy, Supervisor
+from apps.ops.management.commands import run_system
+from apps.ops.management.commands.run_system import Child, RestartPolicy, Supervisor
 from taskmanage import embedded_redis
 from taskmanage.serving import web_argv
 
-REPO_DIR = Path(__file__).resolve().parent.parent
+REPO_DIR = Path(__file__).resolve().parents[2]
 
 
 def py(code: str) -> list[str]:
@@ -235,7 +235,7 @@ def test_children_die_with_a_supervisor_killed_outright(tmp_path: Path) -> None:
     )
     script = (
         "import sys\n"
-        "from apps.core.management.commands.run_system import Child, Supervisor\n"
+        "from apps.ops.management.commands.run_system import Child, Supervisor\n"
         f"Supervisor([Child('sleeper', [sys.executable, '-c', {child_code!r}])]).run()\n"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "taskmanage.settings", "DEBUG": "1"}
@@ -324,7 +324,7 @@ def test_sigterm_to_the_supervisor_stops_every_child_even_one_waiting_to_restart
         "import sys\n"
         "import django; django.setup()\n"
         "from django.core.management import call_command\n"
-        "from apps.core.management.commands import run_system as rs\n"
+        "from apps.ops.management.commands import run_system as rs\n"
         "rs.DEFAULT_POLICY = rs.RestartPolicy(first_delay=30)\n"
         f"rs.build_children = lambda h, p: [rs.Child('sleeper', {sleeper!r}),"
         f" rs.Child('crasher', {CRASHER!r})]\n"

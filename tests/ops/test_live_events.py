@@ -7,8 +7,8 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
-from apps.core.consumers import EventStreamConsumer
 from apps.core.events import deliver, emit
+from apps.ops.consumers import EventStreamConsumer
 from tests.builders import make_user
 
 pytestmark = pytest.mark.django_db

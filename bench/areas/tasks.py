@@ -7,7 +7,7 @@ All on the deployed server (taskmanage.serving), 16 keep-alive clients, in one r
   same server (what the web tier allows) and (b) the same create transaction (type lookup,
   task row, history row) run by pgbench straight on PostgreSQL with as many clients (what
   the database allows). Target: 0.4 of it. A bare Django view doing the same INSERTs without
-  DRF (apps.core.bench_views) is reported beside it: the gap is what the API layers cost.
+  DRF (bench.views) is reported beside it: the gap is what the API layers cost.
 - tasks.create.single.p99: the 99th percentile latency of those creates; target below 50 ms.
 - tasks.create.batch: POST /api/v1/tasks/batch with 1000 tasks per request; baseline:
   PostgreSQL's own COPY of the same rows (task + history) into the real tables, committed in
@@ -27,7 +27,9 @@ from django.db import connection, transaction
 from django.db.models import ProtectedError, QuerySet
 from django.utils import timezone
 
-from apps.core.bench import (
+from apps.tasks.models import Task, TaskHistory, TaskType
+from apps.tasks.states import AssigneeKind, Priority, TaskStatus
+from bench.harness import (
     BenchContext,
     Figure,
     LoadResult,
@@ -36,10 +38,7 @@ from apps.core.bench import (
     http_request,
     pgbench,
 )
-from apps.core.bench import unique_nonce as _nonce
-
-from .models import Task, TaskHistory, TaskType
-from .states import AssigneeKind, Priority, TaskStatus
+from bench.harness import unique_nonce as _nonce
 
 AREA = "tasks"
 TASK_TYPE_KEY = "bench-tasks"

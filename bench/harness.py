@@ -1,14 +1,16 @@
 """Benchmark harness: figures, areas, the server under test and a lean HTTP load generator.
 
-`manage.py bench <area>|all` runs every *area*: a module `apps.<app>.bench` exposing
-`AREA = "<name>"` and `run(ctx) -> Iterable[Figure]`. Each figure is printed as one JSON line:
-a measured value, the baseline it is judged against (measured in the same run, on the same
-machine) and whether it meets its target.
+`python -m bench <area>|all` (`make bench`) runs every *area*: a module of `bench.areas`
+exposing `AREA = "<name>"` and `run(ctx) -> Iterable[Figure]`. Each figure is printed as one
+JSON line: a measured value, the baseline it is judged against (measured in the same run, on
+the same machine) and whether it meets its target.
 
 The server under test is a real `uvicorn` with the production worker layout, started here on a
-free port and always stopped. The load generator runs in this process on raw asyncio sockets
-(HTTP/1.1 keep-alive, precomputed request bytes): on a 2-core machine it shares the CPU with
-the server and PostgreSQL, so it must cost as little as possible per request.
+free port and always stopped. It runs with bench.settings: the product's settings plus the
+baseline views under /bench/, which the product itself neither installs nor routes. The load
+generator runs in this process on raw asyncio sockets (HTTP/1.1 keep-alive, precomputed
+request bytes): on a 2-core machine it shares the CPU with the server and PostgreSQL, so it
+must cost as little as possible per request.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import importlib
 import importlib.util
 import json
 import os
+import pkgutil
 import secrets
 import signal
 import socket
@@ -109,19 +112,14 @@ Area = Callable[["BenchContext"], Iterable[Figure]]
 
 
 def discover_areas() -> dict[str, Area]:
-    """Every `apps.<app>.bench` module that declares AREA and run, by area name."""
-    from django.apps import apps
+    """Every module of `bench.areas` that declares AREA and run, by area name."""
+    from . import areas
 
     found: dict[str, Area] = {}
-    for config in apps.get_app_configs():
-        if not config.name.startswith("apps."):
-            continue
-        module_name = f"{config.name}.bench"
-        if importlib.util.find_spec(module_name) is None:
-            continue
-        module = importlib.import_module(module_name)
+    for info in pkgutil.iter_modules(areas.__path__, prefix=f"{areas.__name__}."):
+        module = importlib.import_module(info.name)
         name, run = getattr(module, "AREA", None), getattr(module, "run", None)
-        if isinstance(name, str) and callable(run):  # apps.core.bench (this file) has neither
+        if isinstance(name, str) and callable(run):
             found[name] = run
     return found
 
@@ -645,9 +643,9 @@ def server_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "0",
         "API_THROTTLE_USER": "1000000/min",
-        "TASKMANAGE_BENCH": "1",
         "CELERY_BROKER_URL": bench_broker_url(settings.REDIS_URL, BENCH_BROKER_DB),
-        "DJANGO_SETTINGS_MODULE": "taskmanage.settings",
+        # The product plus the baseline views (/bench/minimal, /bench/bare-create).
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
         "PYTHONUNBUFFERED": "1",
     }
     env.update(extra or {})

@@ -1,4 +1,6 @@
-"""`manage.py bench <area>|all [--seconds N]`: benchmark figures as JSON lines on stdout.
+"""`bench <area>|all [--seconds N]`: benchmark figures as JSON lines on stdout.
+
+Installed by bench.settings only: run it as `python -m bench …` or `make bench`.
 
 Progress goes to stderr, so stdout stays one JSON object per figure (pipe it into `jq`).
 Everything the run starts (a uvicorn server) or creates (bench user, token, tasks) is
@@ -15,7 +17,7 @@ from types import FrameType
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.core.bench import SERVINGS, BenchContext, ServerOptions, discover_areas, ensure_migrated
+from bench.harness import SERVINGS, BenchContext, ServerOptions, discover_areas, ensure_migrated
 
 
 @contextmanager

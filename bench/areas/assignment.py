@@ -30,13 +30,12 @@ from django.db import connection, transaction
 from django.db.models import Case, Value, When
 from django.utils import timezone
 
-from apps.core.bench import BenchContext, Figure
+from apps.assignment import services
+from apps.assignment.models import Assignment, RoundRobinCursor, Unassignable
 from apps.staff.models import RequiredSkill, Skill, Staff, StaffSkill
 from apps.tasks.models import Task, TaskHistory, TaskType
 from apps.tasks.states import TaskStatus
-
-from . import services
-from .models import Assignment, RoundRobinCursor, Unassignable
+from bench.harness import BenchContext, Figure
 
 AREA = "assignment"
 PREFIX = "bench-asg"

@@ -1,7 +1,7 @@
 """Demo data for a first look: skills, a team of staff, task types and tasks.
 
 It spans the apps on purpose (a first `make run` should show work being assigned), so it
-lives in core rather than in any one of them.
+lives in its own app (apps.demo), above all the others, rather than in any one of them.
 """
 
 from __future__ import annotations

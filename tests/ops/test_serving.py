@@ -34,14 +34,14 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from apps.accounts.services import token_issue
-from apps.core.consumers import EVENTS_GROUP
+from apps.ops.consumers import EVENTS_GROUP
 from apps.tasks.models import Task
 from apps.tasks.states import AssigneeKind
 from tests.builders import make_task_type, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-REPO_DIR = Path(__file__).resolve().parent.parent
+REPO_DIR = Path(__file__).resolve().parents[2]
 READY_SECONDS = 60
 GRACEFUL_SECONDS = 10
 SHORT_REDIS_TIMEOUT = 0.3

@@ -8,18 +8,16 @@ the task type and writes the same two rows (task + history) in one transaction a
 `POST /api/v1/tasks`, with no DRF, no validation framework and no events. The gap between the
 two is what the API layers cost.
 
-Mounted only when the environment says TASKMANAGE_BENCH=1 (the bench harness sets it for the
-server it starts): `urlpatterns` is empty otherwise, so the routes do not exist.
+Routed only by bench.urls (bench.settings, which the harness gives the server it starts): the
+product's URLconf does not know them.
 """
 
 from __future__ import annotations
 
 import json
-import os
 
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
-from django.urls import path
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -64,10 +62,3 @@ def bare_create(request: HttpRequest) -> JsonResponse:
 def minimal(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": True})  # what a request costs before any work is done
 
-
-urlpatterns = (
-    [path("bare-create", bare_create, name="bench-bare-create"),
-     path("minimal", minimal, name="bench-minimal")]
-    if os.environ.get("TASKMANAGE_BENCH") == "1"
-    else []
-)

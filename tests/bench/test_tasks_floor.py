@@ -12,10 +12,10 @@ import shutil
 import pytest
 from django.db import connection
 
-from apps.core.bench import Principal, pgbench
-from apps.tasks.bench import _create_transaction_script
 from apps.tasks.models import Task, TaskHistory
 from apps.tasks.states import AssigneeKind, TaskStatus
+from bench.areas.tasks import _create_transaction_script
+from bench.harness import Principal, pgbench
 from tests.builders import make_task_type, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -14,9 +14,10 @@ import threading
 
 from channels.layers import get_channel_layer
 
+from apps.core.events import subscribe
+from apps.core.outbox import Outbox
+
 from .consumers import EVENTS_GROUP
-from .events import subscribe
-from .outbox import Outbox
 
 BATCH = 200
 _thread_state = threading.local()

@@ -1,10 +1,11 @@
 from django.urls import path
 
 from . import views
+from .metrics import metrics
 
-# /metrics comes from django_prometheus.urls (see taskmanage/urls.py).
 urlpatterns = [
     path("health", views.health_all, name="health"),
     path("health/database", views.health_database, name="health-database"),
     path("health/redis", views.health_redis, name="health-redis"),
+    path("metrics", metrics, name="metrics"),
 ]

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from apps.core.bench import (
+from bench.harness import (
     Figure,
     bench_broker_url,
     http_request,
