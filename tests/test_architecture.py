@@ -86,8 +86,7 @@ def product_modules():
 
 
 def may_write_state(path: Path) -> bool:
-    # The bench modules are on their way out of apps/ (they set up rows on purpose).
-    return path.name in ("services.py", "bench.py", "bench_views.py")
+    return path.name == "services.py"
 
 
 def test_state_fields_are_written_only_in_services():
