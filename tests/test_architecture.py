@@ -125,3 +125,37 @@ Task.objects.values_list("status", flat=True)
 Response(body, status=201)
 '''
     assert state_writes(reads, "reads.py", models=frozenset({"Task"})) == []
+
+
+def public_functions_with_positional_parameters(source: str, *, hooks: str) -> list[str]:
+    """Public functions of a services or selectors module whose parameters are not all
+    keyword-only; a listener the app's hooks.py registers is called positionally, as the
+    hook calls every listener, and is left out."""
+    found = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+            positional = [a.arg for a in (*node.args.posonlyargs, *node.args.args)]
+            if positional and f"services.{node.name}" not in hooks:
+                found.append(f"{node.name}({', '.join(positional)})")
+    return found
+
+
+def test_services_and_selectors_take_keyword_arguments_only():
+    offenders = []
+    for path in product_modules():
+        if path.name in ("services.py", "selectors.py"):
+            hooks_file = path.parent / "hooks.py"
+            hooks = hooks_file.read_text() if hooks_file.exists() else ""
+            offenders += [f"{path.relative_to(ROOT)}: {f}" for f in
+                          public_functions_with_positional_parameters(path.read_text(),
+                                                                      hooks=hooks)]
+    assert offenders == []
+
+
+def test_the_keyword_rule_spares_only_registered_listeners():
+    source = "def task_do(*, task): ...\ndef task_undo(task): ...\ndef keep(change): ...\n"
+
+    found = public_functions_with_positional_parameters(
+        source, hooks="on_transition(services.keep, order=HookOrder.RECORD)")
+
+    assert found == ["task_undo(task)"]

@@ -147,7 +147,7 @@ def approval_withdraw(*, request_id: int, by: Actor = SYSTEM_ACTOR,
     return _decide(request_id, "withdraw", by=by, comment=comment)
 
 
-def lock_request(request_id: int) -> ApprovalRequest:
+def lock_request(*, request_id: int) -> ApprovalRequest:
     """Lock the request's task, then the request: the order the task hooks take them in."""
     task_id = (
         ApprovalRequest.objects.filter(pk=request_id).values_list("task_id", flat=True).first()
@@ -166,7 +166,7 @@ def lock_request(request_id: int) -> ApprovalRequest:
 def _decide(request_id: int, verb: str, *, by: Actor, comment: str) -> ApprovalRequest:
     actor, user = by, by.user  # the policies and the request record the person, if any
     with transaction.atomic():
-        request = lock_request(request_id)
+        request = lock_request(request_id=request_id)
         if not request.is_pending:
             raise Conflict(f"the approval request is already {request.status}",
                            current=request.status)
@@ -241,7 +241,7 @@ def approvals_escalate(*, now: datetime | None = None) -> int:
         ApprovalRequest.objects.filter(pk__in=[r.pk for r in rows]).update(escalated_at=now)
         admins: list[int] | None = None
         for request in rows:
-            boss = escalation_manager(request)
+            boss = escalation_manager(request=request)
             if boss is not None:
                 to, recipients = "manager", [boss.pk]
             else:
@@ -255,7 +255,7 @@ def approvals_escalate(*, now: datetime | None = None) -> int:
     return len(rows)
 
 
-def escalation_manager(request: ApprovalRequest):
+def escalation_manager(*, request: ApprovalRequest):
     """The manager of the parent team of the team concerned, if they can be mailed."""
     user = subject_user(request)
     staff = getattr(user, "staff", None) if user is not None else None

@@ -76,9 +76,9 @@ def test_the_workload_counts_open_work_in_one_query(alice, bob, margaret):
 
 
 def test_managers_manage_only_their_teams(margaret, olga, alice, mallory, bob):
-    assert set(selectors.staff_visible_managed_by(margaret)) == {alice, mallory}
-    assert set(selectors.staff_visible_managed_by(olga)) == {alice, mallory, bob}
-    assert not selectors.staff_visible_managed_by(alice.user).exists()
+    assert set(selectors.staff_visible_managed_by(user=margaret)) == {alice, mallory}
+    assert set(selectors.staff_visible_managed_by(user=olga)) == {alice, mallory, bob}
+    assert not selectors.staff_visible_managed_by(user=alice.user).exists()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -31,10 +31,10 @@ class ApprovalRequestViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return ApprovalRequest.objects.none()
-        return approvals_visible_to(self.request.user)
+        return approvals_visible_to(user=self.request.user)
 
     def _visible(self, pk) -> ApprovalRequest:
-        return get_object_or_404(approvals_visible_to(self.request.user), pk=pk)
+        return get_object_or_404(approvals_visible_to(user=self.request.user), pk=pk)
 
     def _decide(self, request, pk, serializer_class, decide) -> Response:
         target = self._visible(pk)
@@ -44,7 +44,7 @@ class ApprovalRequestViewSet(viewsets.ReadOnlyModelViewSet):
                          comment=ser.validated_data["comment"])
         # Read again with what the serializer joins; a decision that took the request out of
         # the caller's sight still answers with what they decided, never a 404 or 500.
-        fresh = approvals_visible_to(request.user).filter(pk=target.pk).first()
+        fresh = approvals_visible_to(user=request.user).filter(pk=target.pk).first()
         return Response(self.get_serializer(fresh or decided).data)
 
     @extend_schema(request=DecisionSerializer, responses=ApprovalRequestSerializer,

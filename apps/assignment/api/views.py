@@ -67,7 +67,7 @@ class AssignmentViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Assignment.objects.none()
-        visible = tasks_visible_to(self.request.user).values("pk")
+        visible = tasks_visible_to(user=self.request.user).values("pk")
         return Assignment.objects.filter(task__in=visible).select_related("assignee_user")
 
 
@@ -79,7 +79,7 @@ class UnassignableViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Unassignable.objects.none()
-        visible = tasks_visible_to(self.request.user).filter(status=TaskStatus.QUEUED)
+        visible = tasks_visible_to(user=self.request.user).filter(status=TaskStatus.QUEUED)
         return (Unassignable.objects.filter(task__in=visible.values("pk"))
                 .select_related("task__task_type"))
 

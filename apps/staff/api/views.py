@@ -169,5 +169,5 @@ class MyTasksView(generics.ListAPIView):
             return Task.objects.none()
         # The task API's own loading, so the shape and the constant query count stay in step.
         user = self.request.user
-        return tasks_for_me(user, base=task_queryset(user))
+        return tasks_for_me(user=user, base=task_queryset(user))
 

@@ -42,7 +42,7 @@ from .serializers import (
 
 
 def task_queryset(user):
-    return tasks_visible_to(user).select_related("created_by").prefetch_related(
+    return tasks_visible_to(user=user).select_related("created_by").prefetch_related(
         # status too: the state-machine mixin reads it on load (a deferred field would
         # cost one query per dependency).
         Prefetch("depends_on", queryset=Task.objects.only("id", "status"))
@@ -52,7 +52,7 @@ def task_queryset(user):
 def visible_task(request, pk) -> Task:
     """The task, if the caller sees it; a 404 otherwise, also for an id that is no UUID
     (DRF's get_object_or_404 treats a malformed id as not found, Django's raises)."""
-    return get_object_or_404(tasks_visible_to(request.user), pk=pk)
+    return get_object_or_404(tasks_visible_to(user=request.user), pk=pk)
 
 
 def task_for_action(request, pk, action_name: str) -> Task:
@@ -116,7 +116,7 @@ def _create_context(request, items: list) -> dict:
     visible = set()
     if refs:
         visible = set(
-            tasks_visible_to(request.user).filter(pk__in=refs).values_list("pk", flat=True)
+            tasks_visible_to(user=request.user).filter(pk__in=refs).values_list("pk", flat=True)
         )
     return {"request": request, "task_types": types, "visible_ids": visible}
 
@@ -217,7 +217,7 @@ class TaskViewSet(
     @action(detail=True, methods=["get"], filter_backends=[])
     def history(self, request, pk=None):
         task = self.get_object()
-        page = self.paginate_queryset(task_history(task))
+        page = self.paginate_queryset(task_history(task=task))
         return self.get_paginated_response(TaskHistorySerializer(page, many=True).data)
 
     @extend_schema(
@@ -231,7 +231,7 @@ class TaskViewSet(
         if request.method == "POST":
             return self._append_logs(request, pk)
         task = self.get_object()
-        lines = TaskLogFilter(request.query_params, queryset=task_logs(task))
+        lines = TaskLogFilter(request.query_params, queryset=task_logs(task=task))
         if not lines.is_valid():
             raise ValidationError(lines.errors)
         page = self.paginate_queryset(lines.qs)
