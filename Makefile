@@ -22,15 +22,16 @@ export DEBUG ?= 1
 WITH_REDIS = $(EMBEDDED_REDIS) run --
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run manage test fuzz bench lint migrate redis-stop clean
+.PHONY: help venv run manage test test-pg fuzz bench lint migrate redis-stop clean
 
 help:
 	@echo "make run         migrate, create a superuser if none, demo data, start web+worker+beat"
 	@echo "make manage     ARGS=\"<command> <args>\": any manage.py command, development defaults"
 	@echo "make test        the test suite (pytest -n 2; extra arguments in PYTEST_ARGS)"
+	@echo "make test-pg     the same suite on PostgreSQL (PG_URL), PostgreSQL-only tests included"
 	@echo "make fuzz        schemathesis over the whole API as admin and staff (FUZZ_ARGS)"
-	@echo "make bench       benchmarks (manage.py bench all)"
-	@echo "make lint        ruff check"
+	@echo "make bench       benchmarks (python -m bench all; one area: BENCH_ARGS=\"tasks --seconds 3\")"
+	@echo "make lint        ruff check and the layering contract (lint-imports)"
 	@echo "make migrate     apply migrations"
 	@echo "make redis-stop  stop an embedded Redis started by hand (run, test, manage stop theirs)"
 	@echo "make clean       remove .venv and caches (never var/: it holds the dev database)"
@@ -63,6 +64,14 @@ manage: venv
 test: venv
 	@$(WITH_REDIS) $(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
 
+# The suite on PostgreSQL, as CI runs it: the concurrency tests (real concurrent connections),
+# COPY and the served stack run only there and are skipped by `make test` on SQLite. The
+# database is created if missing; Redis is REDIS_URL's or the embedded one.
+PG_URL ?= postgres://postgres@127.0.0.1:5432/taskmanage
+test-pg: venv
+	@DATABASE_URL=$(PG_URL) $(PY) tools/ensure_database.py
+	@DATABASE_URL=$(PG_URL) $(WITH_REDIS) $(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+
 # schemathesis over every operation of /api/schema/, once with an admin token and once with a
 # staff token, against a throwaway database; prints the counts and fails on any server error
 # or schema violation. `make fuzz FUZZ_ARGS="--max-time 60"` bounds each role's run.
@@ -70,11 +79,17 @@ FUZZ_ARGS ?=
 fuzz: venv
 	@$(WITH_REDIS) $(PY) tools/fuzz.py $(FUZZ_ARGS)
 
+# The benchmark harness lives in bench/, beside the product (which neither installs nor routes
+# it); `python -m bench` runs it with bench.settings. make bench BENCH_ARGS="tasks --seconds 3"
+BENCH_ARGS ?= all
 bench: venv
-	@$(WITH_REDIS) $(MANAGE) bench all
+	@$(WITH_REDIS) $(PY) -m bench $(BENCH_ARGS)
 
+# ruff, then the layering contract of pyproject.toml [tool.importlinter]: which app may import
+# which, the kernel none, the product never the bench harness.
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 migrate: venv
 	@$(WITH_REDIS) $(MANAGE) migrate --noinput

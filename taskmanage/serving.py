@@ -1,9 +1,9 @@
 """How the web tier is started: one definition for `make run`, docker-compose and the bench.
 
 `manage.py serve` (docker-compose, the Dockerfile), `manage.py run_system` (`make run`) and
-`manage.py bench` all start the server from `web_argv`, so the figures the bench prints are
-those of the server that is deployed. The design and the measurements behind it are in
-taskmanage/asgi.py and the README ("Serving").
+the bench harness (`python -m bench`) all start the server from `web_argv`, so the figures the
+bench prints are those of the server that is deployed. The design and the measurements behind
+it are in taskmanage/asgi.py and the README ("Serving").
 """
 
 from __future__ import annotations

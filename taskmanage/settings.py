@@ -75,6 +75,8 @@ INSTALLED_APPS = [
     "apps.staff",
     "apps.assignment",
     "apps.approvals",
+    "apps.ops",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [

@@ -6,8 +6,6 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
-from apps.core.metrics import metrics
-
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("apps.accounts.api.urls")),
@@ -18,7 +16,5 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api-docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api-docs/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
-    path("bench/", include("apps.core.bench_views")),  # routes only if TASKMANAGE_BENCH=1
-    path("", include("apps.core.urls")),
-    path("metrics", metrics, name="metrics"),
+    path("", include("apps.ops.urls")),  # /health, /health/<check>, /metrics
 ]

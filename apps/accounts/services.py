@@ -44,7 +44,7 @@ class LoginRateLimited(DomainError):
         self.retry_after = retry_after
 
 
-def hash_token(raw: str) -> str:
+def hash_token(*, raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -64,7 +64,7 @@ def token_issue(
         user=user,
         name=name,
         key_prefix=raw[:8],
-        key_hash=hash_token(raw),
+        key_hash=hash_token(raw=raw),
         created_at=now,
         expires_at=now + ttl,
     )
@@ -99,7 +99,7 @@ def token_authenticate(*, raw: str) -> ApiToken | None:
     if not raw or len(raw) > TOKEN_MAX_LENGTH or not raw.startswith(TOKEN_PREFIX):
         return None
     now = timezone.now()
-    token = _active_token(hash_token(raw), now)
+    token = _active_token(hash_token(raw=raw), now)
     if token is None:
         return None
     stale_before = now - LAST_USED_RESOLUTION
@@ -170,7 +170,7 @@ def _active_token(key_hash: str, now) -> ApiToken | None:
     return token
 
 
-def client_rate_key(ip: str) -> str:
+def client_rate_key(*, ip: str) -> str:
     """The rate-limit identity of a client address.
 
     An IPv6 client usually controls a whole /64, so it is counted per /64; otherwise rotating
@@ -209,7 +209,7 @@ def login_rate_check(*, username: str, client_ip: str) -> None:
     a check-then-increment, which races).
     """
     window = settings.LOGIN_RATE_WINDOW_SECONDS
-    client = client_rate_key(client_ip)
+    client = client_rate_key(ip=client_ip)
     user = _digest(username)
     limits = [
         (f"login:client:{client}", settings.LOGIN_RATE_PER_CLIENT),
@@ -238,7 +238,7 @@ def login_authenticate(
     if user is None:
         raise InvalidCredentials("Unable to log in with the provided credentials.")
     ratelimit.remember(
-        _known_client_key(username, client_rate_key(client_ip)),
+        _known_client_key(username, client_rate_key(ip=client_ip)),
         seconds=settings.LOGIN_KNOWN_CLIENT_DAYS * 86400,
     )
     return user

@@ -13,6 +13,7 @@ from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.utils.translation import ngettext
 
+from apps.core.actors import Actor
 from apps.core.exceptions import Conflict, PermissionDenied
 
 from . import services
@@ -75,7 +76,7 @@ class ApprovalRequestAdmin(admin.ModelAdmin):
         done = refused = 0
         for pk in queryset.order_by("pk").values_list("pk", flat=True):
             try:
-                decide(request_id=pk, by=request.user, comment=comment)
+                decide(request_id=pk, by=Actor.for_user(request.user), comment=comment)
                 done += 1
             except (Conflict, PermissionDenied, ApprovalRequest.DoesNotExist):
                 refused += 1
@@ -113,7 +114,7 @@ class ApprovalRequestAdmin(admin.ModelAdmin):
 
 
 class ApprovalRequestInline(admin.TabularInline):
-    """On the task page, under its history (apps.approvals.extensions adds it there)."""
+    """On the task page, under its history (apps.approvals.hooks adds it there)."""
 
     model = ApprovalRequest
     extra = 0

@@ -6,6 +6,6 @@ class ApprovalsConfig(AppConfig):
     label = "approvals"
 
     def ready(self):
-        from . import extensions, metrics, subscribers  # noqa: F401  (task hooks, mail, gauges)
+        from . import hooks, metrics  # noqa: F401  (metrics: registers its collector)
 
-        extensions.register()  # the task admin's approval requests inline
+        hooks.register()

@@ -94,13 +94,13 @@ class ApprovalRequest(ConcurrentTransitionMixin, models.Model):
         self.decided_at = timezone.now()
 
     @transition(field=status, source=A.PENDING, target=A.APPROVED)
-    def approve(self, *, by, comment: str = "") -> None:
-        self._decide(by, comment)
+    def approve(self, *, decider, comment: str = "") -> None:
+        self._decide(decider, comment)
 
     @transition(field=status, source=A.PENDING, target=A.REJECTED)
-    def reject(self, *, by, comment: str) -> None:
-        self._decide(by, comment)
+    def reject(self, *, decider, comment: str) -> None:
+        self._decide(decider, comment)
 
     @transition(field=status, source=A.PENDING, target=A.WITHDRAWN)
-    def withdraw(self, *, by=None, comment: str = "") -> None:
-        self._decide(by, comment)
+    def withdraw(self, *, decider=None, comment: str = "") -> None:
+        self._decide(decider, comment)

@@ -21,11 +21,11 @@ RELATED = (
 )
 
 
-def overdue_q(now: datetime | None = None) -> Q:
+def overdue_q(*, now: datetime | None = None) -> Q:
     return Q(status=A.PENDING, due_at__lte=now or timezone.now())
 
 
-def approvals_visible_to(user) -> QuerySet[ApprovalRequest]:
+def approvals_visible_to(*, user) -> QuerySet[ApprovalRequest]:
     """Admins and approvers see every request; a team manager those of their team's people;
     anyone else the requests about what they asked for or work on."""
     qs = ApprovalRequest.objects.select_related(*RELATED)

@@ -24,11 +24,11 @@ from django_fsm import ConcurrentTransition
 
 from apps.core.actors import Actor
 from apps.core.events import emit
-from apps.core.exceptions import Conflict, PermissionDenied
+from apps.core.exceptions import Conflict, InvalidInput, PermissionDenied
 from apps.tasks.holding import Change
 from apps.tasks.models import Task
 from apps.tasks.services import lock_task, task_log_append, task_transition
-from apps.tasks.states import LogLevel, TaskStatus
+from apps.tasks.states import LogLevel, TaskStatus, Transition
 
 from .models import ApprovalKind, ApprovalRequest, ApprovalStatus
 from .policies import is_own, may_decide, may_withdraw, subject_user
@@ -36,6 +36,7 @@ from .policies import is_own, may_decide, may_withdraw, subject_user
 A = ApprovalStatus
 K = ApprovalKind
 S = TaskStatus
+T = Transition
 
 # The task state that waits for each kind of decision, and back.
 WAITING_STATE = {K.CREATION: S.PENDING_APPROVAL, K.COMPLETION: S.IN_REVIEW}
@@ -52,9 +53,9 @@ TASK_ACTION = {
     ("withdraw", K.COMPLETION): "reject",  # → running: the assignee takes it back
 }
 # When a task leaves its waiting state by some other path, its pending request follows.
-_CLOSING_METHOD = {
-    "approve": "approve", "approve_review": "approve",
-    "reject": "reject", "reject_review": "reject",
+_CLOSING_VERB = {
+    T.APPROVE: "approve", T.APPROVE_REVIEW: "approve",
+    T.REJECT: "reject", T.REJECT_REVIEW: "reject",
 }
 SWEEP_BATCH = 500
 SYSTEM = "approvals"
@@ -64,12 +65,12 @@ def _due(now: datetime) -> datetime:
     return now + timedelta(seconds=settings.APPROVAL_ESCALATE_AFTER)
 
 
-def _actor(user) -> Actor:
-    return Actor.for_user(user) if user is not None else Actor.system(SYSTEM)
+SYSTEM_ACTOR = Actor.system(SYSTEM)
 
 
 # --- opening: called by the task hooks, inside the task's transaction ------------------------
 def requests_open_for_created(tasks: Sequence[Task], by: Actor) -> list[ApprovalRequest]:
+    # A creation listener (apps.tasks.holding.on_created): called positionally, like all.
     """A creation request for each new task that waits for approval, in one INSERT."""
     now = timezone.now()
     rows = [
@@ -121,38 +122,39 @@ def _close_pending(change: Change, kind: str) -> None:
     pending = ApprovalRequest.objects.select_for_update(of=("self",)).filter(
         task_id=change.task.pk, kind=kind, status=A.PENDING
     )
-    method = _CLOSING_METHOD.get(change.transition, "withdraw")
+    verb = _CLOSING_VERB.get(change.transition, "withdraw")
     comment = change.reason or f"the task was {change.task.status}"
     for request in pending:
-        getattr(request, method)(by=change.by.user, comment=comment)
+        getattr(request, verb)(decider=change.by.user, comment=comment)
         _save(request)
         _announce(request, change.by)
 
 
 # --- deciding -------------------------------------------------------------------------------
-def approval_approve(*, request_id: int, by, comment: str = "") -> ApprovalRequest:
+def approval_approve(*, request_id: int, by: Actor, comment: str = "") -> ApprovalRequest:
     return _decide(request_id, "approve", by=by, comment=comment)
 
 
-def approval_reject(*, request_id: int, by, comment: str) -> ApprovalRequest:
+def approval_reject(*, request_id: int, by: Actor, comment: str) -> ApprovalRequest:
     if not comment or not comment.strip():
-        raise ValueError("a rejection needs a comment saying why")
+        raise InvalidInput.on("comment", "A rejection says why.")
     return _decide(request_id, "reject", by=by, comment=comment.strip())
 
 
-def approval_withdraw(*, request_id: int, by=None, comment: str = "") -> ApprovalRequest:
-    """The requester takes the question back (`by=None`: the system, e.g. expiry)."""
+def approval_withdraw(*, request_id: int, by: Actor = SYSTEM_ACTOR,
+                      comment: str = "") -> ApprovalRequest:
+    """The requester takes the question back (or the system, e.g. expiry)."""
     return _decide(request_id, "withdraw", by=by, comment=comment)
 
 
-def lock_request(request_id: int) -> ApprovalRequest:
+def lock_request(*, request_id: int) -> ApprovalRequest:
     """Lock the request's task, then the request: the order the task hooks take them in."""
     task_id = (
         ApprovalRequest.objects.filter(pk=request_id).values_list("task_id", flat=True).first()
     )
     if task_id is None:
         raise ApprovalRequest.DoesNotExist(f"no approval request {request_id}")
-    lock_task(task_id)
+    lock_task(task_id=task_id)
     return (
         ApprovalRequest.objects.select_for_update(of=("self",))
         .select_related("requester__staff", "task__assignee_user__staff",
@@ -161,21 +163,22 @@ def lock_request(request_id: int) -> ApprovalRequest:
     )
 
 
-def _decide(request_id: int, verb: str, *, by, comment: str) -> ApprovalRequest:
-    actor = _actor(by)
+def _decide(request_id: int, verb: str, *, by: Actor, comment: str) -> ApprovalRequest:
+    actor, user = by, by.user  # the policies and the request record the person, if any
     with transaction.atomic():
-        request = lock_request(request_id)
+        request = lock_request(request_id=request_id)
         if not request.is_pending:
             raise Conflict(f"the approval request is already {request.status}",
                            current=request.status)
-        allowed = may_withdraw(by, request) if verb == "withdraw" else may_decide(by, request)
+        allowed = (may_withdraw(user, request) if verb == "withdraw"
+                   else may_decide(user, request))
         if not allowed:
-            raise PermissionDenied(_refusal(verb, by, request))
+            raise PermissionDenied(_refusal(verb, user, request))
         waiting = WAITING_STATE[request.kind]
         if request.task.status != waiting:  # the hooks keep this from happening; never guess
             raise Conflict(f"the task is {request.task.status}, not {waiting}",
                            current=request.task.status)
-        getattr(request, verb)(by=by, comment=comment)
+        getattr(request, verb)(decider=user, comment=comment)
         _save(request)
         task = task_transition(
             task_id=request.task_id, action=TASK_ACTION[verb, request.kind], by=actor,
@@ -238,7 +241,7 @@ def approvals_escalate(*, now: datetime | None = None) -> int:
         ApprovalRequest.objects.filter(pk__in=[r.pk for r in rows]).update(escalated_at=now)
         admins: list[int] | None = None
         for request in rows:
-            boss = escalation_manager(request)
+            boss = escalation_manager(request=request)
             if boss is not None:
                 to, recipients = "manager", [boss.pk]
             else:
@@ -252,7 +255,7 @@ def approvals_escalate(*, now: datetime | None = None) -> int:
     return len(rows)
 
 
-def escalation_manager(request: ApprovalRequest):
+def escalation_manager(*, request: ApprovalRequest):
     """The manager of the parent team of the team concerned, if they can be mailed."""
     user = subject_user(request)
     staff = getattr(user, "staff", None) if user is not None else None
@@ -284,7 +287,7 @@ def approvals_expire(*, older_than: timedelta, now: datetime | None = None) -> i
     expired = 0
     for pk in ids:
         try:
-            approval_withdraw(request_id=pk, by=None, comment="expired")
+            approval_withdraw(request_id=pk, comment="expired")
         except (Conflict, ApprovalRequest.DoesNotExist):
             continue
         expired += 1

@@ -1,8 +1,6 @@
-"""The approvals app's hooks.
+"""Mail about approvals, sent after commit (registered in apps.approvals.hooks).
 
-In the task's transaction (apps.tasks.holding): open a request when a task starts waiting for a
-decision, close it when the task stops waiting. After commit (apps.core.events): mail the
-requester about the decision and the manager's manager (or the admins) about an overdue
+The requester hears about the decision; the manager's manager (or the admins) about an overdue
 request. A mail that fails is logged by the event bus and never undoes anything.
 """
 
@@ -12,14 +10,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 
-from apps.core.events import subscribe
-from apps.tasks.holding import on_created, on_transition
-
-from . import services
 from .models import ApprovalRequest, ApprovalStatus
-
-on_created(services.requests_open_for_created)
-on_transition(services.requests_follow_task)
 
 _VERDICT = {
     ApprovalStatus.APPROVED: "approved",
@@ -28,7 +19,6 @@ _VERDICT = {
 }
 
 
-@subscribe("approval.decided")
 def mail_requester(name: str, payload: dict) -> None:
     requester_id = payload.get("requester_id")
     if requester_id is None or requester_id == payload.get("decider_id"):
@@ -55,7 +45,6 @@ def mail_requester(name: str, payload: dict) -> None:
     )
 
 
-@subscribe("approval.escalated")
 def mail_escalation(name: str, payload: dict) -> None:
     emails = list(
         get_user_model().objects.filter(pk__in=payload["recipient_ids"], is_active=True)

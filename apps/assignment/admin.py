@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.forms.models import BaseInlineFormSet
-from django.utils.translation import ngettext
 
 from apps.core.actors import Actor
+from apps.core.admin import apply_to_each
 from apps.core.exceptions import Conflict
 
 from . import services
@@ -42,26 +42,19 @@ class UnassignableAdmin(admin.ModelAdmin):
 @admin.action(description="Reassign selected tasks (the engine picks someone else)",
               permissions=["change"])
 def reassign_selected(modeladmin, request, queryset):
-    """A bulk action of the task admin (apps.assignment.extensions adds it there)."""
+    """A bulk action of the task admin (apps.assignment.hooks adds it there)."""
     by = Actor.for_user(request.user)
-    done = skipped = 0
-    for pk in queryset.values_list("pk", flat=True):
-        try:
-            services.task_reassign(task_id=pk, by=by, reason="admin bulk")
-            done += 1
-        except Conflict:
-            skipped += 1
-    modeladmin.message_user(request, ngettext("%(n)d task sent for reassignment.",
-                                              "%(n)d tasks sent for reassignment.", done)
-                            % {"n": done})
-    if skipped:
-        modeladmin.message_user(request, ngettext(
-            "%(n)d task skipped: not reassignable from its status.",
-            "%(n)d tasks skipped: not reassignable from their status.", skipped)
-            % {"n": skipped}, "warning")
+    apply_to_each(
+        modeladmin, request, queryset.values_list("pk", flat=True),
+        lambda pk: services.task_reassign(task_id=pk, by=by, reason="admin bulk"),
+        done=("%(n)d task sent for reassignment.", "%(n)d tasks sent for reassignment."),
+        refused=("%(n)d task skipped: not reassignable from its status.",
+                 "%(n)d tasks skipped: not reassignable from their status."),
+        errors=(Conflict,),
+    )
 
 
-# --- on the task type page (apps.assignment.extensions adds these there) ----------------------
+# --- on the task type page (apps.assignment.hooks adds these there) ----------------------
 class AssignmentPolicyFormSet(BaseInlineFormSet):
     """Saves the policy through services.assignment_policy_set (its checks, the row lock)."""
 
@@ -90,4 +83,4 @@ class AssignmentPolicyInline(admin.StackedInline):
 
 @admin.display(description="strategy")
 def strategy_column(task_type) -> str:
-    return policy_of(task_type).strategy
+    return policy_of(task_type=task_type).strategy

@@ -6,6 +6,6 @@ class AssignmentConfig(AppConfig):
     label = "assignment"
 
     def ready(self):
-        from . import extensions, subscribers  # noqa: F401  (dispatcher for staff work, outcome keeper)
+        from . import hooks
 
-        extensions.register()  # the task admin's bulk reassign
+        hooks.register()

@@ -82,8 +82,6 @@ class AssignmentPolicy(models.Model):
 
 
 OPEN_OUTCOMES = (Outcome.PENDING, Outcome.ACCEPTED)
-# How a hand-back because someone's leave started is worded: it never excludes them.
-LEAVE_REASON_PREFIX = "leave:"
 
 
 class Assignment(models.Model):

@@ -76,7 +76,7 @@ def requirements_of(task_types: Iterable[TaskType]) -> dict[int, list[Requiremen
 
 def relax_level(task_type: TaskType, queued_at: datetime | None, now: datetime) -> int:
     """Starvation guard: each skill_timeout a task waits widens its pool one step."""
-    skill_timeout = policy_of(task_type).skill_timeout
+    skill_timeout = policy_of(task_type=task_type).skill_timeout
     if not skill_timeout or queued_at is None:
         return STRICT
     waited = (now - queued_at).total_seconds()
@@ -178,7 +178,7 @@ def staff_pools(
 
 
 def _overflow_pool(task_type: TaskType) -> list[Candidate]:
-    policy = policy_of(task_type)
+    policy = policy_of(task_type=task_type)
     user_id = policy.overflow_assignee_id
     if user_id is None:
         return []

@@ -30,7 +30,7 @@ def assignment_stats() -> dict:
 
 
 # --- policies ---------------------------------------------------------------------------------
-def policy_of(task_type: TaskType) -> AssignmentPolicy:
+def policy_of(*, task_type: TaskType) -> AssignmentPolicy:
     """The type's assignment policy, or the defaults when it has no row (never saved from
     here). Reads what load_policies or a select_related put on the type: no query then."""
     try:
@@ -41,7 +41,7 @@ def policy_of(task_type: TaskType) -> AssignmentPolicy:
         return AssignmentPolicy(task_type_id=task_type.pk)
 
 
-def load_policies(task_types: Iterable[TaskType]) -> None:
+def load_policies(*, task_types: Iterable[TaskType]) -> None:
     """Put every type's policy (or its absence) on it in one query, for a batch of tasks
     whose types were each loaded with their task."""
     prefetch_related_objects([t for t in task_types if t.pk is not None], "assignment_policy")

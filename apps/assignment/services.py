@@ -18,14 +18,15 @@ from django.utils import timezone
 from apps.core.actors import Actor
 from apps.core.exceptions import Conflict, InvalidInput
 from apps.staff.models import Leave
-from apps.staff.services import staff_take_capacity_many
+from apps.staff.services import leave_mark_started, staff_take_capacity_many
 from apps.tasks import services as task_services
+from apps.tasks.holding import Change
 from apps.tasks.models import Task, TaskType
-from apps.tasks.states import AssigneeKind, TaskStatus
+from apps.tasks.states import AssigneeKind, TaskStatus, Transition
 
 from . import optimal
 from .models import (
-    LEAVE_REASON_PREFIX,
+    OPEN_OUTCOMES,
     Assignment,
     AssignmentPolicy,
     LeavePolicy,
@@ -56,6 +57,7 @@ from .strategies import (
 )
 
 S = TaskStatus
+T = Transition
 ENGINE = Actor.system("assignment")
 UNASSIGNABLE_REASON_MAX = Unassignable._meta.get_field("reason").max_length
 
@@ -85,7 +87,7 @@ class _Pool:
     def __init__(self, candidates: list[Candidate], task_type: TaskType):
         self.candidates = candidates
         self.weight = task_type.capacity_weight
-        self.strategy_name = policy_of(task_type).strategy
+        self.strategy_name = policy_of(task_type=task_type).strategy
         self._live = {id(c) for c in candidates if c.fits(self.weight)}
         self._live_by_user = Counter(c.user_id for c in candidates if id(c) in self._live)
         self._picker: Picker | None = None
@@ -189,7 +191,7 @@ class Planner:
     def why_unassignable(self, task: Task, excluded: set[int]) -> str:
         """Why nobody was planned for `task`, in words an operator can act on."""
         if self.candidates(task, excluded)[0]:
-            strategy = policy_of(task.task_type).strategy
+            strategy = policy_of(task_type=task.task_type).strategy
             reason = f"its strategy ({strategy}) chose none of the people available"
         elif shut_out := self.candidates(task, set())[0]:
             names = sorted(c.name for c in shut_out)
@@ -209,14 +211,14 @@ class Planner:
 
     def context(self, task_type: TaskType) -> RankContext:
         return RankContext(requirements=self.reqs(task_type), weight=task_type.capacity_weight,
-                           params=policy_of(task_type).strategy_params or {},
+                           params=policy_of(task_type=task_type).strategy_params or {},
                            cursor=self.cursors.get(task_type.pk, 0))
 
 
 def _strategy_has(task_type: TaskType, trait: str) -> bool:
     """Whether the type's strategy class says `trait` (plans_batch, keeps_cursor); an
     unknown name has none, and fails where it is used (get_strategy)."""
-    cls = strategy_class(policy_of(task_type).strategy)
+    cls = strategy_class(policy_of(task_type=task_type).strategy)
     return cls is not None and getattr(cls, trait)
 
 
@@ -233,11 +235,11 @@ def assign_queued(
                                           task_type_ids=task_type_ids, limit=limit)
         if not tasks:
             return result
-        load_policies(t.task_type for t in tasks)  # one query for the batch's types
+        load_policies(task_types=[t.task_type for t in tasks])  # one query for the batch
         planner = Planner(now)
         planner.prefetch(tasks)
         _load_cursors(planner, tasks)
-        excluded = exclusions([t.pk for t in tasks])
+        excluded = exclusions(task_ids=[t.pk for t in tasks])
         batch = [t for t in tasks if _strategy_has(t.task_type, "plans_batch")]
         if batch:
             _plan_optimal(batch, planner, excluded)
@@ -255,7 +257,8 @@ def _plan_greedy(task: Task, planner: Planner, excluded: set[int]) -> bool:
     choice, level = planner.best(task, excluded)
     if choice is None:
         return False
-    return _plan(task, choice, planner, level, strategy=policy_of(task.task_type).strategy)
+    strategy = policy_of(task_type=task.task_type).strategy
+    return _plan(task, choice, planner, level, strategy=strategy)
 
 
 def _plan_optimal(tasks: list[Task], planner: Planner, excluded) -> None:
@@ -295,7 +298,7 @@ def _plan_optimal(tasks: list[Task], planner: Planner, excluded) -> None:
         task = tasks[index]
         entry = entries[(kinds[index], person.user_id)]
         choice = Scored(entry, score, planner.context(task.task_type))
-        strategy = policy_of(task.task_type).strategy
+        strategy = policy_of(task_type=task.task_type).strategy
         if not _plan(task, choice, planner, pools[task.pk][1], strategy=strategy):
             _plan_greedy(task, planner, excluded.get(task.pk, set()))
 
@@ -324,11 +327,11 @@ def _commit(plan: list[Planned], *, by: Actor = ENGINE) -> list[Assignment]:
     asks: dict[int, list] = defaultdict(list)
     for p in plan:
         asks[p.choice.candidate.user_id].append((p.task.pk, p.task.task_type.capacity_weight))
-    granted = staff_take_capacity_many(asks)
+    granted = staff_take_capacity_many(requests=asks)
     done = [p for p in plan if p.task.pk in granted]
     task_services.tasks_assign_many(
-        [(p.task, _user(p.choice.candidate.user_id),
-          f"{p.reason}: {p.strategy} ({p.explanation})") for p in done],
+        items=[(p.task, _user(p.choice.candidate.user_id),
+                f"{p.reason}: {p.strategy} ({p.explanation})") for p in done],
         by=by, capacity_reserved=True,
     )
     return [_record(p.task, p.choice, strategy=p.strategy, reason=p.reason, by=by,
@@ -337,7 +340,7 @@ def _commit(plan: list[Planned], *, by: Actor = ENGINE) -> list[Assignment]:
 
 def _record(task: Task, choice: Scored, *, strategy: str, reason: str, by: Actor,
             explanation: str | None = None) -> Assignment:
-    policy = policy_of(task.task_type)
+    policy = policy_of(task_type=task.task_type)
     confirm = policy.requires_assignment_confirmation
     now = timezone.now()
     c = choice.candidate
@@ -405,9 +408,9 @@ def _load_cursors(planner: Planner, tasks: list[Task]) -> None:
             task_type_id__in=type_ids).values_list("task_type_id", "last_user_id"))
 
 
-def exclusions(task_ids) -> dict:
+def exclusions(*, task_ids) -> dict:
     """People who must not get these tasks again in their current attempt: they declined, let
-    it expire, or it was taken from them (subscribers.keep_assignment_outcome decides which
+    it expire, or it was taken from them (assignments_follow_task decides which
     records exclude, and a retry clears them)."""
     out: dict = defaultdict(set)
     rows = Assignment.objects.filter(task_id__in=task_ids, excludes_assignee=True).values_list(
@@ -418,13 +421,14 @@ def exclusions(task_ids) -> dict:
 
 
 # --- dry run ----------------------------------------------------------------------------------
-def task_candidates(task: Task, *, now: datetime | None = None) -> list[Scored]:
+def task_candidates(*, task: Task, now: datetime | None = None) -> list[Scored]:
     """Rank the pool for one task with scores and explanations, without assigning."""
     planner = Planner(now or timezone.now())
     _load_cursors(planner, [task])
-    candidates, _ = planner.candidates(task, exclusions([task.pk]).get(task.pk, set()))
+    candidates, _ = planner.candidates(task, exclusions(task_ids=[task.pk]).get(task.pk, set()))
     ctx = planner.context(task.task_type)
-    return get_strategy(policy_of(task.task_type).strategy).rank(task, candidates, ctx)
+    strategy = get_strategy(policy_of(task_type=task.task_type).strategy)
+    return strategy.rank(task, candidates, ctx)
 
 
 # --- reassignment -----------------------------------------------------------------------------
@@ -435,12 +439,12 @@ def task_reassign(*, task_id, by: Actor, target=None, force: bool = False,
     `force` past the skills and availability checks, never past capacity."""
     note = f"manual: {reason}" if reason else "manual"
     with transaction.atomic():
-        task = task_services.lock_task(task_id)
+        task = task_services.lock_task(task_id=task_id)
         if task.status in (S.ASSIGNED, S.RUNNING, S.PAUSED):
-            task = task_services.apply_locked(task, "requeue", by=by, reason=note)
+            task = task_services.apply_locked(task=task, transition="requeue", by=by, reason=note)
         elif task.status != S.QUEUED:
             raise Conflict(f"a task that is {task.status} cannot be reassigned",
-                           current=task.status, allowed=task_services.allowed_actions(task))
+                           current=task.status, allowed=task_services.allowed_actions(task=task))
         if target is None:
             transaction.on_commit(lambda: assign_queued(task_ids=[task.pk]))
             return task
@@ -465,7 +469,7 @@ def _assign_to(task: Task, target, *, by: Actor, force: bool, note: str) -> None
     ctx = planner.context(task.task_type)
     choice = Scored(candidate, skill_coverage(candidate, ctx), ctx,
                     note="(forced)" if force else "")
-    if not task_services.task_assign_locked(task, user=target, by=by, reason=note):
+    if not task_services.task_assign_locked(task=task, user=target, by=by, reason=note):
         raise Conflict(f"{target.get_username()} has no free capacity", current=task.status)
     _record(task, choice, strategy="manual", reason=Reason.MANUAL, by=by).save()
     Unassignable.objects.filter(task=task).delete()
@@ -503,8 +507,7 @@ def leaves_start(*, now: datetime | None = None) -> int:
                       .select_for_update(skip_locked=True).select_related("staff"))
         for leave in leaves:
             moved += _requeue_for_leave(leave)
-            leave.started_handled_at = now
-            leave.save(update_fields=["started_handled_at"])
+            leave_mark_started(leave=leave, at=now)
     return moved
 
 
@@ -515,12 +518,12 @@ def _requeue_for_leave(leave: Leave) -> int:
                 LeavePolicy.REASSIGN_NOT_STARTED: (S.ASSIGNED,)}
     moved = 0
     for task in held.filter(status__in=(S.ASSIGNED, S.RUNNING, S.PAUSED)):
-        if task.status not in statuses.get(policy_of(task.task_type).leave_policy, ()):
+        leave_policy = policy_of(task_type=task.task_type).leave_policy
+        if task.status not in statuses.get(leave_policy, ()):
             continue
         task_services.task_transition(
-            task_id=task.pk, action="requeue", by=ENGINE,
-            reason=f"{LEAVE_REASON_PREFIX} {leave.staff} is on leave from "
-                   f"{leave.start:%Y-%m-%d %H:%M}")
+            task_id=task.pk, action="requeue", by=ENGINE, cause=Reason.LEAVE,
+            reason=f"leave: {leave.staff} is on leave from {leave.start:%Y-%m-%d %H:%M}")
         moved += 1
     return moved
 
@@ -535,6 +538,58 @@ def tasks_requeue_timed_out(*, now: datetime | None = None) -> int:
     return _each(late, "requeue", reason="timeout: running past its type's timeout")
 
 
+# --- keeping records in step with the task (a transition listener, apps.assignment.hooks) ----
+# What a transition that takes a task from its holder makes of the open assignment.
+RELEASE_OUTCOMES = {
+    T.DECLINE: Outcome.DECLINED,
+    T.EXPIRE: Outcome.EXPIRED,
+    T.REQUEUE: Outcome.REVOKED,
+    T.CANCEL: Outcome.REVOKED,
+}
+# Taking a task from someone keeps it from going straight back to them, except when the task
+# itself ended (cancel) or they are away (leave): neither says they should not have it.
+EXCLUDING_TRANSITIONS = {T.DECLINE, T.EXPIRE, T.REQUEUE}
+
+
+def assignments_follow_task(change: Change) -> None:
+    """Runs inside the transition's transaction, so the record never disagrees with the task."""
+    now = timezone.now()
+    if change.transition in (T.ACCEPT, T.START) and change.from_status == S.ASSIGNED:
+        Assignment.objects.filter(task=change.task, outcome=Outcome.PENDING).update(
+            outcome=Outcome.ACCEPTED, decided_at=now)
+        return
+    if _begins_new_attempt(change):
+        # Exclusions belong to the attempt they were earned in.
+        Assignment.objects.filter(task=change.task, excludes_assignee=True).update(
+            excludes_assignee=False)
+    if change.from_status == S.QUEUED and change.transition != T.ASSIGN:
+        # Left the queue some other way (cancelled…): no longer waiting for anyone. Bulk
+        # hand-overs clear their own rows in one statement (_finish).
+        Unassignable.objects.filter(task=change.task).delete()
+    if change.before is None or change.after == change.before:
+        return
+    outcome = RELEASE_OUTCOMES.get(change.transition, Outcome.FINISHED)
+    Assignment.objects.filter(
+        task=change.task, assignee_user_id=change.before, outcome__in=OPEN_OUTCOMES
+    ).update(outcome=outcome, outcome_reason=change.reason[:200], decided_at=now,
+             excludes_assignee=_excludes(change))
+
+
+def _begins_new_attempt(change: Change) -> bool:
+    """A retry, by hand or scheduled after a failure, starts the task afresh."""
+    return change.transition == T.RETRY or (
+        change.transition == T.FAIL and change.task.status == S.SCHEDULED)
+
+
+def _excludes(change: Change) -> bool:
+    return change.transition in EXCLUDING_TRANSITIONS and change.cause != Reason.LEAVE
+
+
+def assign_dispatched(task_ids) -> None:
+    """The staff dispatcher (apps.tasks.dispatch): queued staff work, assigned now."""
+    assign_queued(task_ids=task_ids)
+
+
 # --- policies ---------------------------------------------------------------------------------
 POLICY_FIELDS = frozenset(
     f.name for f in AssignmentPolicy._meta.concrete_fields if f.name != "task_type")
@@ -543,7 +598,7 @@ POLICY_FIELDS = frozenset(
 def assignment_policy_set(*, task_type: TaskType, by: Actor, **values) -> AssignmentPolicy:
     """Set how a type's work is assigned: the given fields, the rest as they are (or the
     defaults, for a type without a row yet). Called by the task type services inside their
-    transaction (apps.assignment.extensions) and by the admin's policy inline."""
+    transaction (apps.assignment.hooks) and by the admin's policy inline."""
     unknown = sorted(set(values) - POLICY_FIELDS)
     if unknown:
         raise InvalidInput(fields={name: ["Not an assignment policy field."] for name in unknown})

@@ -40,15 +40,15 @@ def error_body(detail: str, code: str, **extra) -> dict:
 
 def exception_handler(exc, context):
     if isinstance(exc, Conflict):
-        body = error_body(str(exc), "conflict", status=exc.current,
-                          allowed_transitions=exc.allowed)
+        body = error_body(str(exc), "conflict", **exc.details())
         return Response(body, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, PermissionDenied):
         return Response(error_body(str(exc), "permission_denied"),
                         status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, InvalidInput):
-        return Response({**exc.fields, **error_body(str(exc), "invalid")},
-                        status=status.HTTP_400_BAD_REQUEST)
+        # Shaped as a serializer's errors, so a client reads a service's refusal and a
+        # field's refusal the same way.
+        exc = exceptions.ValidationError(exc.fields or {NON_FIELD: [str(exc)]})
     # As DRF's handler does, so that every exception it answers has codes.
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(*exc.args)

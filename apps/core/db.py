@@ -6,11 +6,32 @@ import functools
 import json
 import operator
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from django.db import connection, models
+from django.db import IntegrityError, connection, models
 from psycopg.types.json import Jsonb
+
+from .exceptions import InvalidInput
+
+RACED_WRITE = "Conflicts with data written at the same time; reload and try again."
+
+
+@contextmanager
+def duplicates_refused() -> Iterator[None]:
+    """A unique constraint lost to a concurrent write of the same data is the caller's 400.
+
+    The form or serializer checked uniqueness, but another request may have written the same
+    name between that check and our INSERT. Wrap a block that opens its own transaction (or
+    savepoint), so the failed statement is rolled back before the error goes up; usable as a
+    decorator on a service.
+    """
+    try:
+        yield
+    except IntegrityError as exc:
+        raise InvalidInput(RACED_WRITE, fields={"non_field_errors": [RACED_WRITE]}) from exc
+
 
 # Rows per statement in update_rows on PostgreSQL (parameters stay far below any limit).
 UPDATE_CHUNK = 1000

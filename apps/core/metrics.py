@@ -1,33 +1,12 @@
-"""/metrics: Prometheus text, correct with one web process or many.
+"""Metrics every app may add to: collectors that read the database at scrape time.
 
-With several web workers (PROMETHEUS_MULTIPROC_DIR set), each process only knows its own
-counters; prometheus_client's MultiProcessCollector merges the files they write. Collectors
-that read the database (exact whatever the process count) are added to either registry.
-
-Who may scrape: a request with `Authorization: Bearer <METRICS_TOKEN>`, or from an address in
-METRICS_ALLOWED_IPS. With neither configured, only loopback in DEBUG; otherwise nobody (403):
-the figures describe the business (task counts by state, traffic), not for the public.
+The apps register here (the kernel) rather than with the /metrics endpoint (apps.ops.metrics),
+so a domain app never depends on operations: the endpoint reads this list when it serves.
 """
 
 from __future__ import annotations
 
-import os
-
-from django.conf import settings
-from django.http import HttpResponse, HttpResponseForbidden
-from django.utils.crypto import constant_time_compare
-from django.views.decorators.http import require_GET
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    generate_latest,
-    multiprocess,
-)
-
-from .clients import address_in, client_ip, networks
-
-LOOPBACK = networks(["127.0.0.0/8", "::1"])
+from prometheus_client import REGISTRY
 
 _database_collectors: list = []
 
@@ -40,33 +19,6 @@ def register_database_collector(collector) -> None:
     REGISTRY.register(collector)
 
 
-def _registry():
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        return REGISTRY
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
-    for collector in _database_collectors:
-        registry.register(collector)
-    return registry
-
-
-def scrape_allowed(request) -> bool:
-    token = settings.METRICS_TOKEN
-    if token:
-        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and constant_time_compare(presented.strip(), token):
-            return True
-    if settings.METRICS_ALLOWED_IPS:
-        return address_in(client_ip(request), networks(settings.METRICS_ALLOWED_IPS))
-    if token:
-        return False
-    return settings.DEBUG and address_in(client_ip(request), LOOPBACK)
-
-
-@require_GET
-def metrics(request):
-    if not scrape_allowed(request):
-        return HttpResponseForbidden(
-            "Metrics need METRICS_TOKEN or METRICS_ALLOWED_IPS.\n", content_type="text/plain"
-        )
-    return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
+def database_collectors() -> tuple:
+    """Every collector registered so far, for a registry built per scrape (multiprocess)."""
+    return tuple(_database_collectors)

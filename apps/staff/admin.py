@@ -1,4 +1,8 @@
-"""Operators' view of people: skills, teams, staff with their skills and load, leave calendar."""
+"""Operators' view of people: skills, teams, staff with their skills and load, leave calendar.
+
+Every save, inline and delete goes through apps.staff.services (the rules the API keeps:
+leave overlap, team loops, who may be removed), with the form reporting a refusal on its field.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +11,72 @@ from django.contrib.admin.actions import delete_selected as django_delete_select
 from django.forms.models import BaseInlineFormSet
 from django.shortcuts import redirect
 
+from apps.core.admin import ServiceAdminMixin, ServiceModelForm
+
 from . import services
 from .models import Leave, RequiredSkill, Skill, Staff, StaffSkill, Team
 
 
+def _changed(form, names) -> dict:
+    return {name: form.cleaned_data[name] for name in form.changed_data if name in names}
+
+
+def _adopt(obj, created) -> None:
+    """The admin goes on with the instance it built (its log entry, its redirect): give it
+    what the service saved."""
+    obj.__dict__.update(created.__dict__)
+
+
 @admin.register(Skill)
-class SkillAdmin(admin.ModelAdmin):
+class SkillAdmin(ServiceAdminMixin, admin.ModelAdmin):
     list_display = ("name", "description")
     search_fields = ("name",)
 
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.skill_update(skill=obj, **_changed(form, ("name", "description")))
+        else:
+            _adopt(obj, services.skill_create(name=obj.name, description=obj.description))
+
+    def delete_model(self, request, obj):
+        services.skill_delete(skill=obj)  # refused (Conflict) while a task type needs it
+
+    def delete_queryset(self, request, queryset):
+        for skill in queryset:
+            services.skill_delete(skill=skill)
+
+
+class TeamForm(ServiceModelForm):
+    class Meta:
+        model = Team
+        fields = ("name", "manager", "parent")
+
+    def check(self, cleaned_data):
+        if self.instance.pk is not None:
+            services.team_check_parent(team=self.instance, parent=cleaned_data.get("parent"))
+
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    form = TeamForm
     list_display = ("name", "manager", "parent")
     list_select_related = ("manager", "parent")
     search_fields = ("name", "manager__username")
     autocomplete_fields = ("manager", "parent")
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.team_update(team=obj, **_changed(form, ("name", "manager", "parent")))
+        else:
+            _adopt(obj, services.team_create(name=obj.name, manager=obj.manager,
+                                             parent=obj.parent))
+
+    def delete_model(self, request, obj):
+        services.team_delete(team=obj)
+
+    def delete_queryset(self, request, queryset):
+        for team in queryset:
+            services.team_delete(team=team)
 
 
 class StaffSkillInline(admin.TabularInline):
@@ -32,7 +86,7 @@ class StaffSkillInline(admin.TabularInline):
 
 
 @admin.register(Staff)
-class StaffAdmin(admin.ModelAdmin):
+class StaffAdmin(ServiceAdminMixin, admin.ModelAdmin):
     list_display = ("user", "full_name", "team", "load", "capacity", "availability",
                     "seniority", "rating", "last_assigned_at")
     list_filter = ("team", ("staff_skills__skill", admin.RelatedOnlyFieldListFilter),
@@ -55,14 +109,24 @@ class StaffAdmin(admin.ModelAdmin):
         return obj.user.get_full_name()
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            super().save_model(request, obj, form, change)
-            return
         # Through the service: an UPDATE of the changed columns only, never of `load`,
         # which task hand-overs move concurrently while this form is open.
-        changed = {name: form.cleaned_data[name] for name in form.changed_data
-                   if name in services.STAFF_FIELDS}
-        services.staff_update(staff=obj, **changed)
+        if change:
+            services.staff_update(staff=obj, **_changed(form, services.STAFF_FIELDS))
+            return
+        fields = {name: form.cleaned_data[name] for name in services.STAFF_FIELDS}
+        _adopt(obj, services.staff_enrol(user=form.cleaned_data["user"], **fields))
+
+    def save_related(self, request, form, formsets, change):
+        # The skills inline is the person's whole skill set: replaced through the service.
+        for formset in formsets:
+            if formset.model is StaffSkill:
+                formset.save(commit=False)  # what changed, for the admin's history; not saved
+                kept = [f.cleaned_data for f in formset.forms
+                        if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+                services.staff_set_skills(
+                    staff=form.instance,
+                    skills=[(row["skill"], row["level"]) for row in kept])
 
     # --- removal: refused while the person holds work (services.staff_delete) -----------------
     def delete_view(self, request, object_id, extra_context=None):
@@ -96,8 +160,22 @@ class StaffAdmin(admin.ModelAdmin):
             services.staff_delete(staff=staff)
 
 
+class LeaveForm(ServiceModelForm):
+    class Meta:
+        model = Leave
+        fields = ("staff", "start", "end", "reason", "substitute")
+
+    def check(self, cleaned_data):
+        # The API's rules (apps.staff.services.leave_check), reported on the field at fault.
+        staff = cleaned_data.get("staff") or self.instance.staff  # read-only once saved
+        services.leave_check(staff=staff, start=cleaned_data["start"],
+                             end=cleaned_data["end"], substitute=cleaned_data.get("substitute"),
+                             exclude=self.instance.pk)
+
+
 @admin.register(Leave)
-class LeaveAdmin(admin.ModelAdmin):
+class LeaveAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    form = LeaveForm
     list_display = ("staff", "start", "end", "substitute", "reason")
     list_filter = ("start", "end", "staff__team")
     list_select_related = ("staff__user", "substitute__user")
@@ -106,6 +184,26 @@ class LeaveAdmin(admin.ModelAdmin):
     date_hierarchy = "start"
     ordering = ("start",)
     readonly_fields = ("started_handled_at", "created_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        # A leave stays with its person: moving it would skip the new person's overlap check
+        # under their lock, and their handed-back work would belong to someone else.
+        return (*self.readonly_fields, "staff") if obj else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        fields = ("start", "end", "reason", "substitute")
+        if change:
+            services.leave_update(leave=obj, **_changed(form, fields))
+        else:
+            _adopt(obj, services.leave_request(
+                staff=obj.staff, **{name: getattr(obj, name) for name in fields}))
+
+    def delete_model(self, request, obj):
+        services.leave_delete(leave=obj)
+
+    def delete_queryset(self, request, queryset):
+        for leave in queryset:
+            services.leave_delete(leave=leave)
 
 
 class RequiredSkillFormSet(BaseInlineFormSet):
@@ -123,7 +221,7 @@ class RequiredSkillFormSet(BaseInlineFormSet):
 
 
 class RequiredSkillInline(admin.TabularInline):
-    """On the task type page (apps.staff.extensions adds it there)."""
+    """On the task type page (apps.staff.hooks adds it there)."""
 
     model = RequiredSkill
     formset = RequiredSkillFormSet

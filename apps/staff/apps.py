@@ -6,6 +6,6 @@ class StaffConfig(AppConfig):
     label = "staff"
 
     def ready(self):
-        from . import extensions, services  # noqa: F401  (services: the load keeper on hand-overs)
+        from . import hooks
 
-        extensions.register()  # a task type's required skills (apps.tasks.extensions)
+        hooks.register()

@@ -28,7 +28,7 @@ def staff_directory() -> QuerySet[Staff]:
     )
 
 
-def staff_visible_managed_by(user) -> QuerySet[Staff]:
+def staff_visible_managed_by(*, user) -> QuerySet[Staff]:
     """The staff this user may manage: everyone for admins, their teams' members for managers."""
     if is_admin(user):
         return Staff.objects.all()
@@ -68,11 +68,11 @@ def _workload_row(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def tasks_for_me(user, *, base: QuerySet[Task] | None = None) -> QuerySet[Task]:
+def tasks_for_me(*, user, base: QuerySet[Task] | None = None) -> QuerySet[Task]:
     """The caller's own open work, whatever else their role lets them see.
 
     `base` lets a caller bring its own loading (the task API's joins and prefetches); it must
-    be narrower than or equal to tasks_visible_to(user).
+    be narrower than or equal to tasks_visible_to(user=user).
     """
-    qs = tasks_visible_to(user) if base is None else base
+    qs = tasks_visible_to(user=user) if base is None else base
     return qs.filter(assignee_user=user, status__in=OPEN_STATES)

@@ -7,15 +7,14 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, OuterRef, ProtectedError, Subquery, Sum
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
-from apps.core.db import update_rows
-from apps.core.exceptions import Conflict
-from apps.tasks.holding import Change, on_transition
+from apps.core.db import duplicates_refused, update_rows
+from apps.core.exceptions import Conflict, InvalidInput
+from apps.tasks.holding import Change
 from apps.tasks.models import Task, TaskType
 from apps.tasks.states import HELD_STATES
 
@@ -27,9 +26,10 @@ class CapacityExceeded(Conflict):
 
 
 # --- load: exact under concurrency ------------------------------------------------------------
-@on_transition
-def keep_load(change: Change) -> None:
-    """Runs inside the transition's transaction, before the task row is saved."""
+def load_follow_task(change: Change) -> None:
+    """A transition listener (apps.staff.hooks): runs inside the transition's transaction,
+    before the task row is saved, and refuses a hand-over that does not fit (CapacityExceeded).
+    """
     if not change.holder_changed:
         return
     # Exactly what was taken at hand-over goes back, whatever the type weighs now.
@@ -57,7 +57,9 @@ def staff_take_capacity(*, user_id: int, weight: int) -> None:
     raise CapacityExceeded(f"taking this task would put user {user_id} over capacity")
 
 
-def staff_take_capacity_many(requests: Mapping[int, Sequence[tuple[Hashable, int]]]) -> set:
+def staff_take_capacity_many(
+    *, requests: Mapping[int, Sequence[tuple[Hashable, int]]]
+) -> set:
     """Take capacity for a whole batch of hand-overs: one locking read, one write.
 
     `requests` maps a user id to (key, weight) asks in the order they should be served; the
@@ -121,17 +123,31 @@ def staff_reconcile_load() -> int:
 
 
 # --- people -----------------------------------------------------------------------------------
+@duplicates_refused()
 def staff_create(
     *, username: str, password: str | None, email: str = "", team: Team | None = None,
     capacity: int = 3, seniority: int = 1, rating: int = 3,
     availability: str = Availability.ACTIVE,
     skills: Iterable[tuple[Skill, int]] = (), first_name: str = "", last_name: str = "",
 ) -> Staff:
+    """A new person: their sign-in account and their staff record, together or not at all."""
     with transaction.atomic():
         user = get_user_model().objects.create_user(
             username=username, password=password, email=email,
             first_name=first_name, last_name=last_name,
         )
+        return staff_enrol(user=user, team=team, capacity=capacity, seniority=seniority,
+                           rating=rating, availability=availability, skills=skills)
+
+
+@duplicates_refused()
+def staff_enrol(
+    *, user: Any, team: Team | None = None, capacity: int = 3, seniority: int = 1,
+    rating: int = 3, availability: str = Availability.ACTIVE,
+    skills: Iterable[tuple[Skill, int]] = (),
+) -> Staff:
+    """Make an existing account a member of staff (the admin's "add staff" page)."""
+    with transaction.atomic():
         staff = Staff.objects.create(user=user, team=team, capacity=capacity,
                                      seniority=seniority, rating=rating,
                                      availability=availability)
@@ -147,24 +163,14 @@ def staff_set_skills(*, staff: Staff, skills: Iterable[tuple[Skill, int]]) -> No
     )
 
 
-def leave_create(
-    *, staff: Staff, start: datetime, end: datetime, reason: str = "",
-    substitute: Staff | None = None,
-) -> Leave:
-    if end <= start:
-        raise ValueError("a leave ends after it starts")
-    if substitute is not None and substitute.pk == staff.pk:
-        raise ValueError("a substitute is someone else")
-    return Leave.objects.create(staff=staff, start=start, end=end, reason=reason,
-                                substitute=substitute)
-
-
 # --- catalogue: skills and teams --------------------------------------------------------------
+@duplicates_refused()
 def skill_create(*, name: str, description: str = "") -> Skill:
     with transaction.atomic():
         return Skill.objects.create(name=name, description=description)
 
 
+@duplicates_refused()
 def skill_update(*, skill: Skill, **fields: Any) -> Skill:
     return _update(skill, fields, allowed={"name", "description"})
 
@@ -178,14 +184,16 @@ def skill_delete(*, skill: Skill) -> None:
         raise Conflict("skill is required by task types; remove it from them first") from exc
 
 
+@duplicates_refused()
 def team_create(*, name: str, manager: Any = None, parent: Team | None = None) -> Team:
     with transaction.atomic():
         return Team.objects.create(name=name, manager=manager, parent=parent)
 
 
+@duplicates_refused()
 def team_update(*, team: Team, **fields: Any) -> Team:
     if "parent" in fields:
-        _check_team_parent(team, fields["parent"])
+        team_check_parent(team=team, parent=fields["parent"])
     return _update(team, fields, allowed={"name", "manager", "parent"})
 
 
@@ -194,20 +202,24 @@ def team_delete(*, team: Team) -> None:
         team.delete()  # members and child teams are kept, team-less (SET_NULL)
 
 
-def _check_team_parent(team: Team, parent: Team | None) -> None:
+def team_check_parent(*, team: Team, parent: Team | None) -> None:
     """Escalation walks up the parent chain, so the chain must never loop back."""
     seen: set[int] = set()
     while parent is not None and parent.pk not in seen:
         if parent.pk == team.pk:
-            raise ValidationError({"parent": ["A team cannot be inside itself."]})
+            raise InvalidInput.on("parent", "A team cannot be inside itself.")
         seen.add(parent.pk)
         parent = parent.parent
+
+
+def _not_settable(names: Iterable[str]) -> InvalidInput:
+    return InvalidInput(fields={name: ["This field cannot be set here."] for name in sorted(names)})
 
 
 def _update(obj: Any, fields: dict[str, Any], *, allowed: set[str]) -> Any:
     unknown = set(fields) - allowed
     if unknown:
-        raise TypeError(f"cannot update {sorted(unknown)} here")
+        raise _not_settable(unknown)
     with transaction.atomic():
         for name, value in fields.items():
             setattr(obj, name, value)
@@ -220,16 +232,18 @@ def _update(obj: Any, fields: dict[str, Any], *, allowed: set[str]) -> Any:
 STAFF_FIELDS = frozenset({"team", "capacity", "seniority", "rating", "availability"})
 
 
+@duplicates_refused()
 def staff_update(*, staff: Staff, **fields: Any) -> Staff:
     """Change a person's settings; `skills` ((skill, level) pairs) replaces them all.
 
-    Writes with UPDATE on the named columns only: `load` moves concurrently (keep_load), and a
-    save() of the whole row would put back the value read at the start of the request.
+    Writes with UPDATE on the named columns only: `load` moves concurrently
+    (load_follow_task), and a save() of the whole row would put back the value read at the
+    start of the request.
     """
     skills = fields.pop("skills", None)
     unknown = set(fields) - STAFF_FIELDS
     if unknown:
-        raise TypeError(f"cannot update {sorted(unknown)} here")
+        raise _not_settable(unknown)
     with transaction.atomic():
         if fields:
             Staff.objects.filter(pk=staff.pk).update(**fields)
@@ -246,6 +260,9 @@ class StaffHoldsWork(Conflict):
         super().__init__(
             f"{username} holds {len(self.task_ids)} open task(s): "
             f"{', '.join(self.task_ids)}; reassign them or set the person unavailable first")
+
+    def details(self) -> dict:
+        return {"held_tasks": self.task_ids}
 
 
 def staff_held_task_ids(*, staff: Staff) -> list[str]:
@@ -273,6 +290,7 @@ def staff_delete(*, staff: Staff) -> None:
 
 
 # --- leave -------------------------------------------------------------------------------------
+@duplicates_refused()
 def leave_request(
     *, staff: Staff, start: datetime, end: datetime, reason: str = "",
     substitute: Staff | None = None,
@@ -280,21 +298,22 @@ def leave_request(
     """A new leave, refused when it overlaps one the person already has."""
     with transaction.atomic():
         _lock_leaves_of(staff)
-        _check_leave(staff=staff, start=start, end=end, substitute=substitute)
-        return leave_create(staff=staff, start=start, end=end, reason=reason,
-                            substitute=substitute)
+        leave_check(staff=staff, start=start, end=end, substitute=substitute)
+        return Leave.objects.create(staff=staff, start=start, end=end, reason=reason,
+                                    substitute=substitute)
 
 
+@duplicates_refused()
 def leave_update(*, leave: Leave, **fields: Any) -> Leave:
     unknown = set(fields) - {"start", "end", "reason", "substitute"}
     if unknown:
-        raise TypeError(f"cannot update {sorted(unknown)} here")
+        raise _not_settable(unknown)
     with transaction.atomic():
         _lock_leaves_of(leave.staff)
         for name, value in fields.items():
             setattr(leave, name, value)
-        _check_leave(staff=leave.staff, start=leave.start, end=leave.end,
-                     substitute=leave.substitute, exclude=leave.pk)
+        leave_check(staff=leave.staff, start=leave.start, end=leave.end,
+                    substitute=leave.substitute, exclude=leave.pk)
         if "start" in fields and leave.start > timezone.now():
             # Moved to the future: the sweep must hand their work back when it now begins.
             leave.started_handled_at = None
@@ -321,17 +340,23 @@ def leave_overlaps(*, staff: Staff, start: datetime, end: datetime,
             .exclude(pk=exclude).order_by("start").first())
 
 
-def _check_leave(*, staff: Staff, start: datetime, end: datetime, substitute: Staff | None,
-                 exclude: int | None = None) -> None:
+def leave_check(*, staff: Staff, start: datetime, end: datetime, substitute: Staff | None,
+                exclude: int | None = None) -> None:
+    """Every rule a leave keeps, in the one place the API, the admin and imports go through."""
     if end <= start:
-        raise ValidationError({"end": ["A leave ends after it starts."]})
+        raise InvalidInput.on("end", "Must be after start.")
     if substitute is not None and substitute.pk == staff.pk:
-        raise ValidationError({"substitute": ["A substitute is someone else."]})
+        raise InvalidInput.on("substitute", "Must be someone else.")
     clash = leave_overlaps(staff=staff, start=start, end=end, exclude=exclude)
     if clash is not None:
-        raise ValidationError({"start": [
-            f"Overlaps the leave from {clash.start:%Y-%m-%d %H:%M} to {clash.end:%Y-%m-%d %H:%M}."
-        ]})
+        raise InvalidInput.on("start", f"Overlaps leave {clash.pk} "
+                                       f"({clash.start:%Y-%m-%d} to {clash.end:%Y-%m-%d}).")
+
+
+def leave_mark_started(*, leave: Leave, at: datetime) -> None:
+    """The leave's start was handled (its person's work handed back): never handled twice."""
+    Leave.objects.filter(pk=leave.pk).update(started_handled_at=at)
+    leave.started_handled_at = at
 
 
 # --- task types --------------------------------------------------------------------------------

@@ -9,14 +9,14 @@ classes).
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.translation import ngettext
 
 from apps.core.actors import Actor
-from apps.core.exceptions import Conflict
+from apps.core.admin import ServiceAdminMixin
+from apps.core.exceptions import Conflict, PermissionDenied
 
 from . import extensions, services
 from .models import Task, TaskHistory, TaskLog, TaskType
@@ -28,7 +28,7 @@ ADMIN_ACTIONS = (
 
 
 @admin.register(TaskType)
-class TaskTypeAdmin(admin.ModelAdmin):
+class TaskTypeAdmin(ServiceAdminMixin, admin.ModelAdmin):
     list_display = ("key", "name", "assignee_kind", "priority", "capacity_weight", "queue",
                     "max_retries", "is_active")
     list_filter = ("assignee_kind", "queue", "is_active", "requires_creation_approval",
@@ -103,7 +103,7 @@ class TaskHistoryInline(admin.TabularInline):
 
 
 @admin.register(Task)
-class TaskAdmin(admin.ModelAdmin):
+class TaskAdmin(ServiceAdminMixin, admin.ModelAdmin):
     change_form_template = "admin/tasks/task/change_form.html"
     list_display = ("title", "task_type", "status", "priority", "assignee_user", "progress",
                     "attempts", "reference", "created_at")
@@ -142,16 +142,13 @@ class TaskAdmin(admin.ModelAdmin):
         return self.readonly_fields
 
     def save_model(self, request, obj, form, change):
-        # Through task_update: the row lock, the open-task rule and the task.updated event.
+        # Through task_update: the row lock, the open-task rule and the task.updated event (a
+        # task that finished while the form was open: ServiceAdminMixin says so, saves nothing).
         changes = {name: form.cleaned_data[name] for name in form.changed_data
                    if name in services.EDITABLE_FIELDS}
-        if not changes:
-            return
-        try:
+        if changes:
             services.task_update(task_id=obj.pk, changes=changes,
                                  by=Actor.for_user(request.user))
-        except Conflict as exc:  # it finished while the form was open
-            self.message_user(request, f"Not saved: {exc}", messages.ERROR)
 
     # --- what other apps add (apps.tasks.extensions) -------------------------------------------
     @property
@@ -177,8 +174,7 @@ class TaskAdmin(admin.ModelAdmin):
         task = self.get_object(request, object_id)
         if task is not None:
             extra_context["transition_buttons"] = services.allowed_actions(
-                task, among=ADMIN_ACTIONS
-            )
+                task=task, among=ADMIN_ACTIONS)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def transition_view(self, request, object_id, name: str):

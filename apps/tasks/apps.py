@@ -6,4 +6,6 @@ class TasksConfig(AppConfig):
     label = "tasks"
 
     def ready(self):
-        from . import metrics, subscribers  # noqa: F401  (registers subscribers, collectors)
+        from . import hooks, metrics  # noqa: F401  (metrics: registers its collector)
+
+        hooks.register()

@@ -2,7 +2,7 @@
 
 Apps above tasks (staff, assignment, approvals) add to a task type (API fields, how to read
 and write them, admin inlines) and to the task admin (inlines, actions) here, from their
-AppConfig.ready through one `extensions.py` module each. So apps.tasks never imports them,
+AppConfig.ready through their one `hooks.py` module each. So apps.tasks never imports them,
 and no app replaces another's admin class: the task and task type admins are built once in
 apps/tasks/admin.py and read what is registered here when they are used.
 

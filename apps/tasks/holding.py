@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import IntEnum
 
 from apps.core.actors import Actor
 
@@ -26,6 +27,9 @@ class Change:
     after: int | None  # user id that holds it now, or None
     by: Actor
     reason: str
+    # Why, as a tag the caller chose (e.g. the assignment app's Reason.LEAVE): what listeners
+    # decide on, never the wording of `reason`, which is for people.
+    cause: str = ""
     # The capacity the previous holder took for the task, which they now give back; what the
     # new holder takes is task.held_weight.
     released_weight: int = 0
@@ -38,13 +42,25 @@ class Change:
         return self.before != self.after
 
 
+class HookOrder(IntEnum):
+    """When a listener runs among the others: by this order, never by INSTALLED_APPS."""
+
+    # May refuse the change (capacity): runs before anyone writes, so a refusal needs no
+    # savepoint to undo what another listener wrote (see services.task_assign_locked).
+    GUARD = 10
+    # Keeps an app's own records in step with the task (assignments, approval requests).
+    RECORD = 20
+
+
 Listener = Callable[[Change], None]
-_listeners: list[Listener] = []
+_listeners: list[tuple[int, Listener]] = []
 
 
-def on_transition(func: Listener) -> Listener:
-    if func not in _listeners:
-        _listeners.append(func)
+def on_transition(func: Listener, *, order: HookOrder) -> Listener:
+    """Register `func` for every transition, at `order` (ties run in registration order)."""
+    if all(f is not func for _, f in _listeners):
+        _listeners.append((order, func))
+        _listeners.sort(key=lambda item: item[0])  # stable: ties keep their order
     return func
 
 
@@ -63,7 +79,7 @@ def weigh(task: Task, *, before: int | None, after: int | None) -> int:
 
 
 def notify(change: Change) -> None:
-    for listener in _listeners:
+    for _, listener in _listeners:
         listener(change)
 
 

@@ -24,7 +24,7 @@ TASK_TYPE_CACHE_SECONDS = 5.0
 _active_types: dict[str, tuple[float, TaskType]] = {}
 
 
-def tasks_visible_to(user) -> QuerySet[Task]:
+def tasks_visible_to(*, user) -> QuerySet[Task]:
     """Admins and managers see every task; anyone else what they created or hold."""
     qs = Task.objects.select_related("task_type", "assignee_user__staff")
     if sees_all_tasks(user):
@@ -32,11 +32,11 @@ def tasks_visible_to(user) -> QuerySet[Task]:
     return qs.filter(Q(created_by=user) | Q(assignee_user=user))
 
 
-def task_history(task: Task) -> QuerySet[TaskHistory]:
+def task_history(*, task: Task) -> QuerySet[TaskHistory]:
     return task.history.select_related("actor_user").order_by("created_at", "id")
 
 
-def task_logs(task: Task, *, attempt: int | None = None) -> QuerySet[TaskLog]:
+def task_logs(*, task: Task, attempt: int | None = None) -> QuerySet[TaskLog]:
     qs = task.logs.order_by("id")
     return qs if attempt is None else qs.filter(attempt=attempt)
 

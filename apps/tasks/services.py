@@ -30,8 +30,10 @@ from .states import LogLevel, TaskStatus
 
 S = TaskStatus
 
-# The actions callers name, and the model transitions each may stand for: `submit` sends a
-# draft on or a running task to review, depending on where the task is.
+# Two words, one for each side of the state machine: an *action* is what a caller asks for
+# (the API's and admin's verbs); a *transition* is the django-fsm method on the model that
+# performs it (states.Transition). An action may stand for more than one transition: `submit`
+# sends a draft on or a running task to review, depending on where the task is.
 ACTIONS: dict[str, tuple[str, ...]] = {
     "submit": ("submit", "submit_for_review"),
     "approve": ("approve", "approve_review"),
@@ -52,47 +54,49 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "retry": ("retry",),
     "cancel": ("cancel",),
 }
-_ACTION_OF_METHOD = {m: a for a, methods in ACTIONS.items() for m in methods if a != "reassign"}
+_ACTION_OF_TRANSITION = {
+    t: a for a, transitions in ACTIONS.items() for t in transitions if a != "reassign"
+}
 
 
 # --- reading what is possible ---------------------------------------------------------------
-def available_methods(task: Task) -> list[str]:
+def available_transitions(*, task: Task) -> list[str]:
     return [t.name for t in task.get_available_status_transitions()]
 
 
-def actions_reaching(task: Task, status: str, *, among: Iterable[str]) -> list[str]:
+def actions_reaching(*, task: Task, status: str, among: Iterable[str]) -> list[str]:
     """The actions, among those offered, that take the task to `status` from where it is."""
     found = []
     for t in task.get_available_status_transitions():
         targets = getattr(t.target, "allowed_states", None) or [t.target]
-        action = _ACTION_OF_METHOD[t.name]
+        action = _ACTION_OF_TRANSITION[t.name]
         if status in targets and action in among and action not in found:
             found.append(action)
     return found
 
 
-def allowed_actions(task: Task, *, among: Iterable[str] | None = None) -> list[str]:
-    methods = set(available_methods(task))
+def allowed_actions(*, task: Task, among: Iterable[str] | None = None) -> list[str]:
+    possible = set(available_transitions(task=task))
     names = among if among is not None else ACTIONS
-    return sorted(a for a in names if methods.intersection(ACTIONS[a]))
+    return sorted(a for a in names if possible.intersection(ACTIONS[a]))
 
 
-def _method_for(task: Task, action: str, *, among: Iterable[str] | None) -> str:
+def _transition_for(task: Task, action: str, *, among: Iterable[str] | None) -> str:
     if action not in ACTIONS:
         raise Conflict(f"unknown transition {action!r}", current=task.status,
-                       allowed=allowed_actions(task, among=among))
-    methods = available_methods(task)
-    for method in ACTIONS[action]:
-        if method in methods:
-            return method
+                       allowed=allowed_actions(task=task, among=among))
+    possible = available_transitions(task=task)
+    for transition in ACTIONS[action]:
+        if transition in possible:
+            return transition
     raise Conflict(
         f"cannot {action} a task that is {task.status}",
-        current=task.status, allowed=allowed_actions(task, among=among),
+        current=task.status, allowed=allowed_actions(task=task, among=among),
     )
 
 
 # --- transitions ----------------------------------------------------------------------------
-def lock_task(task_id: uuid.UUID | str) -> Task:
+def lock_task(*, task_id: uuid.UUID | str) -> Task:
     # of=("self",): lock the task row only, not the task type it is joined with.
     return (
         Task.objects.select_for_update(of=("self",))
@@ -101,31 +105,37 @@ def lock_task(task_id: uuid.UUID | str) -> Task:
     )
 
 
-def _history_row(task: Task, *, method: str, from_status: str, by: Actor, reason: str):
+def _history_row(task: Task, *, transition: str, from_status: str, by: Actor, reason: str):
     return TaskHistory(
-        task=task, transition=method, from_status=from_status, to_status=task.status,
+        task=task, transition=transition, from_status=from_status, to_status=task.status,
         actor_kind=by.kind, actor_user=by.user, actor_name=by.name[:150], reason=reason,
     )
 
 
-def apply_locked(task: Task, method: str, *, by: Actor, reason: str, **kwargs: Any) -> Task:
-    """Apply one transition to a locked task, record it, and announce it after commit."""
+def apply_locked(*, task: Task, transition: str, by: Actor, reason: str, cause: str = "",
+                 **kwargs: Any) -> Task:
+    """Apply one transition to a locked task, record it, and announce it after commit.
+
+    `cause` is a tag for the listeners (why, in a word they match on); `reason` is the
+    history's wording for people."""
     from_status = task.status
     held_by = holding.holder(from_status, task.assignee_user_id)
-    getattr(task, method)(**kwargs)
+    getattr(task, transition)(**kwargs)
     holds = holding.holder(task.status, task.assignee_user_id)
     released = holding.weigh(task, before=held_by, after=holds)
     holding.notify(holding.Change(
-        task=task, transition=method, from_status=from_status, before=held_by, after=holds,
-        by=by, reason=reason, released_weight=released,
+        task=task, transition=transition, from_status=from_status, before=held_by, after=holds,
+        by=by, reason=reason, cause=cause, released_weight=released,
     ))
     try:
         task.save()
     except ConcurrentTransition as exc:  # the row changed under us despite the lock
         raise Conflict(str(exc), current=from_status) from exc
-    _history_row(task, method=method, from_status=from_status, by=by, reason=reason).save()
+    _history_row(task, transition=transition, from_status=from_status, by=by,
+                 reason=reason).save()
     emit("task.transitioned", {
-        "task_id": str(task.pk), "transition": method, "from": from_status, "to": task.status,
+        "task_id": str(task.pk), "transition": transition, "from": from_status,
+        "to": task.status,
         "task_type": task.task_type.key, "actor": by.name,
     })
     if task.status == S.QUEUED:
@@ -137,7 +147,7 @@ def apply_locked(task: Task, method: str, *, by: Actor, reason: str, **kwargs: A
 
 
 def task_transition(
-    *, task_id: uuid.UUID | str, action: str, by: Actor, reason: str = "",
+    *, task_id: uuid.UUID | str, action: str, by: Actor, reason: str = "", cause: str = "",
     among: Iterable[str] | None = None, **kwargs: Any,
 ) -> Task:
     """Perform `action` on a task, or raise Conflict listing what is allowed.
@@ -147,16 +157,17 @@ def task_transition(
     gets a Conflict. Nothing is overwritten unseen.
     """
     with transaction.atomic():
-        task = lock_task(task_id)
-        method = _method_for(task, action, among=among)
-        return apply_locked(task, method, by=by, reason=reason, **kwargs)
+        task = lock_task(task_id=task_id)
+        transition = _transition_for(task, action, among=among)
+        return apply_locked(task=task, transition=transition, by=by, reason=reason, cause=cause,
+                            **kwargs)
 
 
 def task_assign(*, task_id: uuid.UUID | str, user, by: Actor, reason: str = "") -> Task:
     return task_transition(task_id=task_id, action="assign", by=by, reason=reason, user=user)
 
 
-def task_assign_locked(task: Task, *, user, by: Actor, reason: str = "") -> bool:
+def task_assign_locked(*, task: Task, user, by: Actor, reason: str = "") -> bool:
     """Assign a queued task the caller has locked; False when the assignee refuses it (no
     room), in which case nothing was written and `task` is as it was.
 
@@ -165,7 +176,7 @@ def task_assign_locked(task: Task, *, user, by: Actor, reason: str = "") -> bool
     history are saved only after every listener agreed.
     """
     try:
-        apply_locked(task, "assign", by=by, reason=reason, user=user)
+        apply_locked(task=task, transition="assign", by=by, reason=reason, user=user)
     except Conflict:
         task.status, task.assignee_user, task.assigned_at = S.QUEUED, None, None
         task.held_weight = 0
@@ -174,7 +185,7 @@ def task_assign_locked(task: Task, *, user, by: Actor, reason: str = "") -> bool
 
 
 def tasks_assign_many(
-    items: Sequence[tuple[Task, Any, str]], *, by: Actor, capacity_reserved: bool
+    *, items: Sequence[tuple[Task, Any, str]], by: Actor, capacity_reserved: bool
 ) -> None:
     """Assign many queued tasks the caller has locked: the same transition, listeners,
     history and events as `task_assign_locked`, written in two statements for the batch.
@@ -195,7 +206,7 @@ def tasks_assign_many(
             task=task, transition="assign", from_status=from_status, before=None,
             after=user.pk, by=by, reason=reason, capacity_reserved=capacity_reserved,
         ))
-        history.append(_history_row(task, method="assign", from_status=from_status, by=by,
+        history.append(_history_row(task, transition="assign", from_status=from_status, by=by,
                                     reason=reason))
         emit("task.transitioned", {
             "task_id": str(task.pk), "transition": "assign", "from": from_status,
@@ -223,13 +234,15 @@ def lock_queued(*, kind: str, task_ids=None, task_type_ids=None, limit: int = 20
 def task_complete(*, task_id, result: Any = None, by: Actor, reason: str = "") -> Task:
     """Complete a running task, or send it to review when its type asks for approval."""
     with transaction.atomic():
-        task = lock_task(task_id)
+        task = lock_task(task_id=task_id)
         needs_review = task.task_type.requires_completion_approval
-        method = _method_for(task, "submit" if needs_review else "complete", among=None)
-        if method not in ("complete", "submit_for_review"):
+        transition = _transition_for(task, "submit" if needs_review else "complete",
+                                     among=None)
+        if transition not in ("complete", "submit_for_review"):
             raise Conflict(f"cannot complete a task that is {task.status}",
-                           current=task.status, allowed=allowed_actions(task))
-        return apply_locked(task, method, by=by, reason=reason, result=result)
+                           current=task.status, allowed=allowed_actions(task=task))
+        return apply_locked(task=task, transition=transition, by=by, reason=reason,
+                            result=result)
 
 
 def _ready_to_release() -> QuerySet[Task]:
@@ -248,7 +261,8 @@ def _release_dependents(task: Task, *, by: Actor) -> None:
         .order_by("pk")  # a fixed lock order, so two completions cannot deadlock
     )
     for dependent in ready:
-        apply_locked(dependent, "release", by=by, reason=f"dependency {task.pk} completed")
+        apply_locked(task=dependent, transition="release", by=by,
+                     reason=f"dependency {task.pk} completed")
 
 
 def task_report_progress(
@@ -262,7 +276,7 @@ def task_report_progress(
     if not updated:
         task = Task.objects.get(pk=task_id)  # DoesNotExist → 404 for the caller
         raise Conflict(f"progress is reported only while running, the task is {task.status}",
-                       current=task.status, allowed=allowed_actions(task))
+                       current=task.status, allowed=allowed_actions(task=task))
     emit("task.progress", {"task_id": str(task_id), "progress": progress, "actor": by.name})
 
 
@@ -283,12 +297,13 @@ def task_update(*, task_id, changes: dict[str, Any], by: Actor) -> Task:
     """Edit what describes a task; what its life cycle owns (status, assignee…) is not here."""
     unknown = set(changes) - EDITABLE_FIELDS
     if unknown:
-        raise ValueError(f"not editable: {sorted(unknown)}")
+        raise InvalidInput(fields={name: ["This field cannot be changed here."]
+                                   for name in sorted(unknown)})
     with transaction.atomic():
-        task = lock_task(task_id)
+        task = lock_task(task_id=task_id)
         if not task.is_open:
             raise Conflict(f"a task that is {task.status} cannot be edited",
-                           current=task.status, allowed=allowed_actions(task))
+                           current=task.status, allowed=allowed_actions(task=task))
         for name, value in changes.items():
             setattr(task, name, value)
         task.save(update_fields=[*changes, "updated_at"])
@@ -451,8 +466,8 @@ def _count_by(keys: Iterable[str]) -> dict[str, int]:
 SWEEP_BATCH = 500
 
 
-def _sweep(queryset, method: str, *, reason: str) -> int:
-    """Apply `method` to a batch of rows the queryset selects, skipping rows others hold.
+def _sweep(queryset, transition: str, *, reason: str) -> int:
+    """Apply `transition` to a batch of rows the queryset selects, skipping rows others hold.
 
     SKIP LOCKED lets several beat/worker processes sweep at once without waiting on (or
     double-processing) each other's rows.
@@ -464,7 +479,7 @@ def _sweep(queryset, method: str, *, reason: str) -> int:
             .select_related("task_type")[:SWEEP_BATCH]
         )
         for task in rows:
-            apply_locked(task, method, by=by, reason=reason)
+            apply_locked(task=task, transition=transition, by=by, reason=reason)
     return len(rows)
 
 

@@ -35,6 +35,35 @@ WAITING_STATES = frozenset({S.DRAFT, S.PENDING_APPROVAL, S.BLOCKED, S.SCHEDULED,
 RETRYABLE_STATES = frozenset({S.FAILED, S.CANCELLED})
 
 
+class Transition(models.TextChoices):
+    """The model's transitions (django-fsm methods on Task), by the name history records.
+
+    Listeners in other apps match on these rather than on spelled-out strings, so a renamed
+    transition breaks at import, not silently at run time.
+    """
+
+    SUBMIT = "submit"
+    APPROVE = "approve"
+    REJECT = "reject"
+    RELEASE = "release"
+    PROMOTE = "promote"
+    ASSIGN = "assign"
+    ACCEPT = "accept"
+    START = "start"
+    DECLINE = "decline"
+    EXPIRE = "expire"
+    PAUSE = "pause"
+    RESUME = "resume"
+    COMPLETE = "complete"
+    SUBMIT_FOR_REVIEW = "submit_for_review"
+    APPROVE_REVIEW = "approve_review"
+    REJECT_REVIEW = "reject_review"
+    FAIL = "fail"
+    REQUEUE = "requeue"
+    RETRY = "retry"
+    CANCEL = "cancel"
+
+
 class Priority(models.IntegerChoices):
     """Stored as a number so that queues sort by it; spoken as a word in the API."""
 

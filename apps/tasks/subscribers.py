@@ -1,10 +1,10 @@
-"""What happens after a task change commits: Celery dispatch and metrics."""
+"""What happens after a task change commits: Celery dispatch and metrics (registered in
+apps.tasks.hooks)."""
 
 from __future__ import annotations
 
 from prometheus_client import Counter
 
-from apps.core.events import subscribe
 from apps.core.outbox import send_task
 
 from .dispatch import dispatcher_for
@@ -16,7 +16,6 @@ TRANSITIONS = Counter(
 CREATED = Counter("taskmanage_tasks_created_total", "Tasks created", ["task_type"])
 
 
-@subscribe("tasks.queued")
 def send_dispatch(name: str, payload: dict) -> None:
     # Sent after commit so the worker finds the rows, and from the outbox thread so a slow or
     # hung Redis never holds the request. If Redis is down the message is lost; the redrive
@@ -32,12 +31,10 @@ def send_dispatch(name: str, payload: dict) -> None:
     send_task(dispatch_tasks, payload["task_ids"])
 
 
-@subscribe("task.transitioned")
 def count_transition(name: str, payload: dict) -> None:
     TRANSITIONS.labels(payload["transition"], payload["to"]).inc()
 
 
-@subscribe("tasks.created")
 def count_created(name: str, payload: dict) -> None:
     for key, count in payload["by_type"].items():
         CREATED.labels(key).inc(count)

@@ -36,7 +36,7 @@ def password_checks():
 
 
 def client_counter(ip: str) -> int:
-    raw = ratelimit.get_client().get(f"{ratelimit.KEY_PREFIX}login:client:{client_rate_key(ip)}")
+    raw = ratelimit.get_client().get(f"{ratelimit.KEY_PREFIX}login:client:{client_rate_key(ip=ip)}")
     return int(raw or 0)
 
 

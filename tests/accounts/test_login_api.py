@@ -30,7 +30,7 @@ def test_alice_exchanges_her_password_for_a_working_token(api_client, alice, pas
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"token", "expires_at"}
-    token = ApiToken.objects.get(key_hash=hash_token(body["token"]))
+    token = ApiToken.objects.get(key_hash=hash_token(raw=body["token"]))
     assert token.user == alice
     assert token.expires_at.isoformat().replace("+00:00", "Z") == body["expires_at"]
     revoked = APIClient().post(REVOKE_URL, HTTP_AUTHORIZATION=f"Bearer {body['token']}")

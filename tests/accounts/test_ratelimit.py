@@ -99,4 +99,4 @@ def test_client_is_rebuilt_from_settings_after_reset(settings):
     ],
 )
 def test_ipv6_clients_are_counted_per_64_network(address, bucket):
-    assert client_rate_key(address) == bucket
+    assert client_rate_key(ip=address) == bucket

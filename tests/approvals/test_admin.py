@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from apps.approvals import services
 from apps.approvals.models import ApprovalRequest
+from apps.core.actors import Actor
 from apps.tasks.models import Task, TaskHistory
 from apps.tasks.states import TaskStatus
 from tests.approvals.flows import completion_request, creation_request
@@ -51,7 +52,7 @@ def test_bulk_approve_decides_each_request_and_counts_the_refusals(
 
 def test_bulk_approve_of_requests_already_decided_refuses_them_all(
         client, operator, margaret, asked):
-    services.approval_reject(request_id=asked.pk, by=margaret, comment="no")
+    services.approval_reject(request_id=asked.pk, by=Actor.for_user(margaret), comment="no")
     resp = client.post(INBOX, {"action": "approve_selected", "_selected_action": [asked.pk]},
                        follow=True)
     text = resp.content.decode()

@@ -27,7 +27,7 @@ def test_two_deciders_approving_at_once_one_decision_stands(margaret, amos, aske
     deciders = [margaret, amos]
 
     outcomes = race(2, lambda i: services.approval_approve(request_id=asked.pk,
-                                                           by=deciders[i]))
+                                                           by=Actor.for_user(deciders[i])))
 
     winners = [o for o in outcomes if isinstance(o, ApprovalRequest)]
     assert len(winners) == 1
@@ -42,8 +42,10 @@ def test_approve_and_reject_at_once_the_task_follows_the_one_that_stands(
         margaret, amos, submitted):
     def decide(i):
         if i == 0:
-            return services.approval_approve(request_id=submitted.pk, by=margaret)
-        return services.approval_reject(request_id=submitted.pk, by=amos, comment="redo")
+            return services.approval_approve(request_id=submitted.pk,
+                                             by=Actor.for_user(margaret))
+        return services.approval_reject(request_id=submitted.pk, by=Actor.for_user(amos),
+                                        comment="redo")
 
     outcomes = race(2, decide)
 
@@ -60,7 +62,7 @@ def test_many_deciders_at_once_decide_once(olga, margaret, amos, asked):
     deciders = [olga, margaret, amos] + [make_user(f"admin{i}", admin=True) for i in range(5)]
 
     outcomes = race(len(deciders), lambda i: services.approval_approve(
-        request_id=asked.pk, by=deciders[i], comment=f"yes from {i}"))
+        request_id=asked.pk, by=Actor.for_user(deciders[i]), comment=f"yes from {i}"))
 
     assert sum(isinstance(o, ApprovalRequest) for o in outcomes) == 1
     assert all(isinstance(o, Conflict) for o in outcomes if not isinstance(o, ApprovalRequest))
@@ -74,7 +76,8 @@ def test_a_decision_and_a_cancellation_at_once_never_deadlock(rita, margaret, ne
 
         def act(i, request=request):
             if i == 0:
-                return services.approval_approve(request_id=request.pk, by=margaret)
+                return services.approval_approve(request_id=request.pk,
+                                                 by=Actor.for_user(margaret))
             return task_services.task_transition(task_id=request.task_id, action="cancel",
                                                  by=Actor.for_user(rita))
 

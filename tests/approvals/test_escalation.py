@@ -12,6 +12,7 @@ from apps.approvals import services
 from apps.approvals.models import ApprovalRequest
 from apps.approvals.selectors import approval_counts
 from apps.approvals.tasks import escalate_overdue_approvals
+from apps.core.actors import Actor
 from tests.approvals.flows import creation_request
 from tests.builders import make_staff, make_user
 
@@ -87,7 +88,7 @@ def test_a_team_without_a_parent_escalates_to_the_admins(
 
 def test_a_decided_request_does_not_escalate(margaret, asked, mailoutbox,
                                              django_capture_on_commit_callbacks):
-    services.approval_approve(request_id=asked.pk, by=margaret)
+    services.approval_approve(request_id=asked.pk, by=Actor.for_user(margaret))
     with django_capture_on_commit_callbacks(execute=True):
         assert services.approvals_escalate(now=_later(asked)) == 0
     assert [m for m in mailoutbox if "overdue" in m.subject] == []

@@ -6,7 +6,8 @@ import pytest
 
 from apps.approvals import services
 from apps.approvals.models import ApprovalRequest
-from apps.core.exceptions import PermissionDenied
+from apps.core.actors import Actor
+from apps.core.exceptions import InvalidInput, PermissionDenied
 from apps.tasks.models import TaskHistory
 from apps.tasks.states import TaskStatus
 from tests.builders import api_client
@@ -74,10 +75,10 @@ def test_cancelling_a_task_in_review_withdraws_the_review_and_tells_the_assignee
 
 def test_the_service_checks_permission_whoever_calls_it(alice, asked):
     with pytest.raises(PermissionDenied):
-        services.approval_withdraw(request_id=asked.pk, by=alice)
+        services.approval_withdraw(request_id=asked.pk, by=Actor.for_user(alice))
 
 
 def test_a_rejection_without_a_reason_is_refused_by_the_service(amos, asked):
-    with pytest.raises(ValueError):
-        services.approval_reject(request_id=asked.pk, by=amos, comment="  ")
+    with pytest.raises(InvalidInput):
+        services.approval_reject(request_id=asked.pk, by=Actor.for_user(amos), comment="  ")
     assert ApprovalRequest.objects.get(pk=asked.pk).status == "pending"

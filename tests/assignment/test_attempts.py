@@ -7,7 +7,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from apps.assignment import services
-from apps.assignment.models import Assignment, Outcome, Unassignable
+from apps.assignment.models import Assignment, Outcome, Reason, Unassignable
 from apps.core.actors import Actor
 from apps.staff.models import Staff
 from apps.tasks import services as task_services
@@ -99,13 +99,13 @@ def test_being_handed_back_for_leave_or_cancel_excludes_nobody(boss):
     task = create_task(by=boss)
     services.assign_queued()
     task_services.task_transition(task_id=task.pk, action="requeue", by=services.ENGINE,
-                                  reason="leave: ann is on leave")
+                                  reason="ann is on leave", cause=Reason.LEAVE)
     services.assign_queued()
     assert holder_of(task) == (S.ASSIGNED, ann.user_id)
 
     act(task, "cancel", boss)
 
-    assert services.exclusions([task.pk]) == {}
+    assert services.exclusions(task_ids=[task.pk]) == {}
 
 
 def test_a_task_everyone_declined_is_unassignable_naming_them(boss, confirm_type):
@@ -209,4 +209,4 @@ def test_the_migration_keeps_only_exclusions_of_the_current_attempt(boss):
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes())
 
-    assert services.exclusions([retried.pk, waiting.pk]) == {waiting.pk: {ann.pk}}
+    assert services.exclusions(task_ids=[retried.pk, waiting.pk]) == {waiting.pk: {ann.pk}}

@@ -237,7 +237,7 @@ def test_the_dry_run_ranks_without_assigning(boss, python_type):
     make_staff("ben", skills={"python": 3})
     Staff.objects.filter(user__username="ann").update(load=2)
     task = create_task(by=boss, task_type=python_type)
-    ranked = services.task_candidates(task)
+    ranked = services.task_candidates(task=task)
     assert [s.candidate.name for s in ranked] == ["ben", "ann"]
     assert "load 2/4" in ranked[1].explanation
     task.refresh_from_db()

@@ -71,9 +71,9 @@ def test_the_api_shows_a_type_without_a_row_with_the_defaults(olga):
 
 def test_the_policy_default_is_never_cached_on_the_type_as_its_row():
     bare = TaskType.objects.create(key="bare", name="Bare")
-    assert policy_of(bare).strategy == "least_loaded"
+    assert policy_of(task_type=bare).strategy == "least_loaded"
     AssignmentPolicy.objects.create(task_type=bare, strategy="round_robin")
-    assert policy_of(TaskType.objects.get(pk=bare.pk)).strategy == "round_robin"
+    assert policy_of(task_type=TaskType.objects.get(pk=bare.pk)).strategy == "round_robin"
 
 
 def test_api_writes_land_in_the_policy_row(olga):
@@ -110,7 +110,7 @@ def test_an_unknown_strategy_on_update_changes_nothing(olga):
                                   {"strategy": "nope", "name": "Renamed"}, format="json")
     assert resp.status_code == 400 and "strategy" in resp.json()
     kind.refresh_from_db()
-    assert kind.name == "Callback" and policy_of(kind).strategy == "failover"
+    assert kind.name == "Callback" and policy_of(task_type=kind).strategy == "failover"
 
 
 def test_the_service_refuses_an_unknown_strategy_for_any_caller():

@@ -45,7 +45,7 @@ def test_an_unknown_strategy_is_a_form_error_and_nothing_is_saved(client, operat
     page = resp.content.decode()
     assert "Unknown strategy &#x27;least_laoded&#x27;" in page and "round_robin" in page
     kind.refresh_from_db()
-    assert kind.name == "Callback" and policy_of(kind).strategy == "failover"
+    assert kind.name == "Callback" and policy_of(task_type=kind).strategy == "failover"
 
 
 def test_a_policy_change_is_saved_through_the_service(client, operator):

@@ -81,7 +81,7 @@ class TestRepresentation:
             status=S.ASSIGNED, assignee_user=operator, assigned_at=datetime.now(UTC))
         orphan = create_task(by=alice, task_type=kind)
         Task.objects.filter(pk=orphan.pk).update(created_by=None)
-        loaded = list(tasks_visible_to(make_user("boss", admin=True))
+        loaded = list(tasks_visible_to(user=make_user("boss", admin=True))
                       .select_related("created_by").prefetch_related("depends_on"))
         assert len(loaded) == 8
         for task in [*loaded, *shapes]:
@@ -212,7 +212,7 @@ class TestInsertRows:
         assert resp.status_code == 201, resp.data
         for item in resp.json()["tasks"]:
             task = Task.objects.get(pk=item["id"])
-            (row,) = task_history(task)
+            (row,) = task_history(task=task)
             assert (task.status, task.created_by, task.task_type) == (S.QUEUED, alice, kind)
             assert (row.transition, row.to_status, row.actor_user, row.actor_name) == (
                 "create", S.QUEUED, alice, "alice")

@@ -88,7 +88,7 @@ def test_assign_sets_the_assignee_and_allowed_lists_what_follows(alice):
     services.task_assign(task_id=task.pk, user=bob, by=Actor.system("assigner"))
     task.refresh_from_db()
     assert (task.status, task.assignee_user) == (S.ASSIGNED, bob)
-    assert services.allowed_actions(task) == sorted(
+    assert services.allowed_actions(task=task) == sorted(
         ["accept", "start", "decline", "expire", "fail", "requeue", "reassign", "cancel"])
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
 from django.utils import timezone
 
 from apps.core.outbox import celery_messages
 from apps.tasks import tasks as celery_tasks
 from apps.tasks.dispatch import register_dispatcher
-from apps.tasks.models import Task, TaskType
+from apps.tasks.models import Task
 from apps.tasks.states import TaskStatus
 from tests.builders import create_task, make_task_type, make_user, task_in_state
 
@@ -78,14 +77,6 @@ def test_tasks_are_dispatched_after_commit_not_before(alice, django_capture_on_c
         callback()
     assert celery_messages.flush(timeout=5)
     assert sent == [[str(task.pk)]]
-
-
-def test_demo_data_loads_once(alice):
-    call_command("demo_data", "--if-empty")
-    count = Task.objects.count()
-    assert count > 0 and TaskType.objects.exists()
-    call_command("demo_data", "--if-empty")
-    assert Task.objects.count() == count
 
 
 def test_queued_work_of_a_kind_nobody_dispatches_sends_no_message(

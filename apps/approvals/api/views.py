@@ -8,6 +8,8 @@ from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
+from apps.core.actors import Actor
+
 from .. import services
 from ..filters import ApprovalFilter
 from ..models import ApprovalRequest
@@ -29,20 +31,20 @@ class ApprovalRequestViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return ApprovalRequest.objects.none()
-        return approvals_visible_to(self.request.user)
+        return approvals_visible_to(user=self.request.user)
 
     def _visible(self, pk) -> ApprovalRequest:
-        return get_object_or_404(approvals_visible_to(self.request.user), pk=pk)
+        return get_object_or_404(approvals_visible_to(user=self.request.user), pk=pk)
 
     def _decide(self, request, pk, serializer_class, decide) -> Response:
         target = self._visible(pk)
         ser = serializer_class(data=request.data)
         ser.is_valid(raise_exception=True)
-        decided = decide(request_id=target.pk, by=request.user,
+        decided = decide(request_id=target.pk, by=Actor.for_user(request.user),
                          comment=ser.validated_data["comment"])
         # Read again with what the serializer joins; a decision that took the request out of
         # the caller's sight still answers with what they decided, never a 404 or 500.
-        fresh = approvals_visible_to(request.user).filter(pk=target.pk).first()
+        fresh = approvals_visible_to(user=request.user).filter(pk=target.pk).first()
         return Response(self.get_serializer(fresh or decided).data)
 
     @extend_schema(request=DecisionSerializer, responses=ApprovalRequestSerializer,

@@ -81,7 +81,7 @@ class StrategyNameFieldSchema(OpenApiSerializerFieldExtension):
 
 
 class AssignmentPolicyFields(serializers.ModelSerializer):
-    """The task type fields apps.assignment serves (apps.assignment.extensions): a policy's
+    """The task type fields apps.assignment serves (apps.assignment.hooks): a policy's
     columns, under the names the task type API has always had."""
 
     strategy = StrategyNameField(max_length=50, required=False)

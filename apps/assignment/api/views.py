@@ -7,11 +7,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import api_view
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from apps.accounts.roles import is_admin, is_manager
 from apps.core.actors import Actor
+from apps.core.exceptions import PermissionDenied
 from apps.staff.selectors import staff_workload
 from apps.tasks.api.serializers import TaskSerializer
 from apps.tasks.api.views import task_for_action, task_response
@@ -33,7 +33,7 @@ from .serializers import (
 @api_view(["GET"])
 def task_candidates(request, pk):
     task = task_for_action(request, pk, "candidates")
-    ranked = services.task_candidates(task)
+    ranked = services.task_candidates(task=task)
     return Response(CandidateSerializer(ranked, many=True).data)
 
 
@@ -67,7 +67,7 @@ class AssignmentViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Assignment.objects.none()
-        visible = tasks_visible_to(self.request.user).values("pk")
+        visible = tasks_visible_to(user=self.request.user).values("pk")
         return Assignment.objects.filter(task__in=visible).select_related("assignee_user")
 
 
@@ -79,7 +79,7 @@ class UnassignableViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Unassignable.objects.none()
-        visible = tasks_visible_to(self.request.user).filter(status=TaskStatus.QUEUED)
+        visible = tasks_visible_to(user=self.request.user).filter(status=TaskStatus.QUEUED)
         return (Unassignable.objects.filter(task__in=visible.values("pk"))
                 .select_related("task__task_type"))
 

@@ -11,7 +11,6 @@ from apps.accounts.services import PASSWORD_MAX_LENGTH
 from apps.tasks.api.serializers import StrictFieldsMixin
 
 from ..models import Availability, Leave, Skill, Staff, Team
-from ..services import leave_overlaps
 from .fields import SkillLevelSerializer
 
 User = get_user_model()
@@ -118,7 +117,8 @@ class StaffCreateSerializer(StaffWriteFields):
 
 
 class LeaveSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    """A leave of the staff member in context["staff"]."""
+    """A leave of a staff member; its rules (order, overlap, substitute) are the service's
+    (apps.staff.services.leave_check), which the admin and imports share."""
 
     substitute = serializers.PrimaryKeyRelatedField(
         queryset=Staff.objects.all(), required=False, allow_null=True)
@@ -130,24 +130,4 @@ class LeaveSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         fields = ["id", "staff", "start", "end", "reason", "substitute", "substitute_username",
                   "started_handled_at", "created_at"]
         read_only_fields = ["id", "staff", "started_handled_at", "created_at"]
-
-    def validate(self, attrs):
-        staff = self.context["staff"]
-        start = attrs.get("start", getattr(self.instance, "start", None))
-        end = attrs.get("end", getattr(self.instance, "end", None))
-        substitute = attrs.get("substitute", getattr(self.instance, "substitute", None))
-        if end <= start:
-            raise serializers.ValidationError({"end": ["Must be after start."]})
-        if substitute is not None and substitute.pk == staff.pk:
-            raise serializers.ValidationError({"substitute": ["Must be someone else."]})
-        self._check_overlap(staff, start, end)
-        return attrs
-
-    def _check_overlap(self, staff, start, end):
-        clash = leave_overlaps(staff=staff, start=start, end=end,
-                               exclude=getattr(self.instance, "pk", None))
-        if clash is not None:
-            raise serializers.ValidationError({"start": [
-                f"Overlaps leave {clash.pk} ({clash.start:%Y-%m-%d} to {clash.end:%Y-%m-%d})."
-            ]})
 

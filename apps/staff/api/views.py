@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
-from apps.core.api import error_body
+from apps.core.exceptions import PermissionDenied
 from apps.tasks.api.serializers import TaskSerializer
 from apps.tasks.api.views import task_queryset
 from apps.tasks.filters import TaskFilter
@@ -34,19 +28,6 @@ from .serializers import (
 )
 
 
-@contextmanager
-def service_errors() -> Iterator[None]:
-    """A rule a service enforces (or a race the database settles) is the caller's 400."""
-    try:
-        yield
-    except DjangoValidationError as exc:
-        detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
-        raise ValidationError(detail) from exc
-    except IntegrityError as exc:  # lost a race with a concurrent write of the same data
-        raise ValidationError({"non_field_errors": [
-            "Conflicts with data written at the same time; reload and try again."]}) from exc
-
-
 class CatalogueWrite(permissions.BasePermission):
     def has_permission(self, request, view):
         return (request.method in permissions.SAFE_METHODS
@@ -62,12 +43,10 @@ class SkillViewSet(viewsets.ModelViewSet):
     filterset_fields = ["name"]
 
     def perform_create(self, serializer):
-        with service_errors():
-            serializer.instance = services.skill_create(**serializer.validated_data)
+        serializer.instance = services.skill_create(**serializer.validated_data)
 
     def perform_update(self, serializer):
-        with service_errors():
-            services.skill_update(skill=serializer.instance, **serializer.validated_data)
+        services.skill_update(skill=serializer.instance, **serializer.validated_data)
 
     def perform_destroy(self, instance):
         services.skill_delete(skill=instance)
@@ -82,12 +61,10 @@ class TeamViewSet(viewsets.ModelViewSet):
     filterset_fields = ["manager", "parent"]
 
     def perform_create(self, serializer):
-        with service_errors():
-            serializer.instance = services.team_create(**serializer.validated_data)
+        serializer.instance = services.team_create(**serializer.validated_data)
 
     def perform_update(self, serializer):
-        with service_errors():
-            services.team_update(team=serializer.instance, **serializer.validated_data)
+        services.team_update(team=serializer.instance, **serializer.validated_data)
 
     def perform_destroy(self, instance):
         services.team_delete(team=instance)
@@ -115,8 +92,7 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             raise PermissionDenied("Only admins add people.")
         ser = StaffCreateSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        with service_errors():
-            staff = services.staff_create(**ser.validated_data)
+        staff = services.staff_create(**ser.validated_data)
         return self._respond(staff, status.HTTP_201_CREATED)
 
     @extend_schema(request=StaffUpdateSerializer, responses=StaffSerializer)
@@ -130,19 +106,14 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         if "team" in fields and not policies.may_move_to(
                 request.user, getattr(fields["team"], "pk", None)):
             raise PermissionDenied("You may not move people to a team you do not manage.")
-        with service_errors():
-            staff = services.staff_update(staff=staff, **fields)
+        staff = services.staff_update(staff=staff, **fields)
         return self._respond(staff)
 
     def destroy(self, request, pk=None):
         staff = self._staff(pk)
         if not policies.may_add_or_remove_people(request.user):
             raise PermissionDenied("Only admins remove people.")
-        try:
-            services.staff_delete(staff=staff)
-        except services.StaffHoldsWork as exc:
-            return Response(error_body(str(exc), "conflict", held_tasks=exc.task_ids),
-                            status=status.HTTP_409_CONFLICT)
+        services.staff_delete(staff=staff)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     # --- leave --------------------------------------------------------------------------------
@@ -164,10 +135,9 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return self.get_paginated_response(LeaveSerializer(page, many=True).data)
 
     def _create_leave(self, request, staff: Staff) -> Response:
-        ser = LeaveSerializer(data=request.data, context={"staff": staff})
+        ser = LeaveSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        with service_errors():
-            leave = services.leave_request(staff=staff, **ser.validated_data)
+        leave = services.leave_request(staff=staff, **ser.validated_data)
         return Response(LeaveSerializer(leave).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(methods=["GET"], responses=LeaveSerializer)
@@ -182,11 +152,9 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             services.leave_delete(leave=leave)
             return Response(status=status.HTTP_204_NO_CONTENT)
         if request.method == "PATCH":
-            ser = LeaveSerializer(leave, data=request.data, partial=True,
-                                  context={"staff": staff})
+            ser = LeaveSerializer(leave, data=request.data, partial=True)
             ser.is_valid(raise_exception=True)
-            with service_errors():
-                leave = services.leave_update(leave=leave, **ser.validated_data)
+            leave = services.leave_update(leave=leave, **ser.validated_data)
         return Response(LeaveSerializer(leave).data)
 
 
@@ -201,5 +169,5 @@ class MyTasksView(generics.ListAPIView):
             return Task.objects.none()
         # The task API's own loading, so the shape and the constant query count stay in step.
         user = self.request.user
-        return tasks_for_me(user, base=task_queryset(user))
+        return tasks_for_me(user=user, base=task_queryset(user))
 

@@ -172,7 +172,7 @@ class TaskSerializer(serializers.ModelSerializer):
     def get_allowed_transitions(self, task: Task):
         from ..policies import API_ACTIONS
 
-        return allowed_actions(task, among=API_ACTIONS)
+        return allowed_actions(task=task, among=API_ACTIONS)
 
 
 class TaskCreateSerializer(StrictFieldsMixin, serializers.Serializer):

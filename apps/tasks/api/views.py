@@ -8,13 +8,13 @@ from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
 from apps.accounts.roles import is_admin
 from apps.core.actors import Actor
-from apps.core.exceptions import Conflict
+from apps.core.exceptions import Conflict, PermissionDenied
 
 from .. import extensions, services
 from ..filters import TaskFilter, TaskLogFilter
@@ -40,7 +40,7 @@ from .serializers import (
 
 
 def task_queryset(user):
-    return tasks_visible_to(user).select_related("created_by").prefetch_related(
+    return tasks_visible_to(user=user).select_related("created_by").prefetch_related(
         # status too: the state-machine mixin reads it on load (a deferred field would
         # cost one query per dependency).
         Prefetch("depends_on", queryset=Task.objects.only("id", "status"))
@@ -50,7 +50,7 @@ def task_queryset(user):
 def visible_task(request, pk) -> Task:
     """The task, if the caller sees it; a 404 otherwise, also for an id that is no UUID
     (DRF's get_object_or_404 treats a malformed id as not found, Django's raises)."""
-    return get_object_or_404(tasks_visible_to(request.user), pk=pk)
+    return get_object_or_404(tasks_visible_to(user=request.user), pk=pk)
 
 
 def task_for_action(request, pk, action_name: str) -> Task:
@@ -110,7 +110,7 @@ def _create_context(request, items: list) -> dict:
     visible = set()
     if refs:
         visible = set(
-            tasks_visible_to(request.user).filter(pk__in=refs).values_list("pk", flat=True)
+            tasks_visible_to(user=request.user).filter(pk__in=refs).values_list("pk", flat=True)
         )
     return {"request": request, "task_types": types, "visible_ids": visible}
 
@@ -211,7 +211,7 @@ class TaskViewSet(
     @action(detail=True, methods=["get"], filter_backends=[])
     def history(self, request, pk=None):
         task = self.get_object()
-        page = self.paginate_queryset(task_history(task))
+        page = self.paginate_queryset(task_history(task=task))
         return self.get_paginated_response(TaskHistorySerializer(page, many=True).data)
 
     @extend_schema(
@@ -225,7 +225,7 @@ class TaskViewSet(
         if request.method == "POST":
             return self._append_logs(request, pk)
         task = self.get_object()
-        lines = TaskLogFilter(request.query_params, queryset=task_logs(task))
+        lines = TaskLogFilter(request.query_params, queryset=task_logs(task=task))
         if not lines.is_valid():
             raise ValidationError(lines.errors)
         page = self.paginate_queryset(lines.qs)
@@ -270,11 +270,11 @@ class TaskViewSet(
         ser = StatusChangeSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         target = ser.validated_data["status"]
-        actions = services.actions_reaching(task, target, among=API_ACTIONS)
+        actions = services.actions_reaching(task=task, status=target, among=API_ACTIONS)
         if not actions:
             raise Conflict(
                 f"no transition leads from {task.status} to {target}", current=task.status,
-                allowed=services.allowed_actions(task, among=API_ACTIONS),
+                allowed=services.allowed_actions(task=task, among=API_ACTIONS),
             )
         task = self._task_for(pk, actions[0])
         return self._respond(self._run(task, actions[0], ser.validated_data))

@@ -1,0 +1,102 @@
+"""Demo data for a first look: skills, a team of staff, task types and tasks.
+
+It spans the apps on purpose (a first `make run` should show work being assigned), so it
+lives in its own app (apps.demo), above all the others, rather than in any one of them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from apps.assignment.services import assign_queued
+from apps.core.actors import Actor
+from apps.staff.models import RequiredSkill, Skill, Team
+from apps.staff.services import staff_create
+from apps.tasks import services
+from apps.tasks.models import Task, TaskType
+from apps.tasks.states import AssigneeKind, Priority
+
+TEAM = [  # username, capacity, seniority, skills
+    ("demo-ann", 3, 4, {"phone": 4, "accounting": 5}),
+    ("demo-ben", 3, 2, {"phone": 5, "sql": 3}),
+    ("demo-cat", 2, 3, {"accounting": 3, "sql": 5}),
+]
+REQUIRED = {"invoice_review": {"accounting": 3}, "customer_callback": {"phone": 3},
+            "data_migration": {"sql": 4}}
+
+TASK_TYPES = [
+    {"key": "document_processing", "name": "Document processing",
+     "assignee_kind": AssigneeKind.UNIT, "max_retries": 3, "timeout": 600},
+    {"key": "invoice_review", "name": "Invoice review", "requires_completion_approval": True,
+     "priority": Priority.HIGH},
+    {"key": "customer_callback", "name": "Customer callback", "capacity_weight": 1},
+    {"key": "data_migration", "name": "Data migration", "requires_creation_approval": True,
+     "capacity_weight": 3},
+]
+
+
+class Command(BaseCommand):
+    help = "Load demo task types and tasks."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--if-empty", action="store_true",
+                            help="Do nothing when any task type already exists.")
+
+    def handle(self, *args, if_empty: bool, **options):
+        if if_empty and TaskType.objects.exists():
+            self.stdout.write("Demo data: the database already has data, nothing loaded.")
+            return
+        with transaction.atomic():
+            created = self._load()
+        self.stdout.write(self.style.SUCCESS(f"Demo data: {created} tasks loaded."))
+
+    def _load(self) -> int:
+        team = self._team()
+        types = {}
+        for spec in TASK_TYPES:
+            types[spec["key"]], _ = TaskType.objects.get_or_create(
+                key=spec["key"], defaults={k: v for k, v in spec.items() if k != "key"})
+        for key, skills in REQUIRED.items():
+            for name, level in skills.items():
+                RequiredSkill.objects.get_or_create(
+                    task_type=types[key], skill=Skill.objects.get_or_create(name=name)[0],
+                    defaults={"level": level})
+        owner = get_user_model().objects.filter(is_superuser=True).first()
+        by = Actor.for_user(owner) if owner else Actor.system("demo")
+        specs = [
+            services.TaskSpec(title=f"Index knowledge base {n}", reference=f"kb-{n}",
+                              task_type=types["document_processing"], labels=["kb"])
+            for n in range(1, 6)
+        ]
+        specs += [
+            services.TaskSpec(title="Review invoice 2026-114", task_type=types["invoice_review"]),
+            services.TaskSpec(title="Call back ACME about renewal",
+                              task_type=types["customer_callback"],
+                              run_at=timezone.now() + timedelta(minutes=10)),
+            services.TaskSpec(title="Move ledger to new schema", task_type=types["data_migration"]),
+        ]
+        _, created = services.tasks_create_batch(specs=specs, by=by)
+        services.task_transition(task_id=created[0].pk, action="cancel", by=by,
+                                 reason="demo: a cancelled task")
+        assign_queued()
+        self.stdout.write(f"Demo team {team.name}: " + ", ".join(u for u, *_ in TEAM)
+                          + " (no passwords yet: `make manage ARGS=set_demo_passwords` sets them)")
+        return Task.objects.count()
+
+    def _team(self) -> Team:
+        team, _ = Team.objects.get_or_create(name="Demo operations")
+        User = get_user_model()
+        for username, capacity, seniority, skills in TEAM:
+            if User.objects.filter(username=username).exists():
+                continue
+            staff_create(
+                username=username, password=None, team=team, capacity=capacity,
+                seniority=seniority,
+                skills=[(Skill.objects.get_or_create(name=n)[0], lv) for n, lv in skills.items()],
+            )
+        return team

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class OpsConfig(AppConfig):
+    """Operations: health checks, /metrics, the live event stream and the commands that run
+    the system. Built on the kernel only, so it can watch every domain without depending on
+    one."""
+
+    name = "apps.ops"
+    label = "ops"
+
+    def ready(self):
+        from . import subscribers  # noqa: F401  (forwards every event to the live stream)

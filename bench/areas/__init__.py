@@ -1,0 +1,1 @@
+"""Benchmark areas: each module declares `AREA = "<name>"` and `run(ctx)` (bench.harness)."""

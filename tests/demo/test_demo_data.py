@@ -1,0 +1,24 @@
+"""`manage.py demo_data`: a first look at a working system, loaded once."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+
+from apps.tasks.models import Task, TaskType
+from tests.builders import make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice():
+    return make_user("alice")
+
+
+def test_demo_data_loads_once(alice):
+    call_command("demo_data", "--if-empty")
+    count = Task.objects.count()
+    assert count > 0 and TaskType.objects.exists()
+    call_command("demo_data", "--if-empty")
+    assert Task.objects.count() == count
