@@ -10,7 +10,7 @@ from apps.core.admin import apply_to_each
 from apps.core.exceptions import Conflict
 
 from . import services
-from .models import Assignment, AssignmentPolicy, Unassignable
+from .models import OPEN_OUTCOMES, Assignment, AssignmentPolicy, Unassignable
 from .selectors import policy_of
 
 
@@ -52,6 +52,19 @@ def reassign_selected(modeladmin, request, queryset):
                  "%(n)d tasks skipped: not reassignable from their status."),
         errors=(Conflict,),
     )
+
+
+@admin.display(description="held by")
+def assignment_panel(task) -> str:
+    """A panel of the task's page (apps.assignment.hooks adds it there): who holds it and
+    how they were chosen, or why nobody could be."""
+    record = (Assignment.objects.filter(task_id=task.pk, outcome__in=OPEN_OUTCOMES)
+              .select_related("assignee_user").first())
+    if record is not None:
+        return (f"{record.assignee_user.get_username()} ({record.outcome}, {record.strategy}, "
+                f"score {record.score:.3f})")
+    waiting = Unassignable.objects.filter(task_id=task.pk).values_list("reason", flat=True)
+    return f"nobody: {waiting[0]}" if waiting else "nobody"
 
 
 # --- on the task type page (apps.assignment.hooks adds these there) ----------------------

@@ -18,7 +18,12 @@ from apps.tasks.holding import HookOrder, on_transition
 from apps.tasks.states import AssigneeKind
 
 from . import services
-from .admin import AssignmentPolicyInline, reassign_selected, strategy_column
+from .admin import (
+    AssignmentPolicyInline,
+    assignment_panel,
+    reassign_selected,
+    strategy_column,
+)
 from .api.serializers import AssignmentPolicyFields
 from .selectors import policy_of
 
@@ -47,7 +52,8 @@ def register() -> None:
         admin_inlines=(AssignmentPolicyInline,), admin_columns=(strategy_column,),
     ))
     contribute_to_task_admin(TaskAdminContribution(
-        app="assignment", order=20, actions=(reassign_selected,)))
+        app="assignment", order=20, actions=(reassign_selected,),
+        panels=(("Assignment", (assignment_panel,)),)))
 
 
 def _policy(task_type):

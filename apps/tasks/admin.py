@@ -137,9 +137,16 @@ class TaskAdmin(ServiceAdminMixin, admin.ModelAdmin):
         return False
 
     def get_readonly_fields(self, request, obj=None):
+        panels = [f for _, shown in extensions.task_admin_panels() for f in shown]
         if obj is not None and not obj.is_open:  # task_update refuses a finished task
-            return tuple(dict.fromkeys([*self.readonly_fields, *services.EDITABLE_FIELDS]))
-        return self.readonly_fields
+            return (*dict.fromkeys([*self.readonly_fields, *services.EDITABLE_FIELDS]),
+                    *panels)
+        return (*self.readonly_fields, *panels)
+
+    def get_fieldsets(self, request, obj=None):
+        # Other apps' read-only panels (apps.tasks.extensions), below the task's own fields.
+        return [*self.fieldsets, *((title, {"fields": shown})
+                                   for title, shown in extensions.task_admin_panels())]
 
     def save_model(self, request, obj, form, change):
         # Through task_update: the row lock, the open-task rule and the task.updated event (a

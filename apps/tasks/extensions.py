@@ -59,12 +59,15 @@ class TaskTypeContribution:
 @dataclass(frozen=True)
 class TaskAdminContribution:
     """What one app adds to the task admin page: inlines below the history, bulk actions
-    (admin action functions taking (modeladmin, request, queryset))."""
+    (admin action functions taking (modeladmin, request, queryset)), and read-only panels:
+    (fieldset title, callables taking the task, e.g. @admin.display functions), shown on a
+    task's page below its own fields."""
 
     app: str
     order: int
     inlines: tuple[type, ...] = ()
     actions: tuple[Callable[..., Any], ...] = ()
+    panels: tuple[tuple[str, tuple[Callable[[Any], Any], ...]], ...] = ()
 
 
 _task_type: dict[str, TaskTypeContribution] = {}
@@ -158,3 +161,7 @@ def task_admin_inlines() -> list[type]:
 
 def task_admin_actions() -> list[Callable[..., Any]]:
     return [a for c in task_admin_contributions() for a in c.actions]
+
+
+def task_admin_panels() -> list[tuple[str, tuple[Callable[[Any], Any], ...]]]:
+    return [p for c in task_admin_contributions() for p in c.panels]
