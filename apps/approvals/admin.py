@@ -8,12 +8,12 @@ refusal (your own request, already decided) does not undo the others.
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
-from django.utils.translation import ngettext
 
 from apps.core.actors import Actor
+from apps.core.admin import apply_to_each
 from apps.core.exceptions import Conflict, PermissionDenied
 
 from . import services
@@ -73,22 +73,16 @@ class ApprovalRequestAdmin(admin.ModelAdmin):
     # --- decisions ------------------------------------------------------------------------
     def _decide_each(self, request, queryset, verb: str, *, comment: str = "") -> None:
         decide = services.approval_approve if verb == "approve" else services.approval_reject
-        done = refused = 0
-        for pk in queryset.order_by("pk").values_list("pk", flat=True):
-            try:
-                decide(request_id=pk, by=Actor.for_user(request.user), comment=comment)
-                done += 1
-            except (Conflict, PermissionDenied, ApprovalRequest.DoesNotExist):
-                refused += 1
+        by = Actor.for_user(request.user)
         past = "approved" if verb == "approve" else "rejected"
-        self.message_user(request, ngettext("%(n)d request %(past)s.",
-                                            "%(n)d requests %(past)s.", done)
-                          % {"n": done, "past": past})
-        if refused:
-            self.message_user(request, ngettext(
-                "%(n)d request refused: already decided, or your own request or work.",
-                "%(n)d requests refused: already decided, or your own requests or work.",
-                refused) % {"n": refused}, messages.WARNING)
+        apply_to_each(
+            self, request, queryset.order_by("pk").values_list("pk", flat=True),
+            lambda pk: decide(request_id=pk, by=by, comment=comment),
+            done=(f"%(n)d request {past}.", f"%(n)d requests {past}."),
+            refused=("%(n)d request refused: already decided, or your own request or work.",
+                     "%(n)d requests refused: already decided, or your own requests or work."),
+            errors=(Conflict, PermissionDenied, ApprovalRequest.DoesNotExist),
+        )
 
     @admin.action(description="Approve selected requests", permissions=["change"])
     def approve_selected(self, request, queryset):

@@ -12,10 +12,9 @@ from django.contrib import admin, messages
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils.translation import ngettext
 
 from apps.core.actors import Actor
-from apps.core.admin import ServiceAdminMixin
+from apps.core.admin import ServiceAdminMixin, apply_to_each
 from apps.core.exceptions import Conflict, PermissionDenied
 
 from . import extensions, services
@@ -208,25 +207,17 @@ class TaskAdmin(ServiceAdminMixin, admin.ModelAdmin):
     # --- bulk actions ---------------------------------------------------------------------
     def _bulk(self, request, queryset, action: str, verb: str) -> None:
         by = Actor.for_user(request.user)
-        done = skipped = 0
         # Each task goes through the service on its own (its own lock and history row); one
         # that cannot take the step is skipped and counted, it does not undo the others.
-        for pk in queryset.values_list("pk", flat=True):
-            try:
-                services.task_transition(task_id=pk, action=action, by=by, reason="admin bulk")
-                done += 1
-            except Conflict:
-                skipped += 1
-        self.message_user(request, ngettext("%(n)d task %(verb)s.", "%(n)d tasks %(verb)s.",
-                                            done) % {"n": done, "verb": verb})
-        if skipped:
-            self.message_user(
-                request,
-                ngettext("%(n)d task skipped: not allowed from its status.",
-                         "%(n)d tasks skipped: not allowed from their status.", skipped)
-                % {"n": skipped},
-                messages.WARNING,
-            )
+        apply_to_each(
+            self, request, queryset.values_list("pk", flat=True),
+            lambda pk: services.task_transition(task_id=pk, action=action, by=by,
+                                                reason="admin bulk"),
+            done=(f"%(n)d task {verb}.", f"%(n)d tasks {verb}."),
+            refused=("%(n)d task skipped: not allowed from its status.",
+                     "%(n)d tasks skipped: not allowed from their status."),
+            errors=(Conflict,),
+        )
 
     @admin.action(description="Cancel selected tasks", permissions=["change"])
     def cancel_selected(self, request, queryset):
