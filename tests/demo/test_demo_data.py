@@ -22,3 +22,12 @@ def test_demo_data_loads_once(alice):
     assert count > 0 and TaskType.objects.exists()
     call_command("demo_data", "--if-empty")
     assert Task.objects.count() == count
+
+
+def test_demo_task_types_are_made_as_an_operator_makes_them(alice):
+    call_command("demo_data", "--if-empty")
+
+    review = TaskType.objects.get(key="invoice_review")
+    assert review.assignment_policy.strategy == "least_loaded"  # a policy row, not defaults
+    assert list(review.required_skills.values_list("skill__name", "level")) == [
+        ("accounting", 3)]

@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from apps.assignment.services import assign_queued
 from apps.core.actors import Actor
-from apps.staff.models import RequiredSkill, Skill, Team
-from apps.staff.services import staff_create
+from apps.staff.models import Skill, Team
+from apps.staff.services import skill_create, staff_create, team_create
 from apps.tasks import services
 from apps.tasks.models import Task, TaskType
 from apps.tasks.states import AssigneeKind, Priority
@@ -56,18 +56,17 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Demo data: {created} tasks loaded."))
 
     def _load(self) -> int:
+        # Through the services, as an operator would make them: each type gets its
+        # assignment policy and required skills by the same path as from the API.
+        owner = get_user_model().objects.filter(is_superuser=True).first()
+        by = Actor.for_user(owner) if owner else Actor.system("demo")
         team = self._team()
         types = {}
         for spec in TASK_TYPES:
-            types[spec["key"]], _ = TaskType.objects.get_or_create(
-                key=spec["key"], defaults={k: v for k, v in spec.items() if k != "key"})
-        for key, skills in REQUIRED.items():
-            for name, level in skills.items():
-                RequiredSkill.objects.get_or_create(
-                    task_type=types[key], skill=Skill.objects.get_or_create(name=name)[0],
-                    defaults={"level": level})
-        owner = get_user_model().objects.filter(is_superuser=True).first()
-        by = Actor.for_user(owner) if owner else Actor.system("demo")
+            skills = [(_skill(n), lv) for n, lv in REQUIRED.get(spec["key"], {}).items()]
+            types[spec["key"]] = (TaskType.objects.filter(key=spec["key"]).first()
+                                  or services.task_type_create(by=by, **spec,
+                                                               required_skills=skills))
         specs = [
             services.TaskSpec(title=f"Index knowledge base {n}", reference=f"kb-{n}",
                               task_type=types["document_processing"], labels=["kb"])
@@ -89,7 +88,8 @@ class Command(BaseCommand):
         return Task.objects.count()
 
     def _team(self) -> Team:
-        team, _ = Team.objects.get_or_create(name="Demo operations")
+        team = (Team.objects.filter(name="Demo operations").first()
+                or team_create(name="Demo operations"))
         User = get_user_model()
         for username, capacity, seniority, skills in TEAM:
             if User.objects.filter(username=username).exists():
@@ -97,6 +97,10 @@ class Command(BaseCommand):
             staff_create(
                 username=username, password=None, team=team, capacity=capacity,
                 seniority=seniority,
-                skills=[(Skill.objects.get_or_create(name=n)[0], lv) for n, lv in skills.items()],
+                skills=[(_skill(n), lv) for n, lv in skills.items()],
             )
         return team
+
+
+def _skill(name: str) -> Skill:
+    return Skill.objects.filter(name=name).first() or skill_create(name=name)
