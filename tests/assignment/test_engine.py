@@ -11,12 +11,19 @@ from apps.assignment import services
 from apps.assignment.models import Assignment, Outcome, Unassignable
 from apps.core.actors import Actor
 from apps.core.exceptions import Conflict
-from apps.staff.models import Availability, Leave, Staff
-from apps.staff.services import staff_reconcile_load
+from apps.staff.models import Availability, Staff
+from apps.staff.services import staff_reconcile_load, staff_update
 from apps.tasks import services as task_services
 from apps.tasks.models import Task
 from apps.tasks.states import LeavePolicy, TaskStatus
-from tests.builders import create_task, make_staff, make_task_type, require
+from tests.builders import (
+    create_task,
+    make_leave,
+    make_staff,
+    make_task_type,
+    require,
+    task_in_state,
+)
 
 S = TaskStatus
 pytestmark = pytest.mark.django_db
@@ -53,10 +60,9 @@ def test_the_pool_leaves_out_who_cannot_take_the_task(margaret, python_type, who
     person = make_staff("pat", skills={"python": 2 if who == "lacks the level" else 5},
                         capacity=0 if who == "full" else 3)
     if who == "inactive":
-        Staff.objects.filter(pk=person.pk).update(availability=Availability.INACTIVE)
+        staff_update(staff=person, availability=Availability.INACTIVE)
     if who == "on leave":
-        Leave.objects.create(staff=person, start=timezone.now() - timedelta(hours=1),
-                             end=timezone.now() + timedelta(days=1))
+        make_leave(person, days_from_now=-1 / 24, days=1)  # began an hour ago
     task = create_task(by=margaret, task_type=python_type)
     assert services.assign_queued().assigned == 0
     task.refresh_from_db()
@@ -209,8 +215,7 @@ def test_a_starting_leave_hands_back_work_as_the_policy_says(margaret):
     started, waiting = (create_task(by=margaret, task_type=keep_running) for _ in range(2))
     services.assign_queued()
     task_services.task_transition(task_id=started.pk, action="start", by=Actor.for_user(ann.user))
-    Leave.objects.create(staff=ann, start=timezone.now() - timedelta(minutes=1),
-                         end=timezone.now() + timedelta(days=3), reason="holiday")
+    make_leave(ann, days_from_now=-1 / 1440, days=3, reason="holiday")  # began a minute ago
 
     assert services.leaves_start() == 1
     assert services.leaves_start() == 0  # once per leave
@@ -234,9 +239,10 @@ def test_a_running_task_past_its_timeout_is_requeued(margaret):
 
 
 def test_the_dry_run_ranks_without_assigning(margaret, python_type):
-    make_staff("ann", skills={"python": 5}, capacity=4)
+    ann = make_staff("ann", skills={"python": 5}, capacity=4)
     make_staff("ben", skills={"python": 3})
-    Staff.objects.filter(user__username="ann").update(load=2)
+    for _ in range(2):  # ann holds two tasks
+        task_in_state(S.ASSIGNED, creator=margaret, assignee=ann.user)
     task = create_task(by=margaret, task_type=python_type)
     ranked = services.task_candidates(task=task)
     assert [s.candidate.name for s in ranked] == ["ben", "ann"]
@@ -278,8 +284,7 @@ def test_work_meant_for_someone_on_leave_goes_to_their_substitute(margaret):
     kind = make_task_type(strategy="failover", strategy_params={"order": ["ann", "ben", "cat"]})
     ann, cat = make_staff("ann"), make_staff("cat")
     make_staff("ben")
-    Leave.objects.create(staff=ann, start=timezone.now() - timedelta(hours=1),
-                         end=timezone.now() + timedelta(days=1), substitute=cat)
+    make_leave(ann, days_from_now=-1 / 24, days=1, substitute=cat)  # began an hour ago
     task = create_task(by=margaret, task_type=kind)
     services.assign_queued()
     task.refresh_from_db()
@@ -313,7 +318,7 @@ def test_reconciling_fixes_a_load_that_drifted(margaret):
     ann = make_staff("ann")
     create_task(by=margaret)
     services.assign_queued()
-    Staff.objects.filter(pk=ann.pk).update(load=7)
+    Staff.objects.filter(pk=ann.pk).update(load=7)  # a drift no service leaves: the sweep's case
     assert staff_reconcile_load() == 1
     assert load_of(ann) == 1
 
