@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+# The same people in every package (tests/cast.py).
+pytest_plugins = ["tests.cast"]
+
 
 @pytest.fixture(autouse=True)
 def fast_password_hasher(settings):

@@ -44,8 +44,11 @@ def password() -> str:
 
 
 @pytest.fixture
-def make_user(django_user_model, password):
-    """Users named like `alice-3f2a…`: unique per test, so per-username counters start at 0."""
+def make_account(django_user_model, password):
+    """Accounts that sign in with `password`, named like `ann-3f2a…`: unique to the test, so
+    the per-username login counters (in a Redis shared by parallel and repeated runs) start at
+    0. Named apart from the cast (tests/cast.py), whose usernames are the same in every test;
+    tests where nobody signs in by name use the cast."""
 
     def make(name: str, **extra):
         username = f"{name}-{uuid.uuid4().hex[:12]}"
@@ -55,10 +58,6 @@ def make_user(django_user_model, password):
 
 
 @pytest.fixture
-def alice(make_user):
-    return make_user("alice")
-
-
-@pytest.fixture
-def mallory(make_user):
-    return make_user("mallory")
+def account(make_account):
+    """Someone who signs in with their username and `password`."""
+    return make_account("ann")

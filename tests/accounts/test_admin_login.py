@@ -18,8 +18,8 @@ TOKEN_URL = "/api/v1/auth/token"
 
 
 @pytest.fixture
-def operator(make_user):
-    return make_user("operator", is_staff=True, is_superuser=True)
+def operator(make_account):
+    return make_account("operator", is_staff=True, is_superuser=True)
 
 
 @pytest.fixture

@@ -24,21 +24,21 @@ TOKEN_URL = "/api/v1/auth/token"
 REVOKE_URL = "/api/v1/auth/revoke"
 
 
-def test_alice_exchanges_her_password_for_a_working_token(api_client, alice, password):
-    response = api_client.post(TOKEN_URL, {"username": alice.username, "password": password})
+def test_someone_exchanges_their_password_for_a_working_token(api_client, account, password):
+    response = api_client.post(TOKEN_URL, {"username": account.username, "password": password})
 
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"token", "expires_at"}
     token = ApiToken.objects.get(key_hash=hash_token(raw=body["token"]))
-    assert token.user == alice
+    assert token.user == account
     assert token.expires_at.isoformat().replace("+00:00", "Z") == body["expires_at"]
     revoked = APIClient().post(REVOKE_URL, HTTP_AUTHORIZATION=f"Bearer {body['token']}")
     assert revoked.status_code == 204
 
 
-def test_wrong_password_is_400_with_a_non_field_error(api_client, alice):
-    response = api_client.post(TOKEN_URL, {"username": alice.username, "password": "guess"})
+def test_wrong_password_is_400_with_a_non_field_error(api_client, account):
+    response = api_client.post(TOKEN_URL, {"username": account.username, "password": "guess"})
 
     assert response.status_code == 400
     assert response.json() == {
@@ -55,10 +55,10 @@ def test_unknown_username_gets_the_same_answer_as_a_wrong_password(api_client, p
     assert "non_field_errors" in response.json()
 
 
-def test_deactivated_user_cannot_log_in(api_client, make_user, password):
-    mallory = make_user("mallory", is_active=False)
+def test_deactivated_user_cannot_log_in(api_client, make_account, password):
+    deactivated = make_account("deactivated", is_active=False)
 
-    response = api_client.post(TOKEN_URL, {"username": mallory.username, "password": password})
+    response = api_client.post(TOKEN_URL, {"username": deactivated.username, "password": password})
 
     assert response.status_code == 400
     assert not ApiToken.objects.exists()
@@ -71,11 +71,11 @@ def test_missing_fields_are_400_with_field_errors(api_client):
     assert set(field_errors(response)) == {"username", "password"}
 
 
-def test_login_ignores_a_stale_bearer_header(api_client, alice, password):
+def test_login_ignores_a_stale_bearer_header(api_client, account, password):
     # The endpoint authenticates nobody: a stale token in the client must not block login.
     response = api_client.post(
         TOKEN_URL,
-        {"username": alice.username, "password": password},
+        {"username": account.username, "password": password},
         HTTP_AUTHORIZATION="Bearer tm_stale",
     )
 
@@ -83,18 +83,19 @@ def test_login_ignores_a_stale_bearer_header(api_client, alice, password):
 
 
 def test_username_limit_answers_429_after_exactly_n_attempts_from_any_client(
-    settings, make_api_client, alice, password
+    settings, make_api_client, account, password
 ):
     settings.LOGIN_RATE_PER_USERNAME = 3
     settings.LOGIN_RATE_PER_CLIENT = 100
     # Mallory rotates client addresses; the per-username counter still sees every attempt.
     statuses = [
         make_api_client()
-        .post(TOKEN_URL, {"username": alice.username, "password": f"guess{n}"})
+        .post(TOKEN_URL, {"username": account.username, "password": f"guess{n}"})
         .status_code
         for n in range(3)
     ]
-    blocked = make_api_client().post(TOKEN_URL, {"username": alice.username, "password": password})
+    blocked = make_api_client().post(TOKEN_URL, {"username": account.username,
+                                                 "password": password})
 
     assert statuses == [400, 400, 400]
     assert blocked.status_code == 429
@@ -103,10 +104,10 @@ def test_username_limit_answers_429_after_exactly_n_attempts_from_any_client(
     assert not ApiToken.objects.exists()  # even the right password waits for the window
 
 
-def test_client_limit_answers_429_across_usernames(settings, api_client, make_user, password):
+def test_client_limit_answers_429_across_usernames(settings, api_client, make_account, password):
     settings.LOGIN_RATE_PER_CLIENT = 2
     settings.LOGIN_RATE_PER_USERNAME = 100
-    users = [make_user(name) for name in ("alice", "bob", "carol")]
+    users = [make_account(name) for name in ("ann", "ben", "cid")]
 
     statuses = [
         api_client.post(TOKEN_URL, {"username": u.username, "password": password}).status_code
@@ -117,13 +118,13 @@ def test_client_limit_answers_429_across_usernames(settings, api_client, make_us
 
 
 def test_login_still_works_when_the_counters_redis_is_down(
-    settings, api_client, alice, password, caplog
+    settings, api_client, account, password, caplog
 ):
     settings.COUNTERS_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     ratelimit.reset_client()
 
     with caplog.at_level(logging.WARNING, logger="apps.accounts.ratelimit"):
-        response = api_client.post(TOKEN_URL, {"username": alice.username, "password": password})
+        response = api_client.post(TOKEN_URL, {"username": account.username, "password": password})
 
     assert response.status_code == 200
     assert "rate limiter unavailable" in caplog.text
@@ -157,37 +158,38 @@ def test_schema_shows_bearer_auth_and_the_login_shapes():
 
 
 def test_bad_attempts_from_one_client_do_not_lock_the_user_out_from_another(
-    make_api_client, alice, password
+    make_api_client, account, password
 ):
-    attacker, alice_client = make_api_client(), make_api_client()
+    attacker, own_client = make_api_client(), make_api_client()
     limit = django_settings.LOGIN_RATE_PER_USERNAME_CLIENT  # the shipped defaults
 
     statuses = [
-        attacker.post(TOKEN_URL, {"username": alice.username, "password": f"guess{n}"}).status_code
+        attacker.post(TOKEN_URL, {"username": account.username,
+                                  "password": f"guess{n}"}).status_code
         for n in range(limit + 1)
     ]
-    response = alice_client.post(TOKEN_URL, {"username": alice.username, "password": password})
+    response = own_client.post(TOKEN_URL, {"username": account.username, "password": password})
 
     assert statuses == [400] * limit + [429]
     assert response.status_code == 200
-    assert ApiToken.objects.filter(user=alice).count() == 1
+    assert ApiToken.objects.filter(user=account).count() == 1
 
 
 def test_username_ceiling_spares_the_client_the_user_signed_in_from(
-    settings, make_api_client, alice, password
+    settings, make_api_client, account, password
 ):
     settings.LOGIN_RATE_PER_USERNAME = 3
-    alice_home = make_api_client()
-    signed_in = alice_home.post(TOKEN_URL, {"username": alice.username, "password": password})
+    home = make_api_client()
+    signed_in = home.post(TOKEN_URL, {"username": account.username, "password": password})
     assert signed_in.status_code == 200
     # Mallory fills the ceiling from addresses of her own (one attempt each) ...
     for n in range(3):
-        make_api_client().post(TOKEN_URL, {"username": alice.username, "password": f"guess{n}"})
+        make_api_client().post(TOKEN_URL, {"username": account.username, "password": f"guess{n}"})
 
     from_elsewhere = make_api_client().post(
-        TOKEN_URL, {"username": alice.username, "password": password}
+        TOKEN_URL, {"username": account.username, "password": password}
     )
-    from_home = alice_home.post(TOKEN_URL, {"username": alice.username, "password": password})
+    from_home = home.post(TOKEN_URL, {"username": account.username, "password": password})
 
     # ... which stops guessing from new addresses, but not Alice where she signs in.
     assert from_elsewhere.status_code == 429
@@ -195,10 +197,10 @@ def test_username_ceiling_spares_the_client_the_user_signed_in_from(
 
 
 def test_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(
-    settings, make_api_client, make_user, password
+    settings, make_api_client, make_account, password
 ):
     settings.LOGIN_RATE_PER_CLIENT = 2
-    users = [make_user(f"u{n}") for n in range(3)]
+    users = [make_account(f"u{n}") for n in range(3)]
 
     def attempts(client):
         return [

@@ -30,9 +30,9 @@ def test_private_schema_answers_a_bearer_token(settings, alice, url):
     assert APIClient().get(url, HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
 
 
-def test_private_schema_answers_an_admin_session(settings, make_user, password):
+def test_private_schema_answers_an_admin_session(settings, make_account, password):
     settings.API_SCHEMA_PUBLIC = False
-    operator = make_user("operator", is_staff=True)
+    operator = make_account("operator", is_staff=True)
     browser = Client()
     browser.force_login(operator)
 

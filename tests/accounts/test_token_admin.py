@@ -17,8 +17,8 @@ CHANGELIST = reverse("admin:accounts_apitoken_changelist")
 
 
 @pytest.fixture
-def operator(client, make_user):
-    user = make_user("operator", is_staff=True, is_superuser=True)
+def operator(client, make_account):
+    user = make_account("operator", is_staff=True, is_superuser=True)
     client.force_login(user)
     return user
 

@@ -30,8 +30,8 @@ def works(raw: str) -> bool:
 
 
 @pytest.fixture
-def operator(make_user):
-    return make_user("operator", is_staff=True, is_superuser=True)
+def operator(make_account):
+    return make_account("operator", is_staff=True, is_superuser=True)
 
 
 @pytest.fixture
@@ -124,18 +124,18 @@ def test_other_changes_to_a_user_keep_their_tokens(alice):
     assert works(raw)
 
 
-def test_a_hash_upgraded_on_login_is_not_a_password_change(settings, alice, password):
+def test_a_hash_upgraded_on_login_is_not_a_password_change(settings, account, password):
     # alice's hash was made with MD5 (the test default); the configured hasher is now newer.
     settings.PASSWORD_HASHERS = [
         "tests.accounts.test_token_revocation.UpgradedHasher",
         "django.contrib.auth.hashers.MD5PasswordHasher",
     ]
-    _, raw = token_issue(user=alice)
+    _, raw = token_issue(user=account)
     login = APIClient(REMOTE_ADDR=random_client_ip()).post(
-        "/api/v1/auth/token", {"username": alice.username, "password": password}
+        "/api/v1/auth/token", {"username": account.username, "password": password}
     )
 
-    alice.refresh_from_db()
+    account.refresh_from_db()
     assert login.status_code == 200
-    assert alice.password.startswith("md5-upgraded$")  # upgraded on login
+    assert account.password.startswith("md5-upgraded$")  # upgraded on login
     assert works(raw)

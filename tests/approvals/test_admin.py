@@ -12,6 +12,7 @@ from django.utils import timezone
 from apps.approvals import services
 from apps.approvals.models import ApprovalRequest
 from apps.core.actors import Actor
+from apps.staff.services import staff_update
 from apps.tasks.models import Task, TaskHistory
 from apps.tasks.states import TaskStatus
 from tests.approvals.flows import completion_request, creation_request
@@ -115,6 +116,7 @@ def test_the_inbox_costs_the_same_queries_for_few_or_many_requests(
 
     creation_request(by=rita, task_type=needs_approval)
     few = queries()
+    staff_update(staff=alice.staff, capacity=5)  # she holds each report she submits
     for _ in range(5):
         creation_request(by=rita, task_type=needs_approval)
         completion_request(creator=rita, assignee=alice, task_type=needs_review)

@@ -116,7 +116,7 @@ def test_requests_cannot_be_created_edited_or_deleted_over_the_api(olga, asked):
 
 
 def test_the_list_costs_the_same_queries_for_few_or_many_requests(
-        margaret, rita, alice, needs_approval, needs_review, ops):
+        margaret, rita, alice, needs_approval, needs_review, platform):
     def queries():
         # A fresh user each time, as each request loads one: roles are cached on the object.
         client = api_client(type(margaret).objects.get(pk=margaret.pk))
@@ -130,7 +130,7 @@ def test_the_list_costs_the_same_queries_for_few_or_many_requests(
     few, count = queries()
     assert count == 2
     for i in range(6):
-        someone = make_staff(f"requester{i}", team=ops, capacity=5).user
+        someone = make_staff(f"requester{i}", team=platform, capacity=5).user
         creation_request(by=someone, task_type=needs_approval)
         completion_request(creator=rita, assignee=someone, task_type=needs_review)
     many, count = queries()

@@ -13,6 +13,7 @@ from apps.approvals.models import ApprovalRequest
 from apps.approvals.selectors import approval_counts
 from apps.approvals.tasks import escalate_overdue_approvals
 from apps.core.actors import Actor
+from apps.staff.services import team_update
 from tests.approvals.flows import creation_request
 from tests.builders import make_staff, make_user
 
@@ -78,9 +79,8 @@ def test_without_a_managers_manager_the_admins_are_told(
 
 
 def test_a_team_without_a_parent_escalates_to_the_admins(
-        olga, margaret, ops, rita, asked, mailoutbox, django_capture_on_commit_callbacks):
-    ops.parent = None
-    ops.save()
+        olga, margaret, platform, rita, asked, mailoutbox, django_capture_on_commit_callbacks):
+    team_update(team=platform, parent=None)
     with django_capture_on_commit_callbacks(execute=True):
         services.approvals_escalate(now=_later(asked))
     assert [m.to for m in mailoutbox] == [[olga.email]]

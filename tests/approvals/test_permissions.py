@@ -7,12 +7,12 @@ import pytest
 from apps.approvals.models import ApprovalRequest
 from apps.approvals.policies import may_decide
 from apps.core.actors import Actor
-from apps.staff.models import Staff
+from apps.staff.services import staff_enrol
 from apps.tasks import services
 from apps.tasks.models import Task, TaskHistory
 from apps.tasks.states import TaskStatus
 from tests.approvals.flows import completion_request, creation_request
-from tests.builders import api_client, create_task, make_team, make_user
+from tests.builders import api_client, create_task
 
 S = TaskStatus
 pytestmark = pytest.mark.django_db
@@ -54,8 +54,8 @@ def test_an_approver_in_the_group_cannot_approve_what_they_asked_for(amos, needs
 
 
 def test_a_manager_cannot_approve_their_own_work_even_in_their_team(
-        margaret, alice, rita, needs_review, ops):
-    Staff.objects.create(user=margaret, team=ops, capacity=5)
+        margaret, alice, rita, needs_review, platform):
+    staff_enrol(user=margaret, team=platform, capacity=5)
     own = completion_request(creator=rita, assignee=margaret, task_type=needs_review)
     assert api_client(margaret).post(f"/api/v1/approvals/{own.pk}/approve").status_code == 403
 
@@ -80,9 +80,7 @@ def test_an_outsider_cannot_see_the_request(mallory, asked, submitted):
     _unchanged(asked, S.PENDING_APPROVAL)
 
 
-def test_another_teams_manager_neither_sees_nor_decides(asked):
-    sam = make_user("sam")
-    make_team("support", manager=sam)
+def test_another_teams_manager_neither_sees_nor_decides(sam, support, asked):
     client = api_client(sam)
     assert client.get(f"/api/v1/approvals/{asked.pk}").status_code == 404
     assert client.post(f"/api/v1/approvals/{asked.pk}/reject", {"comment": "x"}).status_code \

@@ -6,26 +6,23 @@ import pytest
 
 from apps.assignment import services
 from apps.assignment.models import Assignment
-from apps.staff.models import Team
 from apps.tasks.states import TaskStatus
-from tests.builders import api_client, create_task, make_staff, make_task_type, make_user, require
+from tests.builders import api_client, create_task, make_staff, make_task_type, require
 
 S = TaskStatus
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def team_setup():
-    margaret = make_user("margaret")
-    team = Team.objects.create(name="Platform", manager=margaret)
-    other = Team.objects.create(name="Sales", manager=make_user("sally"))
+def team_setup(margaret, platform, sam, support, olga):
+    """Three people qualified for a review: ann and ben in margaret's platform team, sid in
+    sam's support team."""
     kind = require(make_task_type("review"), {"python": 3})
-    ann = make_staff("ann", skills={"python": 5}, team=team)
-    ben = make_staff("ben", skills={"python": 4}, team=team)
-    sid = make_staff("sid", skills={"python": 4}, team=other)
-    olga = make_user("olga", admin=True)
+    ann = make_staff("ann", skills={"python": 5}, team=platform)
+    ben = make_staff("ben", skills={"python": 4}, team=platform)
+    sid = make_staff("sid", skills={"python": 4}, team=support)
     return {"margaret": margaret, "kind": kind, "ann": ann, "ben": ben, "sid": sid,
-            "olga": olga}
+            "olga": olga, "sam": sam}
 
 
 def test_the_dry_run_lists_candidates_with_explanations(team_setup):
@@ -53,10 +50,9 @@ def test_a_team_manager_reassigns_their_teams_work_to_a_named_person(team_setup)
 
 def test_a_manager_of_another_team_may_not_reassign_it(team_setup):
     s = team_setup
-    sally = Team.objects.get(name="Sales").manager
     task = create_task(by=s["olga"], task_type=s["kind"])
     services.task_reassign(task_id=task.pk, by=services.ENGINE, target=s["ann"].user)
-    resp = api_client(sally).post(f"/api/v1/tasks/{task.pk}/reassign", {}, format="json")
+    resp = api_client(s["sam"]).post(f"/api/v1/tasks/{task.pk}/reassign", {}, format="json")
     assert resp.status_code == 403
 
 
@@ -90,11 +86,11 @@ def test_bad_reassign_input_is_a_400(team_setup):
     assert resp.status_code == 400 and "assignee" in resp.json()
 
 
-def test_assignment_records_follow_task_visibility(team_setup):
+def test_assignment_records_follow_task_visibility(team_setup, mallory):
     s = team_setup
     task = create_task(by=s["olga"], task_type=s["kind"])
     services.assign_queued()
-    outsider = make_user("mallory")
+    outsider = mallory
     assert api_client(outsider).get("/api/v1/assignments").json()["count"] == 0
     assert api_client(s["olga"]).get("/api/v1/assignments").json()["count"] == 1
     assert api_client().get("/api/v1/assignments").status_code == 401

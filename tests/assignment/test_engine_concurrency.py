@@ -11,7 +11,7 @@ from apps.assignment.models import Assignment
 from apps.staff.models import Staff
 from apps.tasks.models import Task
 from apps.tasks.states import TaskStatus
-from tests.builders import create_task, make_staff, make_task_type, make_user
+from tests.builders import create_task, make_staff, make_task_type
 from tests.concurrency import race
 
 pytestmark = [
@@ -21,13 +21,12 @@ pytestmark = [
 
 
 @pytest.mark.parametrize("strategy", ["least_loaded", "round_robin", "optimal_batch"])
-def test_workers_assigning_one_queue_at_once_respect_every_capacity(strategy):
-    boss = make_user("margaret")
+def test_workers_assigning_one_queue_at_once_respect_every_capacity(margaret, strategy):
     kind = make_task_type(strategy=strategy)
     heavy = make_task_type(strategy=strategy, capacity_weight=2)
     people = [make_staff(f"p{i}", capacity=3) for i in range(4)]  # room for 12 units
     for i in range(30):
-        create_task(by=boss, task_type=heavy if i % 3 == 0 else kind)
+        create_task(by=margaret, task_type=heavy if i % 3 == 0 else kind)
 
     # Small batches, so the workers interleave rather than one taking the whole queue.
     outcomes = race(4, lambda i: [services.assign_queued(limit=3).assigned for _ in range(10)])

@@ -80,7 +80,7 @@ def test_tasks_of_a_kind_are_served_in_the_batchs_order():
 
 
 @pytest.mark.django_db
-def test_a_heavy_task_does_not_take_the_room_two_light_ones_score_more_in(boss):
+def test_a_heavy_task_does_not_take_the_room_two_light_ones_score_more_in(margaret):
     """ann has room 2, ben 1. A heavy task (weight 2) only ann can do, then two light ones:
     one anyone can do (ben scores 0.6), one only ann can do. At most two are served: the
     heavy one with ben's light one scores 1.6; both light ones with ann score 2.0. Slots
@@ -91,9 +91,9 @@ def test_a_heavy_task_does_not_take_the_room_two_light_ones_score_more_in(boss):
     light_sql = require(make_task_type("light-sql", strategy="optimal_batch"), {"sql": 3})
     make_staff("ann", skills={"python": 5, "sql": 5}, capacity=2)
     make_staff("ben", skills={"python": 3}, capacity=1)
-    first = create_task(by=boss, task_type=heavy)
-    create_task(by=boss, task_type=light)
-    create_task(by=boss, task_type=light_sql)
+    first = create_task(by=margaret, task_type=heavy)
+    create_task(by=margaret, task_type=light)
+    create_task(by=margaret, task_type=light_sql)
 
     result = services.assign_queued()
 

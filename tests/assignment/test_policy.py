@@ -42,11 +42,11 @@ def registered():
 
 
 # --- defaults -----------------------------------------------------------------------------------
-def test_a_type_without_a_row_is_assigned_with_the_defaults(boss):
+def test_a_type_without_a_row_is_assigned_with_the_defaults(margaret):
     bare = TaskType.objects.create(key="made-elsewhere", name="Made elsewhere")  # no policy row
     assert not AssignmentPolicy.objects.filter(task_type=bare).exists()
     ann = make_staff("ann")
-    task = create_task(by=boss, task_type=bare)
+    task = create_task(by=margaret, task_type=bare)
 
     assert services.assign_queued().assigned == 1
 
@@ -132,13 +132,13 @@ def test_a_strategy_registered_by_a_project_is_accepted(olga, registered):
 
 
 # --- the engine ---------------------------------------------------------------------------------
-def test_policies_are_read_once_per_batch_whatever_the_number_of_types(boss):
+def test_policies_are_read_once_per_batch_whatever_the_number_of_types(margaret):
     make_staff("ann", capacity=50)
 
     def policy_queries(types: int) -> int:
         kinds = [make_task_type() for _ in range(types)]
         for kind in kinds:
-            create_task(by=boss, task_type=kind)
+            create_task(by=margaret, task_type=kind)
         with CaptureQueriesContext(connection) as ctx:
             assert services.assign_queued().assigned == types
         return sum('"assignment_assignmentpolicy"' in q["sql"] for q in ctx.captured_queries)
@@ -146,19 +146,19 @@ def test_policies_are_read_once_per_batch_whatever_the_number_of_types(boss):
     assert policy_queries(1) == policy_queries(6) == 1
 
 
-def test_a_strategy_keeping_a_cursor_is_known_by_its_class_not_its_name(boss, registered):
+def test_a_strategy_keeping_a_cursor_is_known_by_its_class_not_its_name(margaret, registered):
     @registered
     class Turns(RoundRobin):
         name = "turns"
 
     kind = make_task_type(strategy="turns")
     make_staff("ann")
-    create_task(by=boss, task_type=kind)
+    create_task(by=margaret, task_type=kind)
     services.assign_queued()
     assert RoundRobinCursor.objects.filter(task_type=kind).exists()
 
 
-def test_a_strategy_planning_the_batch_is_known_by_its_class_not_its_name(boss, registered):
+def test_a_strategy_planning_the_batch_is_known_by_its_class_not_its_name(margaret, registered):
     @registered
     class WholeBatch(OptimalBatch):
         """Plans only as a batch: the greedy path would fail loudly."""
@@ -173,7 +173,7 @@ def test_a_strategy_planning_the_batch_is_known_by_its_class_not_its_name(boss, 
 
     kind = make_task_type(strategy="whole_batch")
     make_staff("ann", capacity=5)
-    tasks = [create_task(by=boss, task_type=kind) for _ in range(3)]
+    tasks = [create_task(by=margaret, task_type=kind) for _ in range(3)]
     assert services.assign_queued().assigned == 3
     assert set(Assignment.objects.filter(task__in=tasks).values_list("strategy", flat=True)) \
         == {"whole_batch"}

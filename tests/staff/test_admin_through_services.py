@@ -26,8 +26,7 @@ FORM_TIME = "%H:%M:%S"
 
 
 @pytest.fixture
-def operator(client):
-    olga = make_user("olga", admin=True)
+def operator(client, olga):
     client.force_login(olga)
     return olga
 
@@ -102,14 +101,12 @@ def test_a_team_cannot_be_put_inside_its_own_child(client, operator):
     assert parent.parent is None
 
 
-def test_a_team_added_in_the_admin_keeps_its_manager(client, operator):
-    boss = make_user("boss")
-
-    response = client.post("/admin/staff/team/add/", {"name": "ops", "manager": boss.pk,
+def test_a_team_added_in_the_admin_keeps_its_manager(client, operator, sam):
+    response = client.post("/admin/staff/team/add/", {"name": "ops", "manager": sam.pk,
                                                        "parent": ""})
 
     assert response.status_code == 302
-    assert Team.objects.get(name="ops").manager == boss
+    assert Team.objects.get(name="ops").manager == sam
 
 
 def test_a_skill_a_task_type_needs_is_not_deleted(client, operator):

@@ -16,7 +16,6 @@ from apps.tasks.states import TaskStatus
 from tests.builders import (
     make_leave,
     make_skill,
-    make_staff,
     make_task_type,
     make_team,
     require,
@@ -29,8 +28,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_staff_update_leaves_a_concurrently_moved_load_alone(alice):
-    stale = Staff.objects.get(pk=alice.pk)  # read before the hand-over below
-    Staff.objects.filter(pk=alice.pk).update(load=3)
+    stale = Staff.objects.get(pk=alice.staff.pk)  # read before the hand-overs below
+    for _ in range(3):
+        task_in_state(S.ASSIGNED, creator=alice, assignee=alice)
     updated = services.staff_update(staff=stale, capacity=5, skills=[(make_skill("go"), 1)])
     assert (updated.capacity, updated.load) == (5, 3)
     assert [s.skill.name for s in updated.staff_skills.all()] == ["go"]
@@ -38,7 +38,7 @@ def test_staff_update_leaves_a_concurrently_moved_load_alone(alice):
 
 def test_staff_update_refuses_fields_it_does_not_own(alice):
     with pytest.raises(InvalidInput):
-        services.staff_update(staff=alice, load=0)
+        services.staff_update(staff=alice.staff, load=0)
 
 
 def test_a_team_chain_never_loops(platform):
@@ -50,7 +50,7 @@ def test_a_team_chain_never_loops(platform):
 
 
 def test_moving_a_started_leave_into_the_future_makes_the_sweep_handle_it_again(alice):
-    leave = make_leave(alice, days_from_now=-1, started_handled_at=timezone.now())
+    leave = make_leave(alice.staff, days_from_now=-1, started_handled_at=timezone.now())
     services.leave_update(leave=leave, reason="still away")
     assert Leave.objects.get(pk=leave.pk).started_handled_at is not None
     later = timezone.now() + timedelta(days=2)
@@ -66,8 +66,8 @@ def test_required_skills_set_replaces_them():
 
 def test_the_workload_counts_open_work_in_one_query(alice, bob, margaret):
     for status in (S.RUNNING, S.PAUSED, S.COMPLETED, S.CANCELLED):
-        task_in_state(status, creator=margaret, assignee=alice.user)
-    Staff.objects.filter(pk=alice.pk).update(load=5)  # over capacity: free shows 0, not -2
+        task_in_state(status, creator=margaret, assignee=alice)
+    Staff.objects.filter(pk=alice.staff.pk).update(load=5)  # over capacity: free shows 0, not -2
     with CaptureQueriesContext(connection) as ctx:
         rows = {r["username"]: r for r in selectors.staff_workload()}
     assert len(ctx.captured_queries) == 1
@@ -75,16 +75,17 @@ def test_the_workload_counts_open_work_in_one_query(alice, bob, margaret):
     assert rows["bob"]["open_tasks"] == 0 and rows["bob"]["team"] == "support"
 
 
-def test_managers_manage_only_their_teams(margaret, olga, alice, mallory, bob):
-    assert set(selectors.staff_visible_managed_by(user=margaret)) == {alice, mallory}
-    assert set(selectors.staff_visible_managed_by(user=olga)) == {alice, mallory, bob}
-    assert not selectors.staff_visible_managed_by(user=alice.user).exists()
+def test_managers_manage_only_their_teams(margaret, olga, alice, rita, mallory, bob):
+    assert set(selectors.staff_visible_managed_by(user=margaret)) == {alice.staff, rita.staff}
+    assert set(selectors.staff_visible_managed_by(user=olga)) == {
+        alice.staff, rita.staff, mallory.staff, bob.staff}
+    assert not selectors.staff_visible_managed_by(user=alice).exists()
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
-def test_two_overlapping_leave_requests_at_once_give_one_leave():
-    person = make_staff("alice")
+def test_two_overlapping_leave_requests_at_once_give_one_leave(alice):
+    person = alice.staff
     start = timezone.now() + timedelta(days=3)
 
     def request(i: int):
@@ -98,9 +99,10 @@ def test_two_overlapping_leave_requests_at_once_give_one_leave():
 
 
 @pytest.mark.django_db
-def test_saving_a_stale_staff_instance_does_not_overwrite_the_load():
-    stale = make_staff("sam")
-    Staff.objects.filter(pk=stale.pk).update(load=2)  # a hand-over meanwhile
+def test_saving_a_stale_staff_instance_does_not_overwrite_the_load(bob):
+    stale = Staff.objects.get(pk=bob.staff.pk)
+    for _ in range(2):  # hand-overs meanwhile
+        task_in_state(S.ASSIGNED, creator=bob, assignee=bob)
     stale.capacity = 5
     stale.save()
     stale.refresh_from_db()

@@ -6,20 +6,24 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from apps.tasks.models import TaskHistory
 from apps.tasks.states import TaskStatus
 from tests.admin_forms import form_data
-from tests.builders import create_task, make_task_type, make_user, task_in_state
+from tests.builders import (
+    create_task,
+    history_since_built,
+    make_task_type,
+    make_user,
+    task_in_state,
+)
 
 S = TaskStatus
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def operator(client):
-    user = make_user("olga", admin=True)
-    client.force_login(user)
-    return user
+def operator(client, olga):
+    client.force_login(olga)
+    return olga
 
 
 def test_the_changelist_costs_the_same_queries_for_few_or_many_tasks(client, operator):
@@ -51,7 +55,7 @@ def test_a_transition_button_goes_through_the_service(client, operator):
     assert resp.status_code == 302
     task.refresh_from_db()
     assert task.status == S.PAUSED
-    row = TaskHistory.objects.get(task=task)
+    row = history_since_built(task).get()
     assert (row.transition, row.actor_user, row.reason) == ("pause", operator, "admin")
 
 
@@ -63,10 +67,10 @@ def test_a_button_for_a_step_not_allowed_changes_nothing(client, operator):
     assert task.status == S.COMPLETED
 
 
-def test_buttons_need_a_post_and_an_operator(client, operator):
+def test_buttons_need_a_post_and_an_operator(client, operator, mallory):
     task = task_in_state(S.RUNNING, creator=operator)
     assert client.get(f"/admin/tasks/task/{task.pk}/transition/pause/").status_code == 405
-    client.force_login(make_user("mallory"))
+    client.force_login(mallory)
     resp = client.post(f"/admin/tasks/task/{task.pk}/transition/pause/")
     assert resp.status_code == 302 and "/admin/login/" in resp["Location"]
     task.refresh_from_db()

@@ -10,7 +10,7 @@ from apps.core.exceptions import Conflict
 from apps.tasks import services
 from apps.tasks.models import Task, TaskHistory
 from apps.tasks.states import TaskStatus
-from tests.builders import make_task_type, make_user, task_in_state
+from tests.builders import history_since_built, make_task_type, task_in_state
 from tests.concurrency import race
 
 S = TaskStatus
@@ -20,8 +20,7 @@ pytestmark = [
 ]
 
 
-def test_two_concurrent_cancels_one_wins_the_other_conflicts():
-    alice = make_user("alice")
+def test_two_concurrent_cancels_one_wins_the_other_conflicts(alice):
     task = task_in_state(S.RUNNING, creator=alice)
 
     outcomes = race(2, lambda i: services.task_transition(
@@ -32,8 +31,7 @@ def test_two_concurrent_cancels_one_wins_the_other_conflicts():
     assert TaskHistory.objects.filter(task=task, transition="cancel").count() == 1
 
 
-def test_many_workers_starting_one_task_start_it_once():
-    alice = make_user("alice")
+def test_many_workers_starting_one_task_start_it_once(alice):
     task = task_in_state(S.ASSIGNED, creator=alice)
 
     outcomes = race(8, lambda i: services.task_transition(
@@ -45,9 +43,8 @@ def test_many_workers_starting_one_task_start_it_once():
     assert (task.status, task.attempts) == (S.RUNNING, 1)
 
 
-def test_racing_transitions_are_serialised_not_lost():
+def test_racing_transitions_are_serialised_not_lost(alice):
     """pause and complete at once: whichever runs second sees the first one's result."""
-    alice = make_user("alice")
     task = task_in_state(S.RUNNING, creator=alice)
     actions = ["pause", "complete"]
 
@@ -55,7 +52,7 @@ def test_racing_transitions_are_serialised_not_lost():
         task_id=task.pk, action=actions[i], by=Actor.system()))
 
     task.refresh_from_db()
-    rows = list(TaskHistory.objects.filter(task=task).order_by("id"))
+    rows = list(history_since_built(task).order_by("id"))
     # Every success is in the history, chained: each row starts where the previous ended.
     assert len(rows) == sum(isinstance(o, Task) for o in outcomes)
     assert rows[0].from_status == S.RUNNING
@@ -64,8 +61,7 @@ def test_racing_transitions_are_serialised_not_lost():
     assert task.status == rows[-1].to_status
 
 
-def test_the_same_idempotency_key_sent_concurrently_creates_one_task():
-    alice = make_user("alice")
+def test_the_same_idempotency_key_sent_concurrently_creates_one_task(alice):
     kind = make_task_type()
 
     def create(i):
@@ -80,8 +76,7 @@ def test_the_same_idempotency_key_sent_concurrently_creates_one_task():
     assert Task.objects.filter(idempotency_key="k-1").count() == 1
 
 
-def test_concurrent_sweeps_promote_each_due_task_once():
-    alice = make_user("alice")
+def test_concurrent_sweeps_promote_each_due_task_once(alice):
     from datetime import timedelta
 
     from django.utils import timezone

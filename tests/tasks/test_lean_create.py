@@ -29,15 +29,16 @@ from apps.tasks.api.serializers import (
 from apps.tasks.models import Task, TaskType
 from apps.tasks.selectors import task_history, tasks_visible_to
 from apps.tasks.states import TaskStatus
-from tests.builders import api_client, create_task, make_staff, make_task_type, make_user
+from tests.builders import (
+    api_client,
+    create_task,
+    insert_task_row,
+    make_task_type,
+    task_in_state,
+)
 
 S = TaskStatus
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def alice():
-    return make_user("alice")
 
 
 @pytest.fixture
@@ -55,11 +56,12 @@ def generic_representation(task: Task) -> dict:
 
 
 class TestRepresentation:
-    def test_equals_drfs_generic_representation_for_tasks_in_every_shape(self, alice, kind):
-        holder = make_staff("holder-ann").user
-        holder.first_name, holder.last_name = "Ann", "Holder"
+    def test_equals_drfs_generic_representation_for_tasks_in_every_shape(self, alice, bob, olga,
+                                                                          kind):
+        holder = bob
+        holder.first_name, holder.last_name = "Bob", "Holder"
         holder.save()
-        operator = make_user("operator-olga")
+        operator = olga  # no member of staff: a plain user holding a task by hand
         dep = create_task(by=alice, task_type=kind)
         parent = create_task(by=alice, task_type=kind)
         shapes = [
@@ -70,18 +72,15 @@ class TestRepresentation:
                         due_at=datetime(2031, 2, 1, tzinfo=UTC), priority=3),
             create_task(by=alice, task_type=kind, draft=True),
         ]
-        running = create_task(by=alice, task_type=kind)
-        Task.objects.filter(pk=running.pk).update(
-            status=S.RUNNING, assignee_user=holder, assigned_at=datetime.now(UTC),
-            started_at=datetime.now(UTC), attempts=2, progress=40, result={"partial": [1]},
-            estimated_completion=datetime(2030, 5, 5, 12, tzinfo=UTC), error="earlier try",
+        # Every field filled at once, as no one path of the life cycle leaves them: a row.
+        insert_task_row(
+            S.RUNNING, creator=alice, assignee=holder, task_type=kind, attempts=2, progress=40,
+            result={"partial": [1]}, estimated_completion=datetime(2030, 5, 5, 12, tzinfo=UTC),
+            error="earlier try",
         )
-        held_by_operator = create_task(by=alice, task_type=kind)
-        Task.objects.filter(pk=held_by_operator.pk).update(
-            status=S.ASSIGNED, assignee_user=operator, assigned_at=datetime.now(UTC))
-        orphan = create_task(by=alice, task_type=kind)
-        Task.objects.filter(pk=orphan.pk).update(created_by=None)
-        loaded = list(tasks_visible_to(user=make_user("boss", admin=True))
+        task_in_state(S.ASSIGNED, creator=alice, assignee=operator, task_type=kind)
+        insert_task_row(S.QUEUED, creator=None, task_type=kind)  # its creator is gone
+        loaded = list(tasks_visible_to(user=olga)
                       .select_related("created_by").prefetch_related("depends_on"))
         assert len(loaded) == 8
         for task in [*loaded, *shapes]:

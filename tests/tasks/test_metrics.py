@@ -8,7 +8,7 @@ import pytest
 
 from apps.core.actors import Actor
 from apps.tasks import services
-from tests.builders import create_task, make_user
+from tests.builders import create_task
 
 pytestmark = pytest.mark.django_db
 
@@ -19,8 +19,8 @@ def gauge(text: str, status: str) -> float:
     return float(match.group(1))
 
 
-def test_metrics_count_tasks_by_status(client, settings, django_capture_on_commit_callbacks):
-    alice = make_user("alice")
+def test_metrics_count_tasks_by_status(alice, client, settings,
+                                       django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         for _ in range(3):
             create_task(by=alice)
@@ -34,10 +34,11 @@ def test_metrics_count_tasks_by_status(client, settings, django_capture_on_commi
                      r'transition="cancel"} [1-9]', text, re.M)
 
 
-def test_the_database_gauges_survive_multiprocess_mode(client, settings, monkeypatch, tmp_path):
+def test_the_database_gauges_survive_multiprocess_mode(alice, client, settings, monkeypatch,
+                                                       tmp_path):
     """Several web workers: metrics come from the shared directory plus the database."""
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
-    create_task(by=make_user("alice"))
+    create_task(by=alice)
     settings.METRICS_ALLOWED_IPS = ["127.0.0.1"]  # the test client's address
     text = client.get("/metrics").content.decode()
     assert gauge(text, "queued") == 1

@@ -12,15 +12,10 @@ from apps.tasks import tasks as celery_tasks
 from apps.tasks.dispatch import register_dispatcher
 from apps.tasks.models import Task
 from apps.tasks.states import TaskStatus
-from tests.builders import create_task, make_task_type, make_user, task_in_state
+from tests.builders import create_task, history_since_built, make_task_type, task_in_state
 
 S = TaskStatus
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def alice():
-    return make_user("alice")
 
 
 def test_due_scheduled_tasks_are_promoted_and_future_ones_wait(alice):
@@ -30,7 +25,7 @@ def test_due_scheduled_tasks_are_promoted_and_future_ones_wait(alice):
     due.refresh_from_db()
     later.refresh_from_db()
     assert (due.status, later.status) == (S.QUEUED, S.SCHEDULED)
-    assert due.history.get().reason == "run_at reached"
+    assert history_since_built(due).get().reason == "run_at reached"
 
 
 def test_blocked_tasks_whose_dependencies_are_done_are_released(alice):

@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from apps.staff.services import staff_update
 from apps.tasks.states import TaskStatus
 from tests.builders import api_client, create_task, make_task_type, make_user, task_in_state
 
@@ -17,35 +18,37 @@ pytestmark = pytest.mark.django_db
 
 def test_shows_only_my_open_tasks(alice, bob, margaret):
     kind = make_task_type()
-    mine = [task_in_state(status, creator=margaret, assignee=alice.user, task_type=kind)
+    staff_update(staff=alice.staff, capacity=5)  # four open tasks in hand, and one done
+    mine = [task_in_state(status, creator=margaret, assignee=alice, task_type=kind)
             for status in (S.ASSIGNED, S.RUNNING, S.PAUSED, S.IN_REVIEW)]
-    task_in_state(S.COMPLETED, creator=margaret, assignee=alice.user, task_type=kind)
-    task_in_state(S.RUNNING, creator=margaret, assignee=bob.user, task_type=kind)
-    create_task(by=alice.user, task_type=kind)  # created by me, held by nobody
-    body = api_client(alice.user).get("/api/v1/me/tasks").json()
+    task_in_state(S.COMPLETED, creator=margaret, assignee=alice, task_type=kind)
+    task_in_state(S.RUNNING, creator=margaret, assignee=bob, task_type=kind)
+    create_task(by=alice, task_type=kind)  # created by me, held by nobody
+    body = api_client(alice).get("/api/v1/me/tasks").json()
     assert body["count"] == 4
     assert {row["id"] for row in body["results"]} == {str(t.pk) for t in mine}
 
 
 def test_a_manager_sees_only_their_own_there_too(margaret, alice):
-    task_in_state(S.RUNNING, creator=margaret, assignee=alice.user)
+    task_in_state(S.RUNNING, creator=margaret, assignee=alice)
     assert api_client(margaret).get("/api/v1/me/tasks").json()["count"] == 0
 
 
 def test_same_shape_as_the_task_api(alice, margaret):
-    task = task_in_state(S.RUNNING, creator=margaret, assignee=alice.user)
-    client = api_client(alice.user)
+    task = task_in_state(S.RUNNING, creator=margaret, assignee=alice)
+    client = api_client(alice)
     mine = client.get("/api/v1/me/tasks").json()["results"][0]
     assert mine == client.get(f"/api/v1/tasks/{task.pk}").json()
-    assert mine["assignee"] == {"kind": "staff", "id": alice.pk, "user_id": alice.user_id,
+    assert mine["assignee"] == {"kind": "staff", "id": alice.staff.pk, "user_id": alice.pk,
                                 "name": "alice"}
 
 
 def test_paginates_and_filters_like_the_task_api(alice, margaret):
+    staff_update(staff=alice.staff, capacity=4)  # four tasks in hand
     for _ in range(3):
-        task_in_state(S.RUNNING, creator=margaret, assignee=alice.user)
-    task_in_state(S.PAUSED, creator=margaret, assignee=alice.user)
-    client = api_client(alice.user)
+        task_in_state(S.RUNNING, creator=margaret, assignee=alice)
+    task_in_state(S.PAUSED, creator=margaret, assignee=alice)
+    client = api_client(alice)
     page = client.get("/api/v1/me/tasks?page_size=2&page=2").json()
     assert page["count"] == 4 and len(page["results"]) == 2 and page["previous"]
     assert client.get("/api/v1/me/tasks?status=paused").json()["count"] == 1
@@ -56,17 +59,18 @@ def test_costs_the_same_queries_for_few_or_many_tasks(alice, margaret):
     kind = make_task_type()
 
     def queries():
-        fresh = type(alice.user).objects.get(pk=alice.user_id)  # no role cached from before
+        fresh = type(alice).objects.get(pk=alice.pk)  # no role cached from before
         with CaptureQueriesContext(connection) as ctx:
             assert api_client(fresh).get("/api/v1/me/tasks?page_size=100").status_code == 200
         return len(ctx.captured_queries)
 
+    staff_update(staff=alice.staff, capacity=16)  # sixteen tasks in hand
     dep = create_task(by=margaret, task_type=kind)
-    task_in_state(S.RUNNING, creator=margaret, assignee=alice.user, task_type=kind)
+    task_in_state(S.RUNNING, creator=margaret, assignee=alice, task_type=kind)
     few = queries()
     for _ in range(15):
         task = task_in_state(S.ASSIGNED, creator=make_user(f"c-{uuid.uuid4().hex[:6]}"),
-                             assignee=alice.user, task_type=make_task_type())
+                             assignee=alice, task_type=make_task_type())
         task.depends_on.add(dep)
     assert queries() == few
 

@@ -13,7 +13,6 @@ from tests.builders import (
     create_task,
     make_skill,
     make_task_type,
-    make_user,
     require,
 )
 
@@ -78,9 +77,9 @@ def test_a_bad_skill_on_update_keeps_the_old_ones(olga, skills):
     assert list(kind.required_skills.values_list("skill__name", "level")) == [("python", 3)]
 
 
-def test_only_admins_set_required_skills(skills):
+def test_only_admins_set_required_skills(skills, alice):
     kind = require(make_task_type("review"), {"python": 3})
-    resp = api_client(make_user("alice")).patch(
+    resp = api_client(alice).patch(
         "/api/v1/task-types/review", {"required_skills": []})
     assert resp.status_code == 403
     assert kind.required_skills.count() == 1
