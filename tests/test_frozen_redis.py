@@ -118,10 +118,10 @@ def timed(call):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_frozen_redis_holds_no_request_and_the_sweep_delivers_the_work_later(everything_on):
+def test_a_frozen_redis_holds_no_request_and_the_sweep_delivers_the_work_later(olga, everything_on):
     server, url = everything_on
     started = time.monotonic()
-    admin = make_user("olga", admin=True)
+    admin = olga
     ann = make_staff("ann", capacity=20)
     kind = make_task_type("review")
     client = api_client(admin)
@@ -173,10 +173,10 @@ def test_a_frozen_redis_holds_no_request_and_the_sweep_delivers_the_work_later(e
 
 
 @pytest.mark.django_db(transaction=True)
-def test_limits_fail_open_at_once_while_the_counters_redis_is_frozen(everything_on, settings):
+def test_limits_fail_open_at_once_while_the_counters_redis_is_frozen(olga, everything_on, settings):
     server, _ = everything_on
     settings.REDIS_SOCKET_TIMEOUT = 2.0  # a wait no busy test machine can be mistaken for
-    admin = make_user("olga", admin=True)
+    admin = olga
     assert api_client(admin).get("/api/v1/staff").status_code == 200  # counters connected
     server.send_signal(signal.SIGSTOP)
     try:

@@ -16,15 +16,11 @@ from apps.core.actors import Actor
 from apps.core.exceptions import InvalidInput
 from apps.tasks.models import TaskType
 from apps.tasks.states import TaskStatus
-from tests.builders import api_client, create_task, make_staff, make_task_type, make_user
+from tests.builders import api_client, create_task, make_staff, make_task_type
 
 pytestmark = pytest.mark.django_db
 S = TaskStatus
 
-
-@pytest.fixture
-def olga():
-    return make_user("olga", admin=True)
 
 
 @pytest.fixture

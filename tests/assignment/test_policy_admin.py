@@ -9,15 +9,15 @@ from apps.assignment.models import AssignmentPolicy
 from apps.assignment.selectors import policy_of
 from apps.tasks.models import TaskType
 from tests.admin_forms import form_data
-from tests.builders import make_task_type, make_user
+from tests.builders import make_task_type
 
 pytestmark = pytest.mark.django_db
 PREFIX = "assignment_policy"
 
 
 @pytest.fixture
-def operator(client):
-    user = make_user("olga", admin=True)
+def operator(olga, client):
+    user = olga
     client.force_login(user)
     return user
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from apps.assignment import services
-from tests.builders import create_task, make_staff, make_task_type, make_user
+from tests.builders import create_task, make_staff, make_task_type
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def operator(client):
-    user = make_user("olga", admin=True)
+def operator(olga, client):
+    user = olga
     client.force_login(user)
     return user
 

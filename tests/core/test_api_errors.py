@@ -87,8 +87,8 @@ def test_a_malformed_or_unknown_id_is_a_json_404_on_every_route_and_method(admin
     ("/api/v1/tasks/0/status", "put"), ("/api/v1/tasks/0", "patch"),
     (f"/api/v1/tasks/{'a' * 36}/candidates", "get"), (f"/api/v1/tasks/{'-' * 36}/reassign", "post"),
 ])
-def test_the_reported_malformed_ids_are_404_for_an_ordinary_user(url, method):
-    response = getattr(api_client(make_user("sam")), method)(url, {"status": "cancelled"},
+def test_the_reported_malformed_ids_are_404_for_an_ordinary_user(mallory, url, method):
+    response = getattr(api_client(mallory), method)(url, {"status": "cancelled"},
                                                               format="json")
     assert assert_error_shape(response, 404)["detail"] == "Not found."
 

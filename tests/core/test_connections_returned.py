@@ -16,7 +16,7 @@ import pytest
 
 from apps.accounts.services import token_issue
 from taskmanage.asgi import application
-from tests.builders import make_task_type, make_user
+from tests.builders import make_task_type
 
 REQUESTS = 12  # more than the pool holds (DB_POOL_MAX: WEB_THREADS + 2, 6)
 
@@ -58,9 +58,9 @@ def call(path: str, *, method: str = "GET", body: bytes = b"", token: str = "") 
 
 
 @pytest.fixture
-def token(transactional_db):
+def token(transactional_db, mallory):
     make_task_type("doc")
-    return token_issue(user=make_user("sam"))[1]
+    return token_issue(user=mallory)[1]
 
 
 def assert_the_api_still_serves(token: str) -> None:

@@ -39,8 +39,8 @@ def doc():
 
 
 @pytest.fixture
-def sam():
-    return make_user("sam")
+def sam(mallory):
+    return mallory
 
 
 @pytest.mark.parametrize("field,value", [

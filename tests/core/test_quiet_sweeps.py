@@ -14,7 +14,7 @@ from django.utils.module_loading import import_string
 
 from apps.tasks import tasks as task_sweeps
 from apps.tasks.states import AssigneeKind, TaskStatus
-from tests.builders import make_task_type, make_user, task_in_state
+from tests.builders import make_task_type, task_in_state
 
 pytestmark = pytest.mark.django_db
 
@@ -36,8 +36,7 @@ def test_sweeps_with_nothing_to_do_log_nothing_at_info(caplog) -> None:
         SWEEPS)  # each still says so at DEBUG
 
 
-def test_a_sweep_that_moved_tasks_says_so_in_one_info_line(caplog) -> None:
-    alice = make_user("alice")
+def test_a_sweep_that_moved_tasks_says_so_in_one_info_line(alice, caplog) -> None:
     for _ in range(2):
         task_in_state(TaskStatus.SCHEDULED, creator=alice,
                       run_at=timezone.now() - timedelta(seconds=1))
@@ -48,8 +47,7 @@ def test_a_sweep_that_moved_tasks_says_so_in_one_info_line(caplog) -> None:
     assert info_lines(caplog) == ["sweep: 2 due task(s) queued"]
 
 
-def test_work_nobody_can_take_is_announced_again_quietly(caplog) -> None:
-    alice = make_user("alice")
+def test_work_nobody_can_take_is_announced_again_quietly(alice, caplog) -> None:
     unit_kind = make_task_type(assignee_kind=AssigneeKind.UNIT)  # units claim: no dispatcher
     waiting = task_in_state(TaskStatus.QUEUED, creator=alice, task_type=unit_kind)
     caplog.set_level(logging.INFO)

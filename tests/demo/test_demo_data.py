@@ -6,14 +6,9 @@ import pytest
 from django.core.management import call_command
 
 from apps.tasks.models import Task, TaskType
-from tests.builders import make_user
 
 pytestmark = pytest.mark.django_db
 
-
-@pytest.fixture
-def alice():
-    return make_user("alice")
 
 
 def test_demo_data_loads_once(alice):

@@ -9,7 +9,6 @@ from django.contrib.auth.models import AnonymousUser
 
 from apps.core.events import deliver, emit
 from apps.ops.consumers import EventStreamConsumer
-from tests.builders import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -21,8 +20,8 @@ async def connect(user):
     return communicator, connected, code
 
 
-def test_an_operator_receives_events_after_commit():
-    operator = make_user("olga", admin=True)
+def test_an_operator_receives_events_after_commit(olga):
+    operator = olga
 
     # One event loop for the whole conversation: the consumer lives in it.
     @async_to_sync
@@ -44,8 +43,8 @@ def test_an_operator_receives_events_after_commit():
 
 
 @pytest.mark.parametrize("who", ["anonymous", "staff member"])
-def test_the_stream_is_closed_to_non_operators(who):
-    user = AnonymousUser() if who == "anonymous" else make_user("sam")
+def test_the_stream_is_closed_to_non_operators(mallory, who):
+    user = AnonymousUser() if who == "anonymous" else mallory
 
     @async_to_sync
     async def attempt():

@@ -37,7 +37,7 @@ from apps.accounts.services import token_issue
 from apps.ops.consumers import EVENTS_GROUP
 from apps.tasks.models import Task
 from apps.tasks.states import AssigneeKind
-from tests.builders import make_task_type, make_user
+from tests.builders import make_task_type
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -132,8 +132,8 @@ def session_cookie(user) -> str:
     return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
 
 
-def test_the_api_health_and_live_events_are_served_on_one_origin(served: Served) -> None:
-    operator = make_user("olga", admin=True)
+def test_the_api_health_and_live_events_are_served_on_one_origin(olga, served: Served) -> None:
+    operator = olga
     marker = str(uuid.uuid4())
 
     assert served.get("/health") == 200
@@ -166,9 +166,9 @@ def test_live_events_refuse_a_visitor_without_a_session(served: Served) -> None:
     assert refused.value.response.status_code == 403
 
 
-def test_sigterm_lets_a_request_under_way_finish_then_the_server_exits() -> None:
+def test_sigterm_lets_a_request_under_way_finish_then_the_server_exits(mallory) -> None:
     make_task_type("doc", assignee_kind=AssigneeKind.UNIT)
-    token = token_issue(user=make_user("sam"))[1]
+    token = token_issue(user=mallory)[1]
     body = json.dumps({"title": "finish me", "task_type": "doc"}).encode()
     head = ("POST /api/v1/tasks HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"

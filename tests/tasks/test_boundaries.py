@@ -47,13 +47,12 @@ def test_no_app_replaces_another_apps_admin():
 
 
 @pytest.mark.django_db
-def test_the_task_admin_shows_what_other_apps_contribute(rf):
+def test_the_task_admin_shows_what_other_apps_contribute(olga, rf):
     from apps.approvals.admin import ApprovalRequestInline
     from apps.staff.admin import RequiredSkillInline
-    from tests.builders import make_user
 
     request = rf.get("/admin/")
-    request.user = make_user("olga", admin=True)
+    request.user = olga
     task_admin = admin.site.get_model_admin(Task)
     assert ApprovalRequestInline in task_admin.get_inlines(request, None)
     assert "reassign_selected" in task_admin.get_actions(request)
