@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from apps.accounts.roles import is_admin, managed_team_ids
 
 from .models import ApprovalKind, ApprovalRequest, ApprovalStatus
-from .policies import in_approvers_group
+from .policies import in_approvers_group, subject_user
 
 A = ApprovalStatus
 
@@ -62,3 +63,22 @@ def approval_counts(*, now: datetime | None = None) -> dict[str, int]:
         counts[f"pending_{row['kind']}"] = row["pending"]
         counts[f"overdue_{row['kind']}"] = row["overdue"]
     return counts
+
+
+def escalation_manager(*, request: ApprovalRequest):
+    """The manager of the parent team of the team concerned, if they can be mailed."""
+    user = subject_user(request)
+    staff = getattr(user, "staff", None) if user is not None else None
+    team = staff.team if staff is not None else None
+    parent = team.parent if team is not None else None
+    boss = parent.manager if parent is not None else None
+    if boss is None or not boss.is_active or not boss.email:
+        return None
+    return boss
+
+
+def admin_recipient_ids() -> list[int]:
+    return list(
+        get_user_model().objects.filter(is_superuser=True, is_active=True).exclude(email="")
+        .order_by("pk").values_list("pk", flat=True)
+    )

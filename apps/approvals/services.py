@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
@@ -27,11 +26,12 @@ from apps.core.events import emit
 from apps.core.exceptions import Conflict, InvalidInput, PermissionDenied
 from apps.tasks.holding import Change
 from apps.tasks.models import Task
-from apps.tasks.services import lock_task, task_log_append, task_transition
+from apps.tasks.services import task_lock, task_log_append, task_transition
 from apps.tasks.states import LogLevel, TaskStatus, Transition
 
 from .models import ApprovalKind, ApprovalRequest, ApprovalStatus
-from .policies import is_own, may_decide, may_withdraw, subject_user
+from .policies import is_own, may_decide, may_withdraw
+from .selectors import admin_recipient_ids, escalation_manager
 
 A = ApprovalStatus
 K = ApprovalKind
@@ -147,14 +147,14 @@ def approval_withdraw(*, request_id: int, by: Actor = SYSTEM_ACTOR,
     return _decide(request_id, "withdraw", by=by, comment=comment)
 
 
-def lock_request(*, request_id: int) -> ApprovalRequest:
+def approval_request_lock(*, request_id: int) -> ApprovalRequest:
     """Lock the request's task, then the request: the order the task hooks take them in."""
     task_id = (
         ApprovalRequest.objects.filter(pk=request_id).values_list("task_id", flat=True).first()
     )
     if task_id is None:
         raise ApprovalRequest.DoesNotExist(f"no approval request {request_id}")
-    lock_task(task_id=task_id)
+    task_lock(task_id=task_id)
     return (
         ApprovalRequest.objects.select_for_update(of=("self",))
         .select_related("requester__staff", "task__assignee_user__staff",
@@ -166,7 +166,7 @@ def lock_request(*, request_id: int) -> ApprovalRequest:
 def _decide(request_id: int, verb: str, *, by: Actor, comment: str) -> ApprovalRequest:
     actor, user = by, by.user  # the policies and the request record the person, if any
     with transaction.atomic():
-        request = lock_request(request_id=request_id)
+        request = approval_request_lock(request_id=request_id)
         if not request.is_pending:
             raise Conflict(f"the approval request is already {request.status}",
                            current=request.status)
@@ -253,25 +253,6 @@ def approvals_escalate(*, now: datetime | None = None) -> int:
                 "to": to, "recipient_ids": recipients, "due_at": request.due_at.isoformat(),
             })
     return len(rows)
-
-
-def escalation_manager(*, request: ApprovalRequest):
-    """The manager of the parent team of the team concerned, if they can be mailed."""
-    user = subject_user(request)
-    staff = getattr(user, "staff", None) if user is not None else None
-    team = staff.team if staff is not None else None
-    parent = team.parent if team is not None else None
-    boss = parent.manager if parent is not None else None
-    if boss is None or not boss.is_active or not boss.email:
-        return None
-    return boss
-
-
-def admin_recipient_ids() -> list[int]:
-    return list(
-        get_user_model().objects.filter(is_superuser=True, is_active=True).exclude(email="")
-        .order_by("pk").values_list("pk", flat=True)
-    )
 
 
 def approvals_expire(*, older_than: timedelta, now: datetime | None = None) -> int:

@@ -43,7 +43,7 @@ AFTER = {
 def register() -> None:
     # After the staff app's capacity guard: a refused hand-over has nothing to undo here.
     on_transition(services.assignments_follow_task, order=HookOrder.RECORD)
-    register_dispatcher(AssigneeKind.STAFF, services.assign_dispatched)
+    register_dispatcher(AssigneeKind.STAFF, services.tasks_assign_dispatched)
     contribute_to_task_type(TaskTypeContribution(
         app="assignment", order=20,
         fields=lambda: AssignmentPolicyFields().get_fields(),

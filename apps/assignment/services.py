@@ -231,7 +231,7 @@ def assign_queued(
     now = now or timezone.now()
     result = AssignResult()
     with transaction.atomic():
-        tasks = task_services.lock_queued(kind=AssigneeKind.STAFF, task_ids=task_ids,
+        tasks = task_services.tasks_lock_queued(kind=AssigneeKind.STAFF, task_ids=task_ids,
                                           task_type_ids=task_type_ids, limit=limit)
         if not tasks:
             return result
@@ -239,7 +239,7 @@ def assign_queued(
         planner = Planner(now)
         planner.prefetch(tasks)
         _load_cursors(planner, tasks)
-        excluded = exclusions(task_ids=[t.pk for t in tasks])
+        excluded = assignment_exclusions(task_ids=[t.pk for t in tasks])
         batch = [t for t in tasks if _strategy_has(t.task_type, "plans_batch")]
         if batch:
             _plan_optimal(batch, planner, excluded)
@@ -408,7 +408,7 @@ def _load_cursors(planner: Planner, tasks: list[Task]) -> None:
             task_type_id__in=type_ids).values_list("task_type_id", "last_user_id"))
 
 
-def exclusions(*, task_ids) -> dict:
+def assignment_exclusions(*, task_ids) -> dict:
     """People who must not get these tasks again in their current attempt: they declined, let
     it expire, or it was taken from them (assignments_follow_task decides which
     records exclude, and a retry clears them)."""
@@ -425,7 +425,8 @@ def task_candidates(*, task: Task, now: datetime | None = None) -> list[Scored]:
     """Rank the pool for one task with scores and explanations, without assigning."""
     planner = Planner(now or timezone.now())
     _load_cursors(planner, [task])
-    candidates, _ = planner.candidates(task, exclusions(task_ids=[task.pk]).get(task.pk, set()))
+    excluded = assignment_exclusions(task_ids=[task.pk]).get(task.pk, set())
+    candidates, _ = planner.candidates(task, excluded)
     ctx = planner.context(task.task_type)
     strategy = get_strategy(policy_of(task_type=task.task_type).strategy)
     return strategy.rank(task, candidates, ctx)
@@ -439,9 +440,10 @@ def task_reassign(*, task_id, by: Actor, target=None, force: bool = False,
     `force` past the skills and availability checks, never past capacity."""
     note = f"manual: {reason}" if reason else "manual"
     with transaction.atomic():
-        task = task_services.lock_task(task_id=task_id)
+        task = task_services.task_lock(task_id=task_id)
         if task.status in (S.ASSIGNED, S.RUNNING, S.PAUSED):
-            task = task_services.apply_locked(task=task, transition="requeue", by=by, reason=note)
+            task = task_services.task_apply_locked(task=task, transition="requeue", by=by,
+                                                   reason=note)
         elif task.status != S.QUEUED:
             raise Conflict(f"a task that is {task.status} cannot be reassigned",
                            current=task.status, allowed=task_services.allowed_actions(task=task))
@@ -585,7 +587,7 @@ def _excludes(change: Change) -> bool:
     return change.transition in EXCLUDING_TRANSITIONS and change.cause != Reason.LEAVE
 
 
-def assign_dispatched(task_ids) -> None:
+def tasks_assign_dispatched(task_ids) -> None:
     """The staff dispatcher (apps.tasks.dispatch): queued staff work, assigned now."""
     assign_queued(task_ids=task_ids)
 

@@ -16,7 +16,7 @@ from .api.fields import SkillLevelSerializer
 
 def register() -> None:
     # A guard: it may refuse a hand-over (no room), so it runs before any listener writes.
-    on_transition(services.load_follow_task, order=HookOrder.GUARD)
+    on_transition(services.staff_load_follow_task, order=HookOrder.GUARD)
     contribute_to_task_type(TaskTypeContribution(
         app="staff", order=10,
         # Validated into (Skill, level) pairs; read from the prefetched rows.

@@ -26,7 +26,7 @@ class CapacityExceeded(Conflict):
 
 
 # --- load: exact under concurrency ------------------------------------------------------------
-def load_follow_task(change: Change) -> None:
+def staff_load_follow_task(change: Change) -> None:
     """A transition listener (apps.staff.hooks): runs inside the transition's transaction,
     before the task row is saved, and refuses a hand-over that does not fit (CapacityExceeded).
     """
@@ -237,7 +237,7 @@ def staff_update(*, staff: Staff, **fields: Any) -> Staff:
     """Change a person's settings; `skills` ((skill, level) pairs) replaces them all.
 
     Writes with UPDATE on the named columns only: `load` moves concurrently
-    (load_follow_task), and a save() of the whole row would put back the value read at the
+    (staff_load_follow_task), and a save() of the whole row would put back the value read at the
     start of the request.
     """
     skills = fields.pop("skills", None)

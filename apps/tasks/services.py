@@ -60,11 +60,11 @@ _ACTION_OF_TRANSITION = {
 
 
 # --- reading what is possible ---------------------------------------------------------------
-def available_transitions(*, task: Task) -> list[str]:
+def task_available_transitions(*, task: Task) -> list[str]:
     return [t.name for t in task.get_available_status_transitions()]
 
 
-def actions_reaching(*, task: Task, status: str, among: Iterable[str]) -> list[str]:
+def task_actions_reaching(*, task: Task, status: str, among: Iterable[str]) -> list[str]:
     """The actions, among those offered, that take the task to `status` from where it is."""
     found = []
     for t in task.get_available_status_transitions():
@@ -76,7 +76,7 @@ def actions_reaching(*, task: Task, status: str, among: Iterable[str]) -> list[s
 
 
 def allowed_actions(*, task: Task, among: Iterable[str] | None = None) -> list[str]:
-    possible = set(available_transitions(task=task))
+    possible = set(task_available_transitions(task=task))
     names = among if among is not None else ACTIONS
     return sorted(a for a in names if possible.intersection(ACTIONS[a]))
 
@@ -85,7 +85,7 @@ def _transition_for(task: Task, action: str, *, among: Iterable[str] | None) -> 
     if action not in ACTIONS:
         raise Conflict(f"unknown transition {action!r}", current=task.status,
                        allowed=allowed_actions(task=task, among=among))
-    possible = available_transitions(task=task)
+    possible = task_available_transitions(task=task)
     for transition in ACTIONS[action]:
         if transition in possible:
             return transition
@@ -96,7 +96,7 @@ def _transition_for(task: Task, action: str, *, among: Iterable[str] | None) -> 
 
 
 # --- transitions ----------------------------------------------------------------------------
-def lock_task(*, task_id: uuid.UUID | str) -> Task:
+def task_lock(*, task_id: uuid.UUID | str) -> Task:
     # of=("self",): lock the task row only, not the task type it is joined with.
     return (
         Task.objects.select_for_update(of=("self",))
@@ -112,7 +112,7 @@ def _history_row(task: Task, *, transition: str, from_status: str, by: Actor, re
     )
 
 
-def apply_locked(*, task: Task, transition: str, by: Actor, reason: str, cause: str = "",
+def task_apply_locked(*, task: Task, transition: str, by: Actor, reason: str, cause: str = "",
                  **kwargs: Any) -> Task:
     """Apply one transition to a locked task, record it, and announce it after commit.
 
@@ -157,10 +157,10 @@ def task_transition(
     gets a Conflict. Nothing is overwritten unseen.
     """
     with transaction.atomic():
-        task = lock_task(task_id=task_id)
+        task = task_lock(task_id=task_id)
         transition = _transition_for(task, action, among=among)
-        return apply_locked(task=task, transition=transition, by=by, reason=reason, cause=cause,
-                            **kwargs)
+        return task_apply_locked(task=task, transition=transition, by=by, reason=reason,
+                                 cause=cause, **kwargs)
 
 
 def task_assign(*, task_id: uuid.UUID | str, user, by: Actor, reason: str = "") -> Task:
@@ -176,7 +176,7 @@ def task_assign_locked(*, task: Task, user, by: Actor, reason: str = "") -> bool
     history are saved only after every listener agreed.
     """
     try:
-        apply_locked(task=task, transition="assign", by=by, reason=reason, user=user)
+        task_apply_locked(task=task, transition="assign", by=by, reason=reason, user=user)
     except Conflict:
         task.status, task.assignee_user, task.assigned_at = S.QUEUED, None, None
         task.held_weight = 0
@@ -217,7 +217,9 @@ def tasks_assign_many(
     TaskHistory.objects.bulk_create(history)
 
 
-def lock_queued(*, kind: str, task_ids=None, task_type_ids=None, limit: int = 200) -> list[Task]:
+def tasks_lock_queued(
+    *, kind: str, task_ids=None, task_type_ids=None, limit: int = 200
+) -> list[Task]:
     """Queued tasks of one assignee kind, locked, in the order they should be served:
     priority first, then age. Rows other workers hold are skipped, not waited for."""
     qs = Task.objects.filter(status=S.QUEUED, task_type__assignee_kind=kind)
@@ -234,14 +236,14 @@ def lock_queued(*, kind: str, task_ids=None, task_type_ids=None, limit: int = 20
 def task_complete(*, task_id, result: Any = None, by: Actor, reason: str = "") -> Task:
     """Complete a running task, or send it to review when its type asks for approval."""
     with transaction.atomic():
-        task = lock_task(task_id=task_id)
+        task = task_lock(task_id=task_id)
         needs_review = task.task_type.requires_completion_approval
         transition = _transition_for(task, "submit" if needs_review else "complete",
                                      among=None)
         if transition not in ("complete", "submit_for_review"):
             raise Conflict(f"cannot complete a task that is {task.status}",
                            current=task.status, allowed=allowed_actions(task=task))
-        return apply_locked(task=task, transition=transition, by=by, reason=reason,
+        return task_apply_locked(task=task, transition=transition, by=by, reason=reason,
                             result=result)
 
 
@@ -261,7 +263,7 @@ def _release_dependents(task: Task, *, by: Actor) -> None:
         .order_by("pk")  # a fixed lock order, so two completions cannot deadlock
     )
     for dependent in ready:
-        apply_locked(task=dependent, transition="release", by=by,
+        task_apply_locked(task=dependent, transition="release", by=by,
                      reason=f"dependency {task.pk} completed")
 
 
@@ -300,7 +302,7 @@ def task_update(*, task_id, changes: dict[str, Any], by: Actor) -> Task:
         raise InvalidInput(fields={name: ["This field cannot be changed here."]
                                    for name in sorted(unknown)})
     with transaction.atomic():
-        task = lock_task(task_id=task_id)
+        task = task_lock(task_id=task_id)
         if not task.is_open:
             raise Conflict(f"a task that is {task.status} cannot be edited",
                            current=task.status, allowed=allowed_actions(task=task))
@@ -479,7 +481,7 @@ def _sweep(queryset, transition: str, *, reason: str) -> int:
             .select_related("task_type")[:SWEEP_BATCH]
         )
         for task in rows:
-            apply_locked(task=task, transition=transition, by=by, reason=reason)
+            task_apply_locked(task=task, transition=transition, by=by, reason=reason)
     return len(rows)
 
 
@@ -493,7 +495,7 @@ def tasks_release_unblocked() -> int:
     return _sweep(_ready_to_release().order_by("pk"), "release", reason="dependencies done")
 
 
-def queued_task_ids(*, older_than_seconds: int = 0, limit: int = 1000) -> list[str]:
+def tasks_queued_ids(*, older_than_seconds: int = 0, limit: int = 1000) -> list[str]:
     """Queued work in the order it should be taken: priority first, then age."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     qs = Task.objects.filter(status=S.QUEUED, queued_at__lte=cutoff).order_by(
@@ -504,7 +506,7 @@ def queued_task_ids(*, older_than_seconds: int = 0, limit: int = 1000) -> list[s
 
 def tasks_redrive_queued(*, older_than_seconds: int = 30) -> int:
     """Announce queued work again: a dispatch message may have been lost with Redis."""
-    ids = queued_task_ids(older_than_seconds=older_than_seconds)
+    ids = tasks_queued_ids(older_than_seconds=older_than_seconds)
     if ids:
         emit("tasks.queued", {"task_ids": ids, "redrive": True})
     return len(ids)

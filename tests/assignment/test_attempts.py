@@ -105,7 +105,7 @@ def test_being_handed_back_for_leave_or_cancel_excludes_nobody(margaret):
 
     act(task, "cancel", margaret)
 
-    assert services.exclusions(task_ids=[task.pk]) == {}
+    assert services.assignment_exclusions(task_ids=[task.pk]) == {}
 
 
 def test_a_task_everyone_declined_is_unassignable_naming_them(margaret, confirm_type):
@@ -206,4 +206,5 @@ def test_the_migration_keeps_only_exclusions_of_the_current_attempt(margaret):
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes())
 
-    assert services.exclusions(task_ids=[retried.pk, waiting.pk]) == {waiting.pk: {ann.pk}}
+    excluded = services.assignment_exclusions(task_ids=[retried.pk, waiting.pk])
+    assert excluded == {waiting.pk: {ann.pk}}

@@ -270,7 +270,7 @@ class TaskViewSet(
         ser = StatusChangeSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         target = ser.validated_data["status"]
-        actions = services.actions_reaching(task=task, status=target, among=API_ACTIONS)
+        actions = services.task_actions_reaching(task=task, status=target, among=API_ACTIONS)
         if not actions:
             raise Conflict(
                 f"no transition leads from {task.status} to {target}", current=task.status,
