@@ -159,3 +159,42 @@ def test_the_keyword_rule_spares_only_registered_listeners():
         source, hooks="on_transition(services.keep, order=HookOrder.RECORD)")
 
     assert found == ["task_undo(task)"]
+
+
+# What plugs an app into another: done only from the app's hooks.py, whose register() its
+# AppConfig.ready calls, so the order is written down and importing a module has no effect.
+REGISTRARS = frozenset({"subscribe", "on_transition", "on_created", "register_dispatcher",
+                        "contribute_to_task_type", "contribute_to_task_admin", "receiver",
+                        "connect"})
+
+
+def _is_signal_connect(call: ast.Call) -> bool:
+    # signal.connect(receiver, sender=…, dispatch_uid=…), not a socket's connect(address).
+    return any(k.arg in ("sender", "dispatch_uid", "weak") for k in call.keywords)
+
+
+def registrations(source: str) -> list[str]:
+    tree = ast.parse(source)
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+    decorators = [d for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)
+                  for d in n.decorator_list]
+    # A decorator with arguments is a call already; a bare one (`@on_transition`) is a name.
+    found = [_callee(c) for c in calls if _callee(c) != "connect" or _is_signal_connect(c)] + [
+        getattr(d, "id", getattr(d, "attr", "")) for d in decorators
+        if not isinstance(d, ast.Call)]
+    return sorted(name for name in found if name in REGISTRARS)
+
+
+def test_apps_plug_into_each_other_only_from_their_hooks_module():
+    outside = [f"{path.relative_to(ROOT)}: {', '.join(names)}"
+               for path in product_modules() if path.name != "hooks.py"
+               if (names := registrations(path.read_text()))]
+    assert outside == []
+
+
+def test_the_hooks_rule_sees_decorators_and_calls():
+    source = ('@subscribe("x")\ndef a(n, p): ...\n@on_transition\ndef b(c): ...\n'
+              'post_save.connect(f, sender=User)\nregister_dispatcher("staff", g)\n'
+              'sock.connect(path)\n')
+    assert registrations(source) == ["connect", "on_transition", "register_dispatcher",
+                                     "subscribe"]

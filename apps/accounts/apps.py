@@ -6,4 +6,6 @@ class AccountsConfig(AppConfig):
     label = "accounts"
 
     def ready(self):
-        from . import receivers  # noqa: F401  (tokens revoked when credentials end)
+        from . import hooks
+
+        hooks.register()

@@ -13,8 +13,6 @@ import time
 
 import redis
 from django.conf import settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 from redis.commands.core import Script
 
 logger = logging.getLogger(__name__)
@@ -79,8 +77,9 @@ def reset_client() -> None:
         script.registered_client.close()
 
 
-@receiver(setting_changed)
-def _reset_on_setting_change(*, setting: str, **kwargs) -> None:
+def reset_on_setting_change(*, setting: str, **kwargs) -> None:
+    """A signal receiver (apps.accounts.hooks): tests that change Redis settings get a
+    client built from the new ones."""
     if setting in {"COUNTERS_REDIS_URL", "REDIS_URL", "COUNTERS_REDIS_RETRY_AFTER",
                    "REDIS_SOCKET_TIMEOUT", "REDIS_CONNECT_TIMEOUT"}:
         reset_client()

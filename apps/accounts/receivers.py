@@ -14,15 +14,10 @@ token_revoke_all itself.
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.db.models.signals import post_save, pre_save
-from django.dispatch import receiver
-
 from .services import token_revoke_all
 
 
-@receiver(pre_save, sender=settings.AUTH_USER_MODEL)
-def _note_ended_credentials(sender, instance, raw=False, update_fields=None, **kwargs):
+def note_ended_credentials(sender, instance, raw=False, update_fields=None, **kwargs):
     instance._tm_revoke_tokens = not raw and not instance._state.adding and (
         not instance.is_active
         # set_password() keeps the raw password until save(): Django's own mark of a change.
@@ -32,8 +27,7 @@ def _note_ended_credentials(sender, instance, raw=False, update_fields=None, **k
     )
 
 
-@receiver(post_save, sender=settings.AUTH_USER_MODEL)
-def _revoke_tokens_of_ended_credentials(sender, instance, **kwargs):
+def revoke_tokens_of_ended_credentials(sender, instance, **kwargs):
     if getattr(instance, "_tm_revoke_tokens", False):
         instance._tm_revoke_tokens = False
         token_revoke_all(user=instance)

@@ -10,4 +10,6 @@ class OpsConfig(AppConfig):
     label = "ops"
 
     def ready(self):
-        from . import subscribers  # noqa: F401  (forwards every event to the live stream)
+        from . import hooks
+
+        hooks.register()

@@ -14,7 +14,6 @@ import threading
 
 from channels.layers import get_channel_layer
 
-from apps.core.events import subscribe
 from apps.core.outbox import Outbox
 
 from .consumers import EVENTS_GROUP
@@ -41,6 +40,5 @@ async def _send(batch: list[dict]) -> None:
 live_events = Outbox("live-events", _send_batch, batch=BATCH)
 
 
-@subscribe("*")
 def broadcast_to_live_pages(name: str, payload: dict) -> None:
     live_events.put({"event": name, "data": payload})

@@ -6,8 +6,6 @@ import time
 from collections.abc import Iterable
 
 from django.db.models import Count, Q, QuerySet
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
 
 from apps.accounts.roles import sees_all_tasks
 
@@ -75,8 +73,7 @@ def forget_task_types() -> None:
     _active_types.clear()
 
 
-@receiver(post_save, sender=TaskType)
-@receiver(post_delete, sender=TaskType)
-def _task_type_changed(**kwargs) -> None:
+def task_types_changed(**kwargs) -> None:
+    """A signal receiver (apps.tasks.hooks): a task type was saved or deleted."""
     # A change made in this process applies here at once; other processes wait out the TTL.
     forget_task_types()
