@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "apps.staff",
     "apps.assignment",
     "apps.approvals",
+    "apps.execution",
     "apps.ops",
     "apps.demo",
 ]
@@ -197,6 +198,10 @@ CACHES = {
 }
 # Counters that must be exact under concurrency (login attempts) use Redis INCR directly.
 COUNTERS_REDIS_URL = _redis_url_for_db(REDIS_URL, 2)
+# Units' latest heartbeats (apps.execution.beats), beside the counters; keys under this prefix
+# (each test process its own).
+UNITS_REDIS_URL = COUNTERS_REDIS_URL
+UNITS_KEY_PREFIX = "tm:units:" + os.environ.get("PYTEST_XDIST_WORKER", "")
 
 # Each WebSocket consumer waits for its messages with a blocking pop of up to 5 s
 # (channels_redis' RedisChannelLayer.brpop_timeout). A socket timeout shorter than that cut
@@ -282,6 +287,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.approvals.tasks.escalate_overdue_approvals",
         "schedule": 60.0,
     },
+    "execution.sweep_units": {
+        "task": "apps.execution.tasks.sweep_units",
+        "schedule": float(SWEEP_INTERVAL_SECONDS),
+    },
+    "execution.reconcile_held": {
+        "task": "apps.execution.tasks.reconcile_unit_held",
+        "schedule": 600.0,
+    },
     "tasks.redrive_queued": {
         "task": "apps.tasks.tasks.redrive_queued_tasks",
         "schedule": float(SWEEP_INTERVAL_SECONDS * 6),
@@ -295,6 +308,8 @@ CELERY_SELF_REPORTING_TASKS = ["apps.tasks.tasks.dispatch_tasks"]
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # A unit's token (tmu_…) first: it is refused anywhere but the unit endpoints.
+        "apps.execution.authentication.UnitTokenAuthentication",
         "apps.accounts.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -336,6 +351,7 @@ SPECTACULAR_SETTINGS = {
         "TaskStatusEnum": "apps.tasks.states.TaskStatus",
         "AssigneeKindEnum": "apps.tasks.states.AssigneeKind",
         "HolderKindEnum": ["staff", "user", "unit"],
+        "UnitStatusEnum": "apps.execution.models.UnitStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -374,6 +390,20 @@ API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 5 * 1024 * 1024, minimum=1024
 API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32, minimum=2)
 TASK_BATCH_MAX = env_int("TASK_BATCH_MAX", 1000, minimum=1)
 # A pending approval request escalates (manager's manager or admins) after this many seconds.
+# --- Execution units ------------------------------------------------------------------------
+# A claim holds a task this long; progress reports and heartbeats renew it. Past it, a sweep
+# sends the task back to the queue (a unit that vanished without a word).
+UNIT_LEASE_SECONDS = env_int("UNIT_LEASE_SECONDS", 60, minimum=5)
+# A unit silent longer than its heartbeat timeout is offline (its work fails over); after Redis
+# lost the heartbeats (a restart), nobody is marked offline for this long.
+UNIT_HEARTBEAT_GRACE_SECONDS = env_int("UNIT_HEARTBEAT_GRACE_SECONDS", 60, minimum=0)
+# Who may register a unit: an admin's token always; also whoever holds the registration secret
+# of the unit's type (`X-Registration-Secret` header). Comma-separated `unit_type:secret`;
+# `*:secret` for every type. None by default: only admins register units.
+UNIT_REGISTRATION_SECRETS = dict(
+    item.split(":", 1) for item in env_list("UNIT_REGISTRATION_SECRETS", []) if ":" in item
+)
+
 APPROVAL_ESCALATE_AFTER = env_int("APPROVAL_ESCALATE_AFTER_SECONDS", 86400, minimum=60)
 
 # --- Auth, i18n, static ---------------------------------------------------------------------

@@ -14,9 +14,14 @@ def is_admin(user) -> bool:
     return bool(user and user.is_authenticated and (user.is_superuser or user.is_staff))
 
 
+def is_person(user) -> bool:
+    """A signed-in person (not anonymous, not a machine such as an execution unit)."""
+    return bool(user and user.is_authenticated and not getattr(user, "is_machine", False))
+
+
 def managed_team_ids(user) -> frozenset[int]:
     """Teams this user manages; cached on the user object for the request."""
-    if not (user and user.is_authenticated):
+    if not is_person(user):
         return frozenset()
     cached = getattr(user, "_tm_managed_teams", None)
     if cached is None:
@@ -27,7 +32,7 @@ def managed_team_ids(user) -> frozenset[int]:
 
 def in_managers_group(user) -> bool:
     """Member of the `managers` group; cached on the user object for the request."""
-    if not (user and user.is_authenticated):
+    if not is_person(user):
         return False
     cached = getattr(user, "_tm_managers_group", None)
     if cached is None:

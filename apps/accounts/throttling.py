@@ -29,7 +29,12 @@ class CounterThrottleMixin:
 
 
 class UserCounterThrottle(CounterThrottleMixin, UserRateThrottle):
-    pass
+    def get_cache_key(self, request, view):
+        # Machines (execution units) have no user row to count by, and their heartbeats and
+        # claims are the system's hottest path: they are not throttled as people are.
+        if getattr(request.user, "is_machine", False):
+            return None
+        return super().get_cache_key(request, view)
 
 
 class AnonCounterThrottle(CounterThrottleMixin, AnonRateThrottle):

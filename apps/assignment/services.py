@@ -555,6 +555,8 @@ EXCLUDING_TRANSITIONS = {T.DECLINE, T.EXPIRE, T.REQUEUE}
 
 def assignments_follow_task(change: Change) -> None:
     """Runs inside the transition's transaction, so the record never disagrees with the task."""
+    if change.unit_before is not None or change.unit_after is not None:
+        return  # a unit's work: the engine never handed it over, it keeps no record of it
     now = timezone.now()
     if change.transition in (T.ACCEPT, T.START) and change.from_status == S.ASSIGNED:
         Assignment.objects.filter(task=change.task, outcome=Outcome.PENDING).update(

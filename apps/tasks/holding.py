@@ -34,8 +34,11 @@ class Change:
     # new holder takes is task.held_weight.
     released_weight: int = 0
     # Set by bulk hand-overs that took the new holder's capacity up front, in one statement
-    # for the whole batch (the staff app's staff_take_capacity_many).
+    # for the whole batch (the staff app's staff_take_capacity_many, a unit's claim).
     capacity_reserved: bool = False
+    # The execution unit (row id) that held the task before and holds it now, or None.
+    unit_before: int | None = None
+    unit_after: int | None = None
 
     @property
     def holder_changed(self) -> bool:

@@ -113,6 +113,15 @@ class Task(ConcurrentTransitionMixin, models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
         related_name="assigned_tasks", db_index=False,
     )
+    # Held by an execution unit instead of a person (never both: task_one_holder). A string
+    # reference: apps.tasks imports nothing of apps.execution, the table only points at it.
+    assignee_unit = models.ForeignKey(
+        "execution.ExecutionUnit", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="tasks", db_index=False,
+    )
+    # Until when a unit's claim holds; past it (no heartbeat, no progress) a sweep sends the
+    # task back to the queue. Only set while a unit holds the task.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="created_tasks", db_index=False,
@@ -162,6 +171,14 @@ class Task(ConcurrentTransitionMixin, models.Model):
                 fields=["assignee_user", "status"], name="task_held_status_idx",
                 condition=Q(assignee_user__isnull=False),
             ),
+            models.Index(
+                fields=["assignee_unit", "status"], name="task_unit_status_idx",
+                condition=Q(assignee_unit__isnull=False),
+            ),
+            models.Index(
+                fields=["lease_expires_at"], name="task_lease_idx",
+                condition=Q(lease_expires_at__isnull=False),
+            ),
             models.Index(fields=["created_by", "-created_at"], name="task_creator_idx"),
             # Few tasks have a parent: the others skip this index on insert.
             models.Index(
@@ -177,12 +194,19 @@ class Task(ConcurrentTransitionMixin, models.Model):
                 condition=Q(progress__gte=0, progress__lte=100), name="task_progress_0_100"
             ),
             models.CheckConstraint(
-                condition=~Q(status__in=sorted(HELD_STATES)) | Q(assignee_user__isnull=False),
+                condition=~Q(status__in=sorted(HELD_STATES)) | Q(assignee_user__isnull=False)
+                | Q(assignee_unit__isnull=False),
                 name="task_held_has_assignee",
             ),
             models.CheckConstraint(
-                condition=~Q(status__in=sorted(WAITING_STATES)) | Q(assignee_user__isnull=True),
+                condition=~Q(status__in=sorted(WAITING_STATES))
+                | Q(assignee_user__isnull=True, assignee_unit__isnull=True),
                 name="task_waiting_has_no_assignee",
+            ),
+            # A person or a unit holds a task, never both.
+            models.CheckConstraint(
+                condition=Q(assignee_user__isnull=True) | Q(assignee_unit__isnull=True),
+                name="task_one_holder",
             ),
         ]
 
@@ -221,6 +245,8 @@ class Task(ConcurrentTransitionMixin, models.Model):
 
     def _unassign(self) -> None:
         self.assignee_user = None
+        self.assignee_unit = None
+        self.lease_expires_at = None
         self.assigned_at = None
 
     def _was_released(self) -> bool:
@@ -254,8 +280,12 @@ class Task(ConcurrentTransitionMixin, models.Model):
         self._mark_queued()
 
     @transition(field=status, source=S.QUEUED, target=S.ASSIGNED)
-    def assign(self, *, user) -> None:
+    def assign(self, *, user=None, unit_id: int | None = None,
+               lease_until: datetime | None = None) -> None:
+        """To a person (`user`) or to an execution unit (`unit_id`, under a lease)."""
         self.assignee_user = user
+        self.assignee_unit_id = unit_id
+        self.lease_expires_at = lease_until if unit_id is not None else None
         self.assigned_at = timezone.now()
 
     def _begin_attempt(self) -> None:

@@ -39,7 +39,14 @@ def manages(user, task: Task) -> bool:
     return staff is not None and staff.team_id in teams
 
 
+# What a machine (an execution unit) does with the work it holds; whether it holds the task
+# now is the services' check, under the task's lock (a stale holder gets a 409).
+MACHINE_ACTIONS = frozenset({"start", "complete", "fail", "progress", "log"})
+
+
 def may_act(user, task: Task, action: str) -> bool:
+    if getattr(user, "is_machine", False):
+        return action in MACHINE_ACTIONS
     if is_admin(user) or in_managers_group(user) or manages(user, task):
         return True
     is_holder = task.assignee_user_id is not None and task.assignee_user_id == user.pk

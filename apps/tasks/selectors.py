@@ -23,8 +23,11 @@ _active_types: dict[str, tuple[float, TaskType]] = {}
 
 
 def tasks_visible_to(*, user) -> QuerySet[Task]:
-    """Admins and managers see every task; anyone else what they created or hold."""
-    qs = Task.objects.select_related("task_type", "assignee_user__staff")
+    """Admins and managers see every task; a machine (an execution unit) what its
+    credential's scope says (the types it serves); anyone else what they created or hold."""
+    qs = Task.objects.select_related("task_type", "assignee_user__staff", "assignee_unit")
+    if getattr(user, "is_machine", False):
+        return qs.filter(user.task_scope)
     if sees_all_tasks(user):
         return qs
     return qs.filter(Q(created_by=user) | Q(assignee_user=user))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, ProtectedError, QuerySet
 from django.utils import timezone
@@ -26,7 +27,7 @@ from apps.core.exceptions import Conflict, InvalidInput
 from . import extensions, holding
 from .dispatch import dispatcher_for
 from .models import Task, TaskHistory, TaskLog, TaskType, release_status
-from .states import LogLevel, TaskStatus
+from .states import HELD_STATES, LogLevel, TaskStatus
 
 S = TaskStatus
 
@@ -120,12 +121,17 @@ def task_apply_locked(*, task: Task, transition: str, by: Actor, reason: str, ca
     history's wording for people."""
     from_status = task.status
     held_by = holding.holder(from_status, task.assignee_user_id)
+    unit_held_by = holding.holder(from_status, task.assignee_unit_id)
     getattr(task, transition)(**kwargs)
+    if task.status not in HELD_STATES:
+        task.lease_expires_at = None  # a lease is for work a unit holds
     holds = holding.holder(task.status, task.assignee_user_id)
     released = holding.weigh(task, before=held_by, after=holds)
+    unit_holds = holding.holder(task.status, task.assignee_unit_id)
     holding.notify(holding.Change(
         task=task, transition=transition, from_status=from_status, before=held_by, after=holds,
         by=by, reason=reason, cause=cause, released_weight=released,
+        unit_before=unit_held_by, unit_after=unit_holds,
     ))
     try:
         task.save()
@@ -133,11 +139,13 @@ def task_apply_locked(*, task: Task, transition: str, by: Actor, reason: str, ca
         raise Conflict(str(exc), current=from_status) from exc
     _history_row(task, transition=transition, from_status=from_status, by=by,
                  reason=reason).save()
-    emit("task.transitioned", {
+    event = {
         "task_id": str(task.pk), "transition": transition, "from": from_status,
-        "to": task.status,
-        "task_type": task.task_type.key, "actor": by.name,
-    })
+        "to": task.status, "task_type": task.task_type.key, "actor": by.name,
+    }
+    if unit_held_by is not None:
+        event["unit_pk"] = unit_held_by  # e.g. a cancel flag for the unit that held it
+    emit("task.transitioned", event)
     if task.status == S.QUEUED:
         emit("tasks.queued", {"task_ids": [str(task.pk)],
                               "kinds": [task.task_type.assignee_kind]})
@@ -158,9 +166,25 @@ def task_transition(
     """
     with transaction.atomic():
         task = task_lock(task_id=task_id)
+        _check_unit_holds(task, by)
         transition = _transition_for(task, action, among=among)
         return task_apply_locked(task=task, transition=transition, by=by, reason=reason,
                                  cause=cause, **kwargs)
+
+
+def lease_until(*, now: datetime | None = None) -> datetime:
+    """When a unit's lease taken or renewed now runs out (UNIT_LEASE_SECONDS)."""
+    return (now or timezone.now()) + timedelta(seconds=settings.UNIT_LEASE_SECONDS)
+
+
+def _check_unit_holds(task: Task, by: Actor) -> None:
+    """A unit acts only on what it holds now: a task taken back (lease expired, unit offline,
+    cancelled) and perhaps done elsewhere refuses the stale holder, so no result is written
+    twice."""
+    if by.kind == "unit" and (task.assignee_unit_id is None or task.assignee_unit_id != by.ref
+                              or task.status not in HELD_STATES):
+        raise Conflict(f"{by.name} does not hold this task (it is {task.status})",
+                       current=task.status, allowed=[])
 
 
 def task_assign(*, task_id: uuid.UUID | str, user, by: Actor, reason: str = "") -> Task:
@@ -217,6 +241,69 @@ def tasks_assign_many(
     TaskHistory.objects.bulk_create(history)
 
 
+def tasks_hand_to_unit(*, tasks: Sequence[Task], unit_pk: int, by: Actor) -> None:
+    """Lease queued tasks the caller has locked to an execution unit, and start them: the
+    unit has them in hand when its claim returns. Two transitions per task (assign, start),
+    with their listeners, history and events, written in three statements for the batch.
+    The caller (the unit's claim) took the unit's capacity for them up front."""
+    if not tasks:
+        return
+    now = timezone.now()
+    until = lease_until(now=now)
+    history = []
+    for task in tasks:
+        for transition, kwargs in (("assign", {"unit_id": unit_pk, "lease_until": until}),
+                                   ("start", {})):
+            from_status = task.status
+            getattr(task, transition)(**kwargs)  # django-fsm refuses anything else
+            holding.notify(holding.Change(
+                task=task, transition=transition, from_status=from_status, before=None,
+                after=None, by=by, reason="claimed", capacity_reserved=True,
+                unit_before=None if transition == "assign" else unit_pk, unit_after=unit_pk,
+            ))
+            history.append(_history_row(task, transition=transition, from_status=from_status,
+                                        by=by, reason="claimed"))
+            emit("task.transitioned", {
+                "task_id": str(task.pk), "transition": transition, "from": from_status,
+                "to": task.status, "task_type": task.task_type.key, "actor": by.name,
+            })
+        task.updated_at = now
+    update_rows(Task, ["status", "assignee_unit", "lease_expires_at", "assigned_at", "attempts",
+                       "started_at", "updated_at"], tasks)
+    TaskHistory.objects.bulk_create(history)
+
+
+def tasks_requeue_from_unit(*, unit_pk: int, by: Actor, reason: str, cause: str,
+                            task_ids: Sequence | None = None) -> int:
+    """Take back what a unit holds (all of it, or `task_ids`) and queue it again: the unit
+    went offline, or its lease ran out. Rows another worker holds are skipped this round."""
+    held = Task.objects.filter(assignee_unit_id=unit_pk, status__in=sorted(HELD_STATES))
+    if task_ids is not None:
+        held = held.filter(pk__in=task_ids)
+    with transaction.atomic():
+        rows = list(held.select_for_update(skip_locked=True, of=("self",))
+                    .select_related("task_type").order_by("pk")[:SWEEP_BATCH])
+        for task in rows:
+            task_apply_locked(task=task, transition="requeue", by=by, reason=reason, cause=cause)
+    return len(rows)
+
+
+def tasks_lease_expired_ids(*, now: datetime | None = None, limit: int = 500) -> list:
+    """Held tasks whose unit's lease ran out, with the unit: (task id, unit row id)."""
+    return list(Task.objects.filter(lease_expires_at__lt=now or timezone.now(),
+                                    status__in=sorted(HELD_STATES))
+                .values_list("pk", "assignee_unit_id")[:limit])
+
+
+def tasks_renew_leases(*, unit_pks: Sequence[int], now: datetime | None = None) -> int:
+    """Units that were heard from keep their leases: one UPDATE for every such unit."""
+    if not unit_pks:
+        return 0
+    return Task.objects.filter(assignee_unit_id__in=unit_pks,
+                               status__in=sorted(HELD_STATES)).update(
+        lease_expires_at=lease_until(now=now))
+
+
 def tasks_lock_queued(
     *, kind: str, task_ids=None, task_type_ids=None, limit: int = 200
 ) -> list[Task]:
@@ -237,6 +324,7 @@ def task_complete(*, task_id, result: Any = None, by: Actor, reason: str = "") -
     """Complete a running task, or send it to review when its type asks for approval."""
     with transaction.atomic():
         task = task_lock(task_id=task_id)
+        _check_unit_holds(task, by)
         needs_review = task.task_type.requires_completion_approval
         transition = _transition_for(task, "submit" if needs_review else "complete",
                                      among=None)
@@ -274,8 +362,16 @@ def task_report_progress(
     changes: dict[str, Any] = {"progress": progress, "updated_at": timezone.now()}
     if estimated_completion is not None:
         changes["estimated_completion"] = estimated_completion
-    updated = Task.objects.filter(pk=task_id, status=S.RUNNING).update(**changes)
+    running = Task.objects.filter(pk=task_id, status=S.RUNNING)
+    if by.kind == "unit":
+        # Only from the unit that holds it, and a report renews its lease.
+        running = running.filter(assignee_unit_id=by.ref)
+        changes["lease_expires_at"] = lease_until()
+    updated = running.update(**changes)
     if not updated:
+        if by.kind == "unit":
+            task = Task.objects.get(pk=task_id)
+            _check_unit_holds(task, by)
         task = Task.objects.get(pk=task_id)  # DoesNotExist → 404 for the caller
         raise Conflict(f"progress is reported only while running, the task is {task.status}",
                        current=task.status, allowed=allowed_actions(task=task))
@@ -284,6 +380,7 @@ def task_report_progress(
 
 def task_log_append(*, task: Task, lines: Sequence[tuple[str, str]], by: Actor) -> list[TaskLog]:
     """Append execution log lines to the task's current attempt."""
+    _check_unit_holds(task, by)
     rows = TaskLog.objects.bulk_create(
         TaskLog(task=task, attempt=task.attempts, level=level or LogLevel.INFO, message=message)
         for level, message in lines

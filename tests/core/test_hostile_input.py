@@ -83,6 +83,8 @@ def test_a_nul_in_the_path_is_a_400(sam):
 def every_kind_of_object():
     """One of each resource, so that every write route finds its object and parses its body;
     returns the id to put in a route after each resource's path segment."""
+    from apps.core.actors import Actor
+    from apps.execution.services import unit_register
     from apps.staff.models import Skill, Team
     from tests.builders import create_task, make_leave
 
@@ -95,6 +97,8 @@ def every_kind_of_object():
         "teams": Team.objects.create(name="core").pk, "staff": staff.pk,
         "leaves": make_leave(staff, days_from_now=3).pk,
         "approvals": asked.approval_requests.get().pk,
+        "execution-units": unit_register(unit_id="worker-1", unit_type="nest", may_rotate=True,
+                                         by=Actor.system("tests")).unit.unit_id,
     }
 
 

@@ -99,10 +99,18 @@ class TaskTypeSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 _DATETIME = serializers.DateTimeField(read_only=True)
 
 
+@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}],
+                      "description": "A staff record's or user's id (a number), or an "
+                                     "execution unit's id (worker-001)."})
+class HolderIdField(serializers.Field):
+    def to_representation(self, value):
+        return value
+
+
 class AssigneeSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["staff", "user", "unit"])
-    id = serializers.IntegerField()
-    user_id = serializers.IntegerField()
+    id = HolderIdField()
+    user_id = serializers.IntegerField(allow_null=True, help_text="null for a unit")
     name = serializers.CharField()
 
 
@@ -152,6 +160,10 @@ class TaskSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(AssigneeSerializer(allow_null=True))
     def get_assignee(self, task: Task):
+        if task.assignee_unit_id is not None:
+            unit = task.assignee_unit  # joined by the selector
+            return {"kind": "unit", "id": unit.unit_id, "user_id": None,
+                    "name": unit.name or unit.unit_id}
         user = task.assignee_user
         if user is None:
             return None

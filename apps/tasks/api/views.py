@@ -142,6 +142,9 @@ class TaskViewSet(
 ):
     serializer_class = TaskSerializer
     filterset_class = TaskFilter
+    # What an execution unit's credential may call here (any other endpoint refuses it).
+    machine_actions = frozenset({"retrieve", "progress", "logs", "transition_start",
+                                 "transition_complete", "transition_fail"})
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user

@@ -1,0 +1,87 @@
+"""Shapes of the execution units API."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from apps.tasks.api.serializers import StrictFieldsMixin, TaskSerializer
+
+from ..models import UNIT_ID_PATTERN, ExecutionUnit
+
+MAX_LABELS = 50
+MAX_CLAIM = 100
+
+
+class UnitSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="unit_id", read_only=True)
+    current_load = serializers.IntegerField(source="reported_load", read_only=True)
+    held = serializers.IntegerField(read_only=True, help_text="Tasks it holds now.")
+
+    class Meta:
+        model = ExecutionUnit
+        fields = ["id", "unit_type", "name", "status", "capacity", "held", "current_load",
+                  "labels", "endpoint", "metrics", "heartbeat_timeout", "registered_at",
+                  "last_heartbeat_at", "last_assigned_at"]
+        read_only_fields = fields
+
+
+class UnitDetailSerializer(UnitSerializer):
+    tasks = serializers.SerializerMethodField(help_text="Ids of the tasks it holds now.")
+
+    class Meta(UnitSerializer.Meta):
+        fields = [*UnitSerializer.Meta.fields, "tasks"]
+        read_only_fields = fields
+
+    def get_tasks(self, unit) -> list[str]:
+        return [str(pk) for pk in self.context.get("held_task_ids", [])]
+
+
+class LabelField(serializers.CharField):
+    def __init__(self, **kwargs):
+        super().__init__(max_length=100, **kwargs)
+
+
+class RegisterSerializer(StrictFieldsMixin, serializers.Serializer):
+    id = serializers.RegexField(UNIT_ID_PATTERN, max_length=100,
+                                help_text="Chosen by the unit, e.g. worker-001.")
+    unit_type = serializers.SlugField(max_length=100,
+                                      help_text="The key of the task type it serves.")
+    name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    capacity = serializers.IntegerField(min_value=1, max_value=10_000, required=False, default=1)
+    endpoint = serializers.CharField(max_length=500, required=False, default="",
+                                     allow_blank=True)
+    labels = serializers.ListField(child=LabelField(), max_length=MAX_LABELS, required=False,
+                                   default=list)
+    heartbeat_timeout = serializers.IntegerField(min_value=1, max_value=86_400, required=False,
+                                                 default=30)
+
+
+class RegistrationSerializer(serializers.Serializer):
+    unit = UnitSerializer()
+    token = serializers.CharField(help_text="Shown once; only its hash is kept.")
+
+
+class HeartbeatSerializer(StrictFieldsMixin, serializers.Serializer):
+    current_load = serializers.IntegerField(min_value=0, max_value=1_000_000, required=False,
+                                            default=0)
+    metadata = serializers.DictField(required=False, default=dict,
+                                     help_text="Metrics: cpu, memory, free_memory_mb, …")
+
+
+class HeartbeatResultSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    cancelled = serializers.ListField(child=serializers.UUIDField(),
+                                      help_text="Its tasks cancelled since: stop them.")
+
+
+class UnitStatusChangeSerializer(StrictFieldsMixin, serializers.Serializer):
+    reason = serializers.CharField(max_length=300, required=False, default="",
+                                   allow_blank=True)
+
+
+class ClaimSerializer(StrictFieldsMixin, serializers.Serializer):
+    max = serializers.IntegerField(min_value=1, max_value=MAX_CLAIM, required=False, default=1)
+
+
+class ClaimResultSerializer(serializers.Serializer):
+    tasks = TaskSerializer(many=True)

@@ -1,0 +1,14 @@
+"""The execution app's hooks, registered in AppConfig.ready."""
+
+from __future__ import annotations
+
+from apps.core.events import subscribe
+from apps.tasks.holding import HookOrder, on_transition
+
+from . import services, subscribers
+
+
+def register() -> None:
+    # A guard: a hand-over to a unit with no room is refused before anyone writes.
+    on_transition(services.unit_held_follow_task, order=HookOrder.GUARD)
+    subscribe("task.transitioned")(subscribers.flag_cancelled_work)

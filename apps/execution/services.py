@@ -1,0 +1,367 @@
+"""Every change to an execution unit, and the work units claim.
+
+A unit's status moves only here, under its row lock, with one UnitEvent per change. Claims
+take queued tasks with `FOR UPDATE SKIP LOCKED` (two units never lease the same task) and the
+unit's capacity with its row lock in the same transaction (it never holds more than it may).
+Heartbeats touch Redis only (apps.execution.beats); the sweep persists them, marks silent
+units offline and sends their work back to the queue, and takes back expired leases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.utils import timezone
+from django_fsm import can_proceed
+
+from apps.core.actors import Actor
+from apps.core.db import duplicates_refused, update_rows
+from apps.core.events import emit
+from apps.core.exceptions import Conflict, InvalidInput, PermissionDenied
+from apps.tasks import services as task_services
+from apps.tasks.holding import Change
+from apps.tasks.models import Task, TaskType
+from apps.tasks.states import AssigneeKind
+
+from . import beats
+from .models import LIVE_STATES, ExecutionUnit, UnitEvent, UnitStatus
+
+logger = logging.getLogger(__name__)
+U = UnitStatus
+TOKEN_PREFIX = "tmu_"  # a unit's credential, told apart from a person's API token (tm_)
+SWEEPER = Actor.system("units")
+OFFLINE = "unit_offline"  # the cause tag a failover's requeue carries
+LEASE_EXPIRED = "lease_expired"
+REGISTRATION_FIELDS = ("unit_type", "name", "capacity", "endpoint", "labels",
+                       "heartbeat_timeout")
+
+
+def unit_actor(*, unit: ExecutionUnit) -> Actor:
+    return Actor.unit(ref=unit.pk, name=unit.unit_id)
+
+
+def token_hash(*, raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _new_token() -> tuple[str, str]:
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    return raw, token_hash(raw=raw)
+
+
+# --- registration and credentials -------------------------------------------------------------
+@dataclass(frozen=True)
+class Registration:
+    unit: ExecutionUnit
+    token: str  # shown once: only its hash is stored
+    created: bool
+
+
+@duplicates_refused()
+def unit_register(*, unit_id: str, by: Actor, may_rotate: bool, **fields: Any) -> Registration:
+    """Register a unit, or register an existing id again: that rotates its token and takes the
+    new settings, and only an admin or the unit itself (`may_rotate`) may do it."""
+    unknown = set(fields) - set(REGISTRATION_FIELDS)
+    if unknown:
+        raise InvalidInput(fields={n: ["This field cannot be set here."] for n in unknown})
+    raw, hashed = _new_token()
+    now = timezone.now()
+    with transaction.atomic():
+        unit = ExecutionUnit.objects.select_for_update().filter(unit_id=unit_id).first()
+        if unit is None:
+            unit = ExecutionUnit.objects.create(unit_id=unit_id, token_hash=hashed,
+                                                registered_at=now, token_rotated_at=now,
+                                                **fields)
+            _event(unit, "registered", by=by, to_status=unit.status)
+            created = True
+        else:
+            if not may_rotate:
+                raise PermissionDenied(
+                    f"unit {unit_id} is registered; only an admin or the unit itself (with its "
+                    "current token) may register it again")
+            for name, value in fields.items():
+                setattr(unit, name, value)
+            unit.token_hash, unit.token_rotated_at = hashed, now
+            unit.save(update_fields=[*fields, "token_hash", "token_rotated_at"])
+            _event(unit, "token_rotated", by=by)
+            created = False
+    emit("unit.registered", {"unit": unit.unit_id, "created": created, "actor": by.name})
+    return Registration(unit=unit, token=raw, created=created)
+
+
+def unit_authenticate(*, raw: str) -> ExecutionUnit | None:
+    if not raw.startswith(TOKEN_PREFIX):
+        return None
+    return ExecutionUnit.objects.filter(token_hash=token_hash(raw=raw)).first()
+
+
+# --- status -----------------------------------------------------------------------------------
+def _event(unit: ExecutionUnit, event: str, *, by: Actor, from_status: str = "",
+           to_status: str = "", reason: str = "") -> None:
+    UnitEvent.objects.create(unit=unit, event=event, from_status=from_status,
+                             to_status=to_status, actor_name=by.name[:150], reason=reason[:300])
+
+
+def _move(unit: ExecutionUnit, transition: str, *, by: Actor, reason: str = "") -> None:
+    """Apply a status transition to a locked unit, record it, announce it after commit."""
+    from_status = unit.status
+    if not can_proceed(getattr(unit, transition)):
+        raise Conflict(f"unit {unit.unit_id} is {unit.status}: cannot {transition}",
+                       current=unit.status, allowed=_allowed(unit))
+    getattr(unit, transition)()
+    ExecutionUnit.objects.filter(pk=unit.pk).update(status=unit.status)
+    _event(unit, transition, by=by, from_status=from_status, to_status=unit.status,
+           reason=reason)
+    emit(f"unit.{unit.status}", {"unit": unit.unit_id, "from": from_status,
+                                 "actor": by.name, "reason": reason})
+
+
+def _allowed(unit: ExecutionUnit) -> list[str]:
+    return sorted(t.name for t in unit.get_available_status_transitions())
+
+
+def _locked(unit_pk: int) -> ExecutionUnit:
+    return ExecutionUnit.objects.select_for_update().get(pk=unit_pk)
+
+
+def unit_drain(*, unit: ExecutionUnit, by: Actor, reason: str = "") -> ExecutionUnit:
+    """No new work for the unit; what it holds, it finishes."""
+    with transaction.atomic():
+        locked = _locked(unit.pk)
+        _move(locked, "drain", by=by, reason=reason)
+    return locked
+
+
+def unit_undrain(*, unit: ExecutionUnit, by: Actor, reason: str = "") -> ExecutionUnit:
+    with transaction.atomic():
+        locked = _locked(unit.pk)
+        _move(locked, "undrain", by=by, reason=reason)
+    return locked
+
+
+def unit_deregister(*, unit: ExecutionUnit, by: Actor) -> None:
+    """Remove an offline unit (its work has failed over); a live one must go offline first."""
+    with transaction.atomic():
+        locked = _locked(unit.pk)
+        if locked.status != U.OFFLINE:
+            raise Conflict(f"unit {locked.unit_id} is {locked.status}: only an offline unit is "
+                           "deregistered (drain it and stop it first)",
+                           current=locked.status, allowed=_allowed(locked))
+        if Task.objects.filter(assignee_unit=locked, status__in=_HELD).exists():
+            raise Conflict(f"unit {locked.unit_id} still holds work; it fails over first",
+                           current=locked.status)
+        locked.delete()
+    emit("unit.deregistered", {"unit": unit.unit_id, "actor": by.name})
+    try:
+        beats.forget(unit.pk)
+    except redis.RedisError:  # its keys expire or are ignored: no unit row matches them
+        logger.warning("could not clear the heartbeats of deregistered unit %s", unit.unit_id)
+
+
+# --- heartbeats ---------------------------------------------------------------------------------
+def unit_heartbeat(*, unit: ExecutionUnit, current_load: int, metadata: dict,
+                   by: Actor) -> list[str]:
+    """Record a heartbeat; return the ids of the unit's tasks cancelled since the last one.
+
+    No PostgreSQL write while Redis answers. Without Redis, the heartbeat is written to
+    PostgreSQL instead (so a healthy unit is not marked offline because Redis is), and the
+    cancel flags are read there.
+    """
+    if unit.status == U.OFFLINE:  # back from the dead: online at once, not at the next sweep
+        _come_back(unit, by=by)
+    try:
+        return beats.record(unit.pk, load=current_load, metrics=metadata)
+    except redis.RedisError:
+        logger.warning("heartbeat of %s written to PostgreSQL: Redis unavailable", unit.unit_id)
+        return _heartbeat_in_database(unit, current_load=current_load, metadata=metadata)
+
+
+def _come_back(unit: ExecutionUnit, *, by: Actor) -> None:
+    with transaction.atomic():
+        locked = _locked(unit.pk)
+        if locked.status == U.OFFLINE:
+            _move(locked, "come_online", by=by, reason="heartbeat")
+    unit.status = locked.status
+
+
+def _heartbeat_in_database(unit: ExecutionUnit, *, current_load: int,
+                           metadata: dict) -> list[str]:
+    now = timezone.now()
+    since = unit.last_heartbeat_at or unit.registered_at
+    ExecutionUnit.objects.filter(pk=unit.pk).update(
+        last_heartbeat_at=now, reported_load=current_load, metrics=metadata)
+    task_services.tasks_renew_leases(unit_pks=[unit.pk], now=now)
+    cancelled = Task.objects.filter(assignee_unit=unit, status="cancelled",
+                                    finished_at__gte=since).values_list("pk", flat=True)
+    return sorted(str(pk) for pk in cancelled)
+
+
+def flag_cancelled(*, unit_pk: int, task_ids: list[str]) -> None:
+    """A subscriber after commit (apps.execution.hooks): the unit hears of it at its next
+    heartbeat. Lost with Redis, the unit still learns at its next report (a 409)."""
+    beats.flag_cancelled(unit_pk, task_ids)
+
+
+# --- the sweep: persist, detect silence, fail over, take back expired leases ------------------
+@dataclass
+class SweepResult:
+    persisted: int = 0
+    online: int = 0
+    offline: int = 0
+    failed_over: int = 0
+    leases_expired: int = 0
+
+
+def units_sweep(*, now: datetime | None = None) -> SweepResult:
+    now = now or timezone.now()
+    result = SweepResult()
+    try:
+        heard = beats.latest()
+        remembering_since = beats.heard_since(now.timestamp())
+    except redis.RedisError:
+        # Without the heartbeats nobody can be judged silent: mark no one offline. Leases
+        # still run out (a unit heard from nowhere keeps none).
+        logger.warning("units sweep: Redis unavailable, nobody marked offline this round")
+        heard, remembering_since = None, None
+    if heard is not None:
+        result.persisted, result.online = _persist(heard, now)
+        if now.timestamp() - remembering_since >= settings.UNIT_HEARTBEAT_GRACE_SECONDS:
+            result.offline, result.failed_over = _fail_over_silent(heard, now)
+    result.leases_expired = _take_back_expired_leases(now)
+    return result
+
+
+def _persist(heard: dict[int, beats.Beat], now: datetime) -> tuple[int, int]:
+    """Write the heartbeats newer than what PostgreSQL has, in one statement; renew the
+    leases of the units heard from; bring back units that were offline."""
+    units = {u.pk: u for u in ExecutionUnit.objects.filter(pk__in=list(heard))}
+    fresh = []
+    for pk, beat in heard.items():
+        unit = units.get(pk)
+        at = datetime.fromtimestamp(beat.at, tz=UTC)
+        # A key left by a unit row since deleted, or older than this registration: ignored.
+        if unit is None or at <= unit.registered_at:
+            continue
+        if unit.last_heartbeat_at is None or at > unit.last_heartbeat_at:
+            unit.last_heartbeat_at, unit.reported_load, unit.metrics = at, beat.load, beat.metrics
+            fresh.append(unit)
+    update_rows(ExecutionUnit, ["last_heartbeat_at", "reported_load", "metrics"], fresh)
+    task_services.tasks_renew_leases(unit_pks=[u.pk for u in fresh], now=now)
+    back = 0
+    for unit in fresh:
+        if unit.status == U.OFFLINE and not _silent(unit, now):
+            _come_back(unit, by=SWEEPER)
+            back += 1
+    return len(fresh), back
+
+
+def _silent(unit: ExecutionUnit, now: datetime, beat: beats.Beat | None = None) -> bool:
+    last = unit.last_heartbeat_at or unit.registered_at
+    if beat is not None:
+        last = max(last, datetime.fromtimestamp(beat.at, tz=UTC))
+    return now - last > timedelta(seconds=unit.heartbeat_timeout)
+
+
+def _fail_over_silent(heard: dict[int, beats.Beat], now: datetime) -> tuple[int, int]:
+    """Units not heard from within their timeout go offline; their work goes back to the
+    queue, to be claimed by others."""
+    offline = moved = 0
+    for unit in ExecutionUnit.objects.filter(status__in=sorted(LIVE_STATES)):
+        if not _silent(unit, now, heard.get(unit.pk)):
+            continue
+        with transaction.atomic():
+            locked = _locked(unit.pk)
+            if locked.status not in LIVE_STATES:
+                continue  # a possible race: another sweep got here first
+            _move(locked, "go_offline", by=SWEEPER,
+                  reason=f"no heartbeat for {locked.heartbeat_timeout} s")
+        offline += 1
+        moved += task_services.tasks_requeue_from_unit(
+            unit_pk=unit.pk, by=SWEEPER, cause=OFFLINE,
+            reason=f"unit offline: {unit.unit_id} silent for {unit.heartbeat_timeout} s")
+    return offline, moved
+
+
+def _take_back_expired_leases(now: datetime) -> int:
+    by_unit: dict[int, list] = {}
+    for task_id, unit_pk in task_services.tasks_lease_expired_ids(now=now):
+        by_unit.setdefault(unit_pk, []).append(task_id)
+    taken = 0
+    for unit_pk, task_ids in by_unit.items():
+        taken += task_services.tasks_requeue_from_unit(
+            unit_pk=unit_pk, task_ids=task_ids, by=SWEEPER, cause=LEASE_EXPIRED,
+            reason="lease expired: no heartbeat or progress from its unit in time")
+    return taken
+
+
+# --- claiming -----------------------------------------------------------------------------------
+_HELD = ("assigned", "running", "paused")
+
+
+def served_task_type_ids(*, unit: ExecutionUnit) -> list[int]:
+    """The task types a unit serves: those whose key is its unit type."""
+    return list(TaskType.objects.filter(key=unit.unit_type, assignee_kind=AssigneeKind.UNIT,
+                                        is_active=True).values_list("pk", flat=True))
+
+
+def tasks_claim(*, unit: ExecutionUnit, max_tasks: int, by: Actor) -> list[Task]:
+    """Lease up to `max_tasks` queued tasks of the unit's types to it, most urgent first
+    (priority, then age), within its free capacity; they come back started (running).
+
+    The unit's row lock orders its own concurrent claims and the capacity they take; the
+    tasks are taken with SKIP LOCKED, so units claiming at once never wait on each other
+    and never lease the same task.
+    """
+    with transaction.atomic():
+        locked = _locked(unit.pk)
+        room = min(max_tasks, locked.capacity - locked.held)
+        if locked.status != U.ONLINE or room <= 0:
+            return []
+        types = served_task_type_ids(unit=locked)
+        if not types:
+            return []
+        tasks = task_services.tasks_lock_queued(kind=AssigneeKind.UNIT, task_type_ids=types,
+                                                limit=room)
+        if tasks:
+            task_services.tasks_hand_to_unit(tasks=tasks, unit_pk=locked.pk, by=by)
+            ExecutionUnit.objects.filter(pk=locked.pk).update(
+                held=F("held") + len(tasks), last_assigned_at=timezone.now())
+    return tasks
+
+
+def unit_held_follow_task(change: Change) -> None:
+    """A transition listener (apps.execution.hooks): a unit's `held` count follows the tasks
+    it holds, in the transition's transaction. Claims count theirs up front."""
+    if change.unit_before == change.unit_after:
+        return
+    if change.unit_before is not None:
+        ExecutionUnit.objects.filter(pk=change.unit_before).update(
+            held=Greatest(F("held") - 1, 0))
+    if change.unit_after is not None and not change.capacity_reserved:
+        took = ExecutionUnit.objects.filter(pk=change.unit_after,
+                                            held__lt=F("capacity")).update(held=F("held") + 1)
+        if not took:
+            raise Conflict("the unit has no free capacity")
+
+
+def units_reconcile_held() -> int:
+    """Recompute every unit's `held` from the tasks: a task deleted by hand must not leave a
+    unit looking full for ever."""
+    fixed = 0
+    with transaction.atomic():
+        for unit in ExecutionUnit.objects.select_for_update():
+            actual = Task.objects.filter(assignee_unit=unit, status__in=_HELD).count()
+            if actual != unit.held:
+                ExecutionUnit.objects.filter(pk=unit.pk).update(held=actual)
+                fixed += 1
+    return fixed

@@ -1,0 +1,30 @@
+"""After commit: a unit whose task was cancelled hears of it at its next heartbeat.
+
+Sent from an outbox thread (apps.core.outbox), so a slow or hung Redis never holds the request
+that cancelled the task. A flag lost with Redis costs little: the unit's next report on the
+task is refused (409), and it stops there.
+"""
+
+from __future__ import annotations
+
+from apps.core.outbox import Outbox
+
+from . import services
+
+BATCH = 200
+
+
+def _send(batch: list[tuple[int, str]]) -> None:
+    by_unit: dict[int, list[str]] = {}
+    for unit_pk, task_id in batch:
+        by_unit.setdefault(unit_pk, []).append(task_id)
+    for unit_pk, task_ids in by_unit.items():
+        services.flag_cancelled(unit_pk=unit_pk, task_ids=task_ids)
+
+
+cancel_flags = Outbox("unit-cancel-flags", _send, batch=BATCH)
+
+
+def flag_cancelled_work(name: str, payload: dict) -> None:
+    if payload.get("to") == "cancelled" and payload.get("unit_pk") is not None:
+        cancel_flags.put((payload["unit_pk"], payload["task_id"]))

@@ -1,0 +1,48 @@
+"""Units claiming at once, on real PostgreSQL connections (threads, one connection each)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from django.db import connection
+
+from apps.execution import services
+from apps.execution.models import ExecutionUnit
+from apps.tasks.models import Task, TaskHistory
+from apps.tasks.states import TaskStatus as S
+from tests.builders import create_task
+from tests.concurrency import race
+from tests.execution.conftest import register
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL"),
+]
+
+
+def test_fifty_units_claiming_a_hundred_tasks_lease_each_once_within_capacity(olga, docs):
+    for _ in range(100):
+        create_task(by=olga, task_type=docs)
+    units = [register(f"worker-{i:03}", capacity=3)[0] for i in range(50)]
+
+    def claim_until_full(i: int) -> list[str]:
+        unit = units[i]
+        got: list[str] = []
+        while batch := services.tasks_claim(unit=unit, max_tasks=2,
+                                            by=services.unit_actor(unit=unit)):
+            got += [str(t.pk) for t in batch]
+        return got
+
+    outcomes = race(50, claim_until_full)
+
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+    claimed = [task_id for got in outcomes for task_id in got]
+    assert len(claimed) == len(set(claimed)) == 100
+    assert Task.objects.filter(status=S.RUNNING, assignee_unit__isnull=False).count() == 100
+    leases = Counter(TaskHistory.objects.filter(transition="assign").values_list("task_id",
+                                                                                   flat=True))
+    assert set(leases.values()) == {1}
+    for unit in ExecutionUnit.objects.all():
+        held = Task.objects.filter(assignee_unit=unit, status=S.RUNNING).count()
+        assert unit.held == held <= unit.capacity
