@@ -67,8 +67,18 @@ def record(unit_pk: int, *, load: int, metrics: dict, at: float | None = None) -
     pipe.zadd(_key("beats"), {str(unit_pk): at})
     pipe.smembers(flags)
     pipe.delete(flags)
+    minute = _key("per-minute", int(at // 60))  # heartbeats counted per minute, for stats
+    pipe.incr(minute)
+    pipe.expire(minute, 3600)
     cancelled = pipe.execute()[2]
     return sorted(m.decode() for m in cancelled)
+
+
+def per_minute(*, minutes: int = 5, now: float | None = None) -> list[int]:
+    """Heartbeats received in each of the last `minutes` whole minutes, oldest first."""
+    current = int((time.time() if now is None else now) // 60)
+    counts = client().mget([_key("per-minute", m) for m in range(current - minutes, current)])
+    return [int(c or 0) for c in counts]
 
 
 def flag_cancelled(unit_pk: int, task_ids: list[str]) -> None:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import logging
+
+import redis
+from django.db.models import Count, QuerySet, Sum
 
 from apps.tasks.models import Task
 from apps.tasks.states import HELD_STATES
 
+from . import beats
 from .models import ExecutionUnit
+
+logger = logging.getLogger(__name__)
 
 
 def units_listed() -> QuerySet[ExecutionUnit]:
@@ -17,3 +23,20 @@ def units_listed() -> QuerySet[ExecutionUnit]:
 def held_task_ids(*, unit: ExecutionUnit) -> list:
     return list(Task.objects.filter(assignee_unit=unit, status__in=sorted(HELD_STATES))
                 .order_by("started_at", "pk").values_list("pk", flat=True))
+
+
+def workers_stats() -> dict:
+    """Units by type and status, their load against capacity, and heartbeats per minute."""
+    rows = (ExecutionUnit.objects.values("unit_type", "status").order_by("unit_type", "status")
+            .annotate(units=Count("pk"), held=Sum("held"), capacity=Sum("capacity"),
+                      reported_load=Sum("reported_load")))
+    try:
+        per_minute = beats.per_minute(minutes=5)
+    except redis.RedisError:
+        logger.warning("worker stats: heartbeat counts unavailable (Redis)")
+        per_minute = None
+    return {
+        "units": [dict(r) for r in rows],
+        "heartbeats_per_minute": per_minute[-1] if per_minute else None,
+        "heartbeats_last_minutes": per_minute,
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.db.models import Count, Q, QuerySet
 
@@ -80,3 +81,14 @@ def task_types_changed(**kwargs) -> None:
     """A signal receiver (apps.tasks.hooks): a task type was saved or deleted."""
     # A change made in this process applies here at once; other processes wait out the TTL.
     forget_task_types()
+
+
+def dead_letters(*, task_type_key: str | None = None,
+                 since: datetime | None = None) -> QuerySet[Task]:
+    """Tasks that failed for good (their retries spent): the dead-letter queue."""
+    qs = Task.objects.filter(status=TaskStatus.FAILED)
+    if task_type_key:
+        qs = qs.filter(task_type__key=task_type_key)
+    if since is not None:
+        qs = qs.filter(finished_at__gte=since)
+    return qs.order_by("finished_at", "pk")

@@ -24,7 +24,7 @@ from apps.core.db import insert_rows_together, instance_factory, update_rows
 from apps.core.events import emit
 from apps.core.exceptions import Conflict, InvalidInput
 
-from . import extensions, holding
+from . import extensions, holding, selectors
 from .dispatch import dispatcher_for
 from .models import Task, TaskHistory, TaskLog, TaskType, release_status
 from .states import HELD_STATES, LogLevel, TaskStatus
@@ -624,6 +624,22 @@ def tasks_dispatch(*, task_ids: Sequence[str]) -> int:
             dispatcher(ids)
             dispatched += len(ids)
     return dispatched
+
+
+# --- dead letters ----------------------------------------------------------------------------
+def tasks_replay_dead(*, by: Actor, task_type_key: str | None = None,
+                      since: datetime | None = None, limit: int = 1000) -> int:
+    """Retry dead letters, each on its own (its own lock and history row): one that moved on
+    meanwhile is skipped, not an error."""
+    replayed = 0
+    for task_id in selectors.dead_letters(task_type_key=task_type_key, since=since).values_list(
+            "pk", flat=True)[:limit]:
+        try:
+            task_transition(task_id=task_id, action="retry", by=by, reason="dead letter replay")
+        except (Conflict, Task.DoesNotExist):
+            continue
+        replayed += 1
+    return replayed
 
 
 # --- task types -----------------------------------------------------------------------------

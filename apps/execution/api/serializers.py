@@ -85,3 +85,20 @@ class ClaimSerializer(StrictFieldsMixin, serializers.Serializer):
 
 class ClaimResultSerializer(serializers.Serializer):
     tasks = TaskSerializer(many=True)
+
+
+class WorkerGroupSerializer(serializers.Serializer):
+    unit_type = serializers.CharField()
+    status = serializers.CharField()
+    units = serializers.IntegerField()
+    held = serializers.IntegerField()
+    capacity = serializers.IntegerField()
+    reported_load = serializers.IntegerField()
+
+
+class WorkersStatsSerializer(serializers.Serializer):
+    units = WorkerGroupSerializer(many=True)
+    heartbeats_per_minute = serializers.IntegerField(
+        allow_null=True, help_text="In the last whole minute; null when Redis does not answer.")
+    heartbeats_last_minutes = serializers.ListField(child=serializers.IntegerField(),
+                                                    allow_null=True)
