@@ -6,8 +6,8 @@ from django.contrib import admin
 from django.forms.models import BaseInlineFormSet
 
 from apps.core.actors import Actor
-from apps.core.admin import apply_to_each
-from apps.core.exceptions import Conflict
+from apps.core.admin import add_form_errors, apply_to_each
+from apps.core.exceptions import Conflict, InvalidInput
 
 from . import services
 from .models import OPEN_OUTCOMES, Assignment, AssignmentPolicy, Unassignable
@@ -70,6 +70,21 @@ def assignment_panel(task) -> str:
 # --- on the task type page (apps.assignment.hooks adds these there) ----------------------
 class AssignmentPolicyFormSet(BaseInlineFormSet):
     """Saves the policy through services.assignment_policy_set (its checks, the row lock)."""
+
+    def clean(self):
+        # The strategy (and its params) must serve the type's assignee kind as posted on the
+        # same page: a form error on the field here, not the service refusing the save.
+        super().clean()
+        for form in self.forms:
+            if form.errors:
+                continue  # an unknown name says so already
+            posted = form.cleaned_data if form.has_changed() else {}
+            try:
+                services.assignment_policy_check(task_type=self.instance,
+                                                 strategy=posted.get("strategy"),
+                                                 params=posted.get("strategy_params"))
+            except InvalidInput as exc:
+                add_form_errors(form, exc)
 
     def save_through_services(self, *, by) -> None:
         self.new_objects, self.changed_objects, self.deleted_objects = [], [], []

@@ -47,7 +47,7 @@ def register() -> None:
     contribute_to_task_type(TaskTypeContribution(
         app="assignment", order=20,
         fields=lambda: AssignmentPolicyFields().get_fields(),
-        read=_policy, write=_write_policy, after=AFTER,
+        read=_policy, write=_write_policy, check=_check_policy, after=AFTER,
         prefetch=("assignment_policy",),
         admin_inlines=(AssignmentPolicyInline,), admin_columns=(strategy_column,),
     ))
@@ -63,3 +63,8 @@ def _policy(task_type):
 def _write_policy(*, task_type, values: dict[str, Any], created: bool, by) -> None:
     # A new type gets its row even with nothing given: its defaults, written down.
     services.assignment_policy_set(task_type=task_type, by=by, **values)
+
+
+def _check_policy(*, task_type, by) -> None:
+    # A type's kind may change without its policy being sent: its strategy must still fit.
+    services.assignment_policy_check(task_type=task_type)

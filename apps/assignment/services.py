@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -50,6 +51,8 @@ from .strategies import (
     Picker,
     RankContext,
     Scored,
+    check_strategy_kind,
+    check_strategy_params,
     get_strategy,
     skill_coverage,
     strategy_class,
@@ -611,8 +614,32 @@ def assignment_policy_set(*, task_type: TaskType, by: Actor, **values) -> Assign
     with transaction.atomic():
         policy = (AssignmentPolicy.objects.select_for_update().filter(task_type=task_type).first()
                   or AssignmentPolicy(task_type=task_type))
+        assignment_policy_check(task_type=task_type,
+                                strategy=values.get("strategy", policy.strategy),
+                                params=values.get("strategy_params", policy.strategy_params))
         for name, value in values.items():
             setattr(policy, name, value)
         policy.save()
     task_type.assignment_policy = policy  # what the caller reads next (the API's answer)
     return policy
+
+
+def assignment_policy_check(*, task_type: TaskType, strategy: str | None = None,
+                            params: Any = None) -> None:
+    """Refuse a policy that cannot route the type's work (its `assignee_kind`): a staff-only
+    strategy (skills, seniority…) on a type done by units, a unit-only one (reported
+    health…) on a type done by staff, or `strategy_params` the kind's router cannot read
+    (strategies.register_params_check). `strategy` and `params` are those about to be set,
+    else the type's current ones: a change of the type's kind is checked as well (the task
+    type services call this through apps.assignment.hooks after every save)."""
+    current = policy_of(task_type=task_type)
+    strategy = strategy if strategy is not None else current.strategy
+    params = params if params is not None else current.strategy_params
+    errors: dict[str, list[str]] = {}
+    refusal = check_strategy_kind(strategy, kind=task_type.assignee_kind)
+    if refusal is not None:
+        errors["strategy"] = [refusal]
+    if wrong := check_strategy_params(params, kind=task_type.assignee_kind):
+        errors["strategy_params"] = wrong
+    if errors:
+        raise InvalidInput(next(iter(errors.values()))[0], fields=errors)

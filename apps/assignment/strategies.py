@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from apps.tasks.models import Task
-from apps.tasks.states import Priority
+from apps.tasks.states import AssigneeKind, Priority
 
 from .pool import Candidate, Requirement
 
@@ -55,6 +55,13 @@ class Strategy:
     # between batches (RoundRobinCursor) and handed over as RankContext.cursor.
     plans_batch: ClassVar[bool] = False
     keeps_cursor: ClassVar[bool] = False
+    # Which assignees it can rank (AssigneeKind values): a task type of another kind may not
+    # pick it (check_strategy_kind). A strategy reading staff-only data (skill levels,
+    # seniority, rating) serves staff alone; one reading only load, capacity, ids, turns and
+    # hand-over times serves units too. Unsaid, staff: what every strategy was written for
+    # before units came, and the safe side (a unit type refusing it at save time, not a
+    # batch ranking units on skills they never have).
+    kinds: ClassVar[frozenset[str]] = frozenset({AssigneeKind.STAFF})
 
     def rank(self, task: Task, candidates: list[Candidate], ctx: RankContext) -> list[Scored]:
         scored = [Scored(c, self.score(task, c, ctx), ctx) for c in candidates]
@@ -114,6 +121,41 @@ def unknown_strategy_message(name: str) -> str:
     return f"Unknown strategy {name!r}; known: {', '.join(strategy_names())}."
 
 
+def strategy_names_for(kind: str) -> list[str]:
+    """The registered strategies that serve assignees of `kind` (an AssigneeKind value)."""
+    return sorted(name for name, cls in STRATEGIES.items() if kind in cls.kinds)
+
+
+def check_strategy_kind(name: str, *, kind: str) -> str | None:
+    """Why a task type whose work goes to `kind` may not use strategy `name`, or None when
+    it may. An unknown name is refused too, in the words of unknown_strategy_message."""
+    cls = strategy_class(name)
+    if cls is None:
+        return unknown_strategy_message(name)
+    if kind in cls.kinds:
+        return None
+    serve = ", ".join(strategy_names_for(kind)) or "none"
+    serves = " and ".join(sorted(cls.kinds))
+    return (f"Strategy {name!r} serves only {serves} task types; a type whose assignee_kind "
+            f"is {kind!r} may use: {serve}.")
+
+
+# What a task type's `strategy_params` may hold besides its strategy's own keys, checked by
+# assignee kind when the type is saved: the app routing that kind registers the keys it reads
+# (apps.execution: the unit filters), so a bad value is a 400 then, not work stranded later.
+PARAMS_CHECKS: dict[str, Callable[[Any], list[str]]] = {}
+
+
+def register_params_check(kind: str, check: Callable[[Any], list[str]]) -> None:
+    """`check(params)` returns what is wrong with `params` (empty: nothing)."""
+    PARAMS_CHECKS[kind] = check
+
+
+def check_strategy_params(params: Any, *, kind: str) -> list[str]:
+    check = PARAMS_CHECKS.get(kind)
+    return check(params) if check is not None else []
+
+
 # --- shared measures -------------------------------------------------------------------------
 def load_ratio(c: Candidate) -> float:
     return c.load / c.capacity if c.capacity else 1.0
@@ -147,6 +189,7 @@ class LeastLoaded(Strategy):
     """Load balancing: the lowest share of capacity in use."""
 
     name = "least_loaded"
+    kinds = frozenset({AssigneeKind.STAFF, AssigneeKind.UNIT})
 
     def score(self, task, c, ctx):
         return 1.0 - load_ratio(c)
@@ -162,6 +205,7 @@ class SkillMatch(Strategy):
     """Best weighted skill coverage; the less loaded first among equals."""
 
     name = "skill_match"
+    kinds = frozenset({AssigneeKind.STAFF})  # reads skills, seniority or rating
 
     def score(self, task, c, ctx):
         return skill_coverage(c, ctx)
@@ -177,6 +221,7 @@ class PriorityMatch(Strategy):
     """Critical and high work to the most senior and best performing; the rest balanced."""
 
     name = "priority_match"
+    kinds = frozenset({AssigneeKind.STAFF})  # reads skills, seniority or rating
 
     def score(self, task, c, ctx):
         if task.priority >= Priority.HIGH:
@@ -196,6 +241,7 @@ class PriorityMatch(Strategy):
 @register
 class LeastRecentlyAssigned(Strategy):
     name = "least_recently_assigned"
+    kinds = frozenset({AssigneeKind.STAFF, AssigneeKind.UNIT})
 
     def rank(self, task, candidates, ctx):
         ordered = sorted(candidates, key=lambda c: (_waited(c), c.order_id))
@@ -214,6 +260,7 @@ class RoundRobin(Strategy):
     """Turns in a fixed order (by user id), continuing after whoever had the last turn."""
 
     name = "round_robin"
+    kinds = frozenset({AssigneeKind.STAFF, AssigneeKind.UNIT})
     keeps_cursor = True
 
     def rank(self, task, candidates, ctx):
@@ -233,6 +280,7 @@ class Random(Strategy):
     """Uniform choice, seeded by the task: the same task and pool give the same pick."""
 
     name = "random"
+    kinds = frozenset({AssigneeKind.STAFF, AssigneeKind.UNIT})
 
     def rank(self, task, candidates, ctx):
         ordered = sorted(candidates, key=lambda c: c.order_id)
@@ -257,6 +305,7 @@ class ConsistentHash(Strategy):
     pool changes, only the references of who left or arrived move (a hash ring)."""
 
     name = "consistent_hash"
+    kinds = frozenset({AssigneeKind.STAFF, AssigneeKind.UNIT})
     replicas = 64
 
     def rank(self, task, candidates, ctx):
@@ -284,6 +333,7 @@ class Failover(Strategy):
     """The first available person in a configured order: params {"order": [usernames]}."""
 
     name = "failover"
+    kinds = frozenset({AssigneeKind.STAFF, AssigneeKind.UNIT})
 
     def rank(self, task, candidates, ctx):
         order = {name: i for i, name in enumerate(ctx.params.get("order", []))}
@@ -305,6 +355,7 @@ class OptimalBatch(SkillMatch):
     the assignment problem (apps.assignment.optimal)."""
 
     name = "optimal_batch"
+    kinds = frozenset({AssigneeKind.STAFF})  # reads skills, seniority or rating
     plans_batch = True
 
     def picker(self, candidates, ctx):

@@ -40,6 +40,11 @@ class TaskTypeContribution:
     - `write(task_type=, values=, created=, by=)`: called by the task type services inside
       their transaction, after the type itself is saved, with this app's validated values
       (only those given; on create possibly none). It raises InvalidInput to refuse.
+    - `check(task_type=, by=)`: called by the task type services inside their transaction
+      after every create and update, once the type and every app's share are written,
+      shares given or not: it refuses (InvalidInput) what a change of the type's own fields
+      makes wrong for this app (e.g. a new `assignee_kind` its assignment strategy cannot
+      serve).
     - `prefetch`: what listing many types needs for `read` (prefetch_related lookups).
     - `admin_inlines`, `admin_columns`: shown on the task type admin (columns are callables
       taking the type, e.g. @admin.display functions).
@@ -50,6 +55,7 @@ class TaskTypeContribution:
     fields: Callable[[], Mapping[str, Any]] = dict
     read: Callable[[TaskType], Any] = _itself
     write: Callable[..., None] | None = None
+    check: Callable[..., None] | None = None
     after: Mapping[str, str] = field(default_factory=dict)
     prefetch: tuple[Any, ...] = ()
     admin_inlines: tuple[type, ...] = ()
@@ -141,6 +147,9 @@ def write_task_type_shares(task_type: TaskType, shares, *, created: bool, by: Ac
     for c, share in shares:
         if c.write is not None and (share or created):
             c.write(task_type=task_type, values=share, created=created, by=by)
+    for c, _ in shares:
+        if c.check is not None:
+            c.check(task_type=task_type, by=by)
 
 
 def task_type_prefetches() -> list[Any]:
