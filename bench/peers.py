@@ -3,11 +3,13 @@
 `bench units` judges TaskManage's execution units against the queues people pick instead,
 measured in the same run on the same PostgreSQL and Redis. Each peer is driven the same way:
 
-- throughput: `tasks` no-op tasks published in batches of PUBLISH_BATCH while a real worker
-  (a subprocess, `concurrency` at once) consumes them; tasks/s from the first publish until
-  the last one is settled: acknowledged (Celery: nothing left in kombu's unacked set) or
-  recorded as done (Procrastinate: no job left `todo` or `doing`). Each body INCRs a Redis
-  counter, so every task is seen to have run exactly once, or the run fails.
+- throughput: N no-op tasks published in batches of PUBLISH_BATCH while a real worker
+  (a subprocess, `concurrency` at once) consumes them: `tasks`, or as many as a calibration
+  run says take about `seconds` (so a slow peer is not given minutes of work); tasks/s from
+  the first publish until the last one is settled: acknowledged (Celery: nothing left in
+  kombu's unacked set) or recorded as done (Procrastinate: no job left `todo` or `doing`).
+  Each body INCRs a Redis counter, so every task is seen to have run exactly once, or the
+  run fails.
 - dispatch latency: the worker idle, one task published at a time; the time from just
   before the publish to the body starting (it RPUSHes time.time(); same clock, same
   machine), `samples` times, each after the previous one settled.
@@ -55,6 +57,7 @@ logging.getLogger("procrastinate").setLevel(logging.WARNING)
 PEERS_REDIS_DB = 14
 KEY_PREFIX = "bench-peers:"
 PUBLISH_BATCH = 100
+CALIBRATION_TASKS = 200  # the smallest run sized by `seconds`, and the one that sizes it
 STARTUP_SECONDS = 60.0
 # Procrastinate's databases are named bench_peers_<unix time>_<nonce>; one older than this
 # was left by a run that was killed (SIGKILL) and is dropped by the next run.
@@ -93,22 +96,23 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def peer_results(
-    *, redis_url: str, database_url: str | None, tasks: int, concurrency: int, samples: int,
-    timeout: float = 120.0, log: Callable[[str], None] = lambda message: None,
+    *, redis_url: str, database_url: str | None, concurrency: int, samples: int,
+    tasks: int | None = None, seconds: float | None = None, timeout: float = 120.0,
+    log: Callable[[str], None] = lambda message: None,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """(peer, result) for each peer as soon as it is measured, one after the other (never at
     once: each has the machine to itself); Procrastinate only with a PostgreSQL
     `database_url`."""
-    log(f"peers.celery: {tasks} tasks, concurrency {concurrency}, {samples} samples")
-    yield "celery", celery_figures(redis_url, tasks=tasks, concurrency=concurrency,
-                                   samples=samples, timeout=timeout)
+    size = f"{tasks} tasks" if tasks is not None else f"about {seconds:g} s of tasks"
+    common = {"tasks": tasks, "seconds": seconds, "concurrency": concurrency,
+              "samples": samples, "timeout": timeout}
+    log(f"peers.celery: {size}, concurrency {concurrency}, {samples} samples")
+    yield "celery", celery_figures(redis_url, **common)
     if database_url is None:
         log("peers.procrastinate: skipped (needs PostgreSQL)")
         return
-    log(f"peers.procrastinate: {tasks} tasks, concurrency {concurrency}, {samples} samples")
-    yield "procrastinate", procrastinate_figures(
-        database_url, redis_url, tasks=tasks, concurrency=concurrency, samples=samples,
-        timeout=timeout)
+    log(f"peers.procrastinate: {size}, concurrency {concurrency}, {samples} samples")
+    yield "procrastinate", procrastinate_figures(database_url, redis_url, **common)
 
 
 def measure_peers(**kwargs: Any) -> dict[str, dict[str, Any]]:
@@ -203,8 +207,8 @@ class _Driver:
         self.wait_done(key, deadline)
         self.wait_settled(deadline)
 
-    def throughput(self, tasks: int, deadline: float) -> dict[str, Any]:
-        key = f"{self.prefix}throughput"
+    def throughput(self, tasks: int, deadline: float, name: str = "throughput") -> dict[str, Any]:
+        key = f"{self.prefix}{name}"
         started = time.perf_counter()
         published = 0
         while published < tasks:
@@ -242,9 +246,14 @@ class _Driver:
                 "dispatch_max_ms": max(ms), "samples": len(ms)}
 
 
-def _measure(driver: _Driver, *, tasks: int, concurrency: int, samples: int,
-             timeout: float) -> dict[str, Any]:
+def _measure(driver: _Driver, *, tasks: int | None, seconds: float | None, concurrency: int,
+             samples: int, timeout: float) -> dict[str, Any]:
     driver.warm_up(concurrency)
+    if tasks is None:
+        assert seconds is not None
+        calibration = driver.throughput(CALIBRATION_TASKS, time.monotonic() + timeout,
+                                        name="calibration")
+        tasks = max(CALIBRATION_TASKS, round(calibration["throughput"] * seconds))
     result = driver.throughput(tasks, time.monotonic() + timeout)
     result.update(driver.dispatch(samples, time.monotonic() + timeout))
     return result
@@ -256,21 +265,25 @@ def _delete_keys(client: redis.Redis, prefix: str) -> None:
         client.delete(*keys[at:at + 1000])
 
 
-def _check_positive(tasks: int, concurrency: int, samples: int) -> None:
-    if min(tasks, concurrency, samples) < 1:
-        raise ValueError("tasks, concurrency and samples must be at least 1")
+def _check_arguments(tasks: int | None, seconds: float | None, concurrency: int,
+                     samples: int) -> None:
+    if (tasks is None) == (seconds is None):
+        raise ValueError("give either tasks or seconds")
+    if (min(concurrency, samples) < 1 or (tasks is not None and tasks < 1)
+            or (seconds is not None and seconds <= 0)):
+        raise ValueError("tasks, seconds, concurrency and samples must be positive")
 
 
 # --- Celery ---------------------------------------------------------------------------------
 
 
 def celery_figures(
-    redis_url: str, *, tasks: int, concurrency: int, samples: int, pool: str = "prefork",
-    timeout: float = 120.0,
+    redis_url: str, *, concurrency: int, samples: int, tasks: int | None = None,
+    seconds: float | None = None, pool: str = "prefork", timeout: float = 120.0,
 ) -> dict[str, Any]:
     """Celery on `redis_url`'s server: a `celery worker` (`pool`, `concurrency`) configured as
     the product's (bench.peer_celery). `timeout` bounds each of the two measurements."""
-    _check_positive(tasks, concurrency, samples)
+    _check_arguments(tasks, seconds, concurrency, samples)
     prefix = f"{KEY_PREFIX}{unique_nonce()}:"
     counters_url = redis_url_with_db(redis_url, PEERS_REDIS_DB)
     broker_url = bench_broker_url(redis_url, PEERS_REDIS_DB)
@@ -302,8 +315,8 @@ def celery_figures(
     try:
         with _worker("celery", argv, env) as worker:
             driver = _Driver(worker, client, prefix, publish_noops, publish_stamp, settled)
-            result = _measure(driver, tasks=tasks, concurrency=concurrency, samples=samples,
-                              timeout=timeout)
+            result = _measure(driver, tasks=tasks, seconds=seconds, concurrency=concurrency,
+                              samples=samples, timeout=timeout)
     finally:
         app.close()
         _delete_keys(client, prefix)
@@ -316,14 +329,14 @@ def celery_figures(
 
 
 def procrastinate_figures(
-    database_url: str, redis_url: str, *, tasks: int, concurrency: int, samples: int,
-    timeout: float = 120.0,
+    database_url: str, redis_url: str, *, concurrency: int, samples: int,
+    tasks: int | None = None, seconds: float | None = None, timeout: float = 120.0,
 ) -> dict[str, Any]:
     """Procrastinate on `database_url`'s PostgreSQL server, in a database of its own created
     and dropped here; its tasks count in `redis_url`'s Redis, as the Celery peer's do."""
     import psycopg
 
-    _check_positive(tasks, concurrency, samples)
+    _check_arguments(tasks, seconds, concurrency, samples)
     nonce = unique_nonce()
     prefix = f"{KEY_PREFIX}{nonce}:"
     counters_url = redis_url_with_db(redis_url, PEERS_REDIS_DB)
@@ -359,8 +372,8 @@ def procrastinate_figures(
 
             with _worker("procrastinate", argv, env) as worker:
                 driver = _Driver(worker, client, prefix, publish_noops, publish_stamp, settled)
-                result = _measure(driver, tasks=tasks, concurrency=concurrency,
-                                  samples=samples, timeout=timeout)
+                result = _measure(driver, tasks=tasks, seconds=seconds,
+                                  concurrency=concurrency, samples=samples, timeout=timeout)
     finally:
         _drop_database(database_url, database)
         _delete_keys(client, prefix)

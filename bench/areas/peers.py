@@ -7,8 +7,8 @@ publishing one task to an idle worker starting it (bench/peers.py says exactly h
 the baselines `bench units` measures again in its own run, beside the units' figures; this
 area shows them alone, with no server under test.
 
-Each peer's throughput run is sized to take about `--seconds` at the rate measured on this
-project's machine kind, and each measurement is cut off after TIMEOUT_FACTOR times that.
+Each peer's throughput run is sized to take about `--seconds` at the rate a short calibration
+run of that peer measured, and each measurement is cut off after TIMEOUT_FACTOR times that.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ AREA = "peers"
 # worker gains nothing beyond this, and Procrastinate's event loop just as little.
 CONCURRENCY = 4
 SAMPLES = 200
-TASKS_PER_SECOND = 1000  # about the faster peer's rate here: `--seconds` of work for it
-MIN_TASKS = 500
 TIMEOUT_FACTOR = 20
 
 
@@ -33,8 +31,8 @@ def run(ctx: BenchContext) -> Iterator[Figure]:
 
     results = peer_results(
         redis_url=settings.REDIS_URL, database_url=database_conninfo(),
-        tasks=max(MIN_TASKS, int(TASKS_PER_SECOND * ctx.seconds)), concurrency=CONCURRENCY,
-        samples=SAMPLES, timeout=max(60.0, TIMEOUT_FACTOR * ctx.seconds), log=ctx.log,
+        seconds=ctx.seconds, concurrency=CONCURRENCY, samples=SAMPLES,
+        timeout=max(60.0, TIMEOUT_FACTOR * ctx.seconds), log=ctx.log,
     )
     for peer, result in results:
         yield from figures(peer, result)

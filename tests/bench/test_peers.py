@@ -75,6 +75,13 @@ def test_procrastinate_runs_every_task_once_in_a_database_it_drops():
         assert cursor.fetchone()[0] == 0
 
 
+@pytest.mark.parametrize("size", [{}, {"tasks": 10, "seconds": 1.0}, {"tasks": 0},
+                                  {"seconds": 0.0}])
+def test_a_run_is_sized_by_tasks_or_by_seconds_not_both(size):
+    with pytest.raises(ValueError):  # before any worker is started
+        celery_figures(settings.REDIS_URL, concurrency=1, samples=1, **size)
+
+
 def test_percentile_is_the_harness_rank():
     values = [float(v) for v in range(1, 201)]
     assert (percentile(values, 50), percentile(values, 99), percentile([3.0], 99)) \
