@@ -20,6 +20,7 @@ from setuptools import find_namespace_packages
 from apps.accounts.services import token_issue
 from apps.tasks.models import Task, TaskHistory
 from apps.tasks.states import TaskStatus
+from bench.harness import discover_areas
 from tests.builders import make_task_type, make_user
 
 REPO_DIR = Path(__file__).resolve().parents[2]
@@ -89,5 +90,8 @@ def test_python_m_bench_runs_the_command_with_its_own_settings():
     result = subprocess.run([sys.executable, "-m", "bench", "no-such-area"], cwd=REPO_DIR,
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
-    assert "unknown area 'no-such-area'; known: assignment, tasks" in result.stderr, \
+    areas = discover_areas()
+    assert {"assignment", "peers", "tasks"} <= set(areas)
+    known = ", ".join(sorted(areas))
+    assert f"unknown area 'no-such-area'; known: {known}" in result.stderr, \
         result.stderr
