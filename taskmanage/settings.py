@@ -400,6 +400,8 @@ UNIT_HEARTBEAT_GRACE_SECONDS = env_int("UNIT_HEARTBEAT_GRACE_SECONDS", 60, minim
 # Who may register a unit: an admin's token always; also whoever holds the registration secret
 # of the unit's type (`X-Registration-Secret` header). Comma-separated `unit_type:secret`;
 # `*:secret` for every type. None by default: only admins register units.
+# The longest a claim may wait for work (long polling), in seconds.
+UNIT_CLAIM_MAX_WAIT = env_int("UNIT_CLAIM_MAX_WAIT", 30, minimum=0)
 UNIT_REGISTRATION_SECRETS = dict(
     item.split(":", 1) for item in env_list("UNIT_REGISTRATION_SECRETS", []) if ":" in item
 )

@@ -15,3 +15,4 @@ def register() -> None:
     # A guard: a hand-over to a unit with no room is refused before anyone writes.
     on_transition(services.unit_held_follow_task, order=HookOrder.GUARD)
     subscribe("task.transitioned")(subscribers.flag_cancelled_work)
+    subscribe("tasks.queued")(subscribers.wake_waiting_units)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from apps.core.outbox import Outbox
 
-from . import services
+from . import services, wake
 
 BATCH = 200
 
@@ -28,3 +28,17 @@ cancel_flags = Outbox("unit-cancel-flags", _send, batch=BATCH)
 def flag_cancelled_work(name: str, payload: dict) -> None:
     if payload.get("to") == "cancelled" and payload.get("unit_pk") is not None:
         cancel_flags.put((payload["unit_pk"], payload["task_id"]))
+
+
+def _wake(batch: list[str]) -> None:
+    wake.publish(sorted(set(batch)))
+
+
+wake_ups = Outbox("unit-wake-ups", _wake, batch=BATCH)
+
+
+def wake_waiting_units(name: str, payload: dict) -> None:
+    """Queued work of a unit type: claims waiting for that type claim again at once."""
+    if "unit" in payload.get("kinds", ()):
+        for key in payload.get("types", ()):
+            wake_ups.put(key)

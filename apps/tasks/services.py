@@ -148,7 +148,8 @@ def task_apply_locked(*, task: Task, transition: str, by: Actor, reason: str, ca
     emit("task.transitioned", event)
     if task.status == S.QUEUED:
         emit("tasks.queued", {"task_ids": [str(task.pk)],
-                              "kinds": [task.task_type.assignee_kind]})
+                              "kinds": [task.task_type.assignee_kind],
+                              "types": [task.task_type.key]})
     if task.status == S.COMPLETED:
         _release_dependents(task, by=by)
     return task
@@ -551,6 +552,7 @@ def _insert(tasks: list[Task], *, specs: Sequence[TaskSpec], by: Actor, now: dat
         emit("tasks.queued", {
             "task_ids": [str(t.pk) for t in queued],
             "kinds": sorted({t.task_type.assignee_kind for t in queued}),
+            "types": sorted({t.task_type.key for t in queued}),
         })
 
 

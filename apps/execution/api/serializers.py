@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from rest_framework import serializers
 
 from apps.tasks.api.serializers import StrictFieldsMixin, TaskSerializer
@@ -81,6 +82,10 @@ class UnitStatusChangeSerializer(StrictFieldsMixin, serializers.Serializer):
 
 class ClaimSerializer(StrictFieldsMixin, serializers.Serializer):
     max = serializers.IntegerField(min_value=1, max_value=MAX_CLAIM, required=False, default=1)
+    wait = serializers.FloatField(
+        min_value=0, max_value=settings.UNIT_CLAIM_MAX_WAIT, required=False, default=0,
+        help_text="Seconds to wait for work when there is none yet (long polling): the claim "
+                  "returns as soon as work of its type is queued.")
 
 
 class ClaimResultSerializer(serializers.Serializer):

@@ -14,7 +14,8 @@ from apps.accounts.roles import is_admin, sees_all_tasks
 from apps.core.actors import Actor
 from apps.core.exceptions import PermissionDenied
 
-from .. import selectors, services
+from .. import selectors, services, wake
+from ..longpoll import WAKE_HEADER
 from ..models import ExecutionUnit
 from ..selectors import held_task_ids, units_listed
 from .serializers import (
@@ -150,8 +151,13 @@ class ExecutionUnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         unit = self._own(id)
         tasks = services.tasks_claim(unit=unit, max_tasks=ser.validated_data["max"],
                                      by=Actor.for_user(request.user))
-        return Response(ClaimResultSerializer({"tasks": tasks},
-                                              context={"request": request}).data)
+        response = Response(ClaimResultSerializer({"tasks": tasks},
+                                                  context={"request": request}).data)
+        if not tasks and ser.validated_data["wait"] > 0:
+            # Nothing yet: the server holds the claim on its event loop until work of this
+            # type is queued, then asks here again (apps.execution.longpoll).
+            response[WAKE_HEADER] = wake.channel(unit.unit_type)
+        return response
 
     def _change_status(self, request, id, service) -> Response:
         ser = UnitStatusChangeSerializer(data=request.data)

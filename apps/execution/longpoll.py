@@ -1,0 +1,126 @@
+"""Long-polling claims, held on the event loop instead of a request thread.
+
+`POST /api/v1/execution-units/{id}/claim {"max": n, "wait": s}`: the claim runs through the
+API as any other request (authentication, validation, the claim service). When it finds no
+work and may wait, the view says on which channel (`X-Wake-Channel`); this ASGI middleware,
+in front of the WSGI thread pool, then waits on the event loop for that channel's wake-up (or
+the time left) and runs the same request again. A request thread is busy only while a claim
+actually runs, so a thousand waiting units cost a thousand sockets, not a thousand threads.
+
+Subscribing happens before the second attempt, so work queued between the first attempt and
+the subscription is found by the second: no wake-up is missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+
+from .wake import waker
+
+CLAIM_PATH = re.compile(r"^/api/v1/execution-units/[^/]+/claim/?$")
+WAKE_HEADER = "X-Wake-Channel"
+MAX_BODY = 64 * 1024  # a claim body is a few bytes; anything larger goes through untouched
+
+
+class LongPollClaims:
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if (scope["type"] != "http" or scope["method"] != "POST"
+                or not CLAIM_PATH.match(scope["path"])):
+            return await self.app(scope, receive, send)
+        body, complete = await _read_body(receive)
+        wait = _requested_wait(body) if complete else 0.0
+        replay = _replaying(body, receive)
+        deadline = time.monotonic() + wait
+        status, messages = await _capture(self.app, scope, replay())
+        channel = _wake_channel(status, messages)
+        if channel is not None and deadline > time.monotonic():
+            messages = await self._wait_and_claim(scope, replay, channel, deadline) or messages
+        for message in messages:
+            await send(message)
+
+    async def _wait_and_claim(self, scope, replay, channel: str, deadline: float):
+        """Watch the channel first, then claim again until work comes or time is up: a
+        wake-up published at any moment after the first attempt is seen."""
+        wakes = await waker().watch(channel)
+        if wakes is None:
+            return None  # no Redis: answer the empty claim now, the unit asks again
+        try:
+            while True:
+                status, messages = await _capture(self.app, scope, replay())
+                left = deadline - time.monotonic()
+                if _wake_channel(status, messages) is None or left <= 0:
+                    return messages
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wakes.wait(), left)
+                wakes.clear()
+        finally:
+            waker().unwatch(channel, wakes)
+
+
+async def _read_body(receive) -> tuple[bytes, bool]:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), False
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > MAX_BODY:
+            return b"".join(chunks), False
+        if not message.get("more_body"):
+            return b"".join(chunks), True
+
+
+def _requested_wait(body: bytes) -> float:
+    """The `wait` asked for; the view validates it (a bad one is its 400, not ours)."""
+    try:
+        wait = json.loads(body).get("wait", 0)
+    except (ValueError, AttributeError):
+        return 0.0
+    return float(wait) if isinstance(wait, int | float) and not isinstance(wait, bool) else 0.0
+
+
+def _replaying(body: bytes, receive):
+    def fresh():
+        sent = False
+
+        async def again():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: the client's disconnect, if it comes
+
+        return again
+
+    return fresh
+
+
+async def _capture(app, scope, receive) -> tuple[int, list[dict]]:
+    messages: list[dict] = []
+
+    async def send(message):
+        messages.append(message)
+
+    await app(scope, receive, send)
+    start = next((m for m in messages if m["type"] == "http.response.start"), None)
+    return (start["status"] if start else 500), messages
+
+
+def _wake_channel(status: int, messages: list[dict]) -> str | None:
+    """The channel to wait on, when the claim found nothing and may wait."""
+    if status != 200:
+        return None
+    start = next(m for m in messages if m["type"] == "http.response.start")
+    for name, value in start.get("headers", []):
+        if name.lower() == WAKE_HEADER.lower().encode():
+            return value.decode()
+    return None
+
