@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -337,6 +338,38 @@ def tasks_claim(*, unit: ExecutionUnit, max_tasks: int, by: Actor) -> list[Task]
             ExecutionUnit.objects.filter(pk=locked.pk).update(
                 held=F("held") + len(tasks), last_assigned_at=timezone.now())
     return tasks
+
+
+@dataclass(frozen=True)
+class Outcome:
+    task_id: str
+    status: str  # the task's status after the report, or "conflict"
+    detail: str = ""
+
+
+def unit_report_results(*, unit: ExecutionUnit, results: Sequence[dict], by: Actor
+                        ) -> list[Outcome]:
+    """Results of many tasks at once (a unit that finishes many small tasks): each applied on
+    its own, under its task's lock, as `complete` or `fail` would; one the unit no longer
+    holds is refused alone (a conflict in its place), the others stand."""
+    outcomes = []
+    for item in results:
+        task_id = str(item["task_id"])
+        try:
+            if item["outcome"] == "completed":
+                task = task_services.task_complete(task_id=task_id, result=item.get("result"),
+                                                   by=by)
+            else:
+                task = task_services.task_transition(
+                    task_id=task_id, action="fail", by=by, error=item.get("error", ""),
+                    retryable=item.get("retryable", True))
+            outcomes.append(Outcome(task_id=task_id, status=task.status))
+        except Task.DoesNotExist:
+            outcomes.append(Outcome(task_id=task_id, status="conflict",
+                                    detail="no such task"))
+        except Conflict as exc:
+            outcomes.append(Outcome(task_id=task_id, status="conflict", detail=str(exc)))
+    return outcomes
 
 
 def unit_held_follow_task(change: Change) -> None:

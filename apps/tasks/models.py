@@ -337,11 +337,13 @@ class Task(ConcurrentTransitionMixin, models.Model):
 
     @transition(field=status, source=[S.ASSIGNED, S.RUNNING],
                 target=RETURN_VALUE(S.SCHEDULED, S.FAILED))
-    def fail(self, *, error: str = "") -> str:
+    def fail(self, *, error: str = "", retryable: bool = True) -> str:
+        """Retried after its backoff while retries remain, unless the failure says retrying
+        cannot help (`retryable=False`): then it ends failed at once (a dead letter)."""
         if self.status == S.ASSIGNED:
             self.attempts += 1  # the attempt was spent even though it never started
         self.error = error
-        if self.attempts <= self.task_type.max_retries:
+        if retryable and self.attempts <= self.task_type.max_retries:
             self._unassign()
             self.run_at = timezone.now() + self.task_type.backoff_for(self.attempts)
             return S.SCHEDULED

@@ -230,3 +230,36 @@ def settings_lease() -> int:
     from django.conf import settings
 
     return settings.UNIT_LEASE_SECONDS
+
+
+def test_many_results_at_once_each_stand_alone(olga, docs):
+    for _ in range(3):
+        create_task(by=olga, task_type=docs)
+    _, token = register("worker-001", capacity=3)
+    a, b, c = (t["id"] for t in claim(token, "worker-001", n=3))
+    stranger = str(create_task(by=olga, task_type=docs).pk)  # queued, not held
+
+    response = unit_client(token).post("/api/v1/execution-units/worker-001/results", {
+        "results": [
+            {"task_id": a, "outcome": "completed", "result": {"n": 1}},
+            {"task_id": b, "outcome": "failed", "error": "bad input", "retryable": False},
+            {"task_id": c, "outcome": "failed", "error": "timeout"},
+            {"task_id": stranger, "outcome": "completed"},
+        ]})
+
+    assert response.status_code == 200
+    statuses = [(r["task_id"], r["status"]) for r in response.json()["results"]]
+    assert statuses == [(a, S.COMPLETED), (b, S.FAILED), (c, S.SCHEDULED),
+                        (stranger, "conflict")]
+    assert Task.objects.get(pk=stranger).status == S.QUEUED
+    assert ExecutionUnit.objects.get(unit_id="worker-001").held == 0
+
+
+def test_a_failure_that_retrying_cannot_help_ends_failed_at_once(olga, docs):
+    create_task(by=olga, task_type=docs)
+    _, token = register("worker-001")
+    (task,) = claim(token, "worker-001")
+
+    failed = report(token, task["id"], "fail", {"error": "corrupt file", "retryable": False})
+
+    assert failed.json()["status"] == S.FAILED

@@ -11,6 +11,7 @@ from ..models import UNIT_ID_PATTERN, ExecutionUnit
 
 MAX_LABELS = 50
 MAX_CLAIM = 100
+MAX_RESULTS = 500
 
 
 class UnitSerializer(serializers.ModelSerializer):
@@ -90,6 +91,30 @@ class ClaimSerializer(StrictFieldsMixin, serializers.Serializer):
 
 class ClaimResultSerializer(serializers.Serializer):
     tasks = TaskSerializer(many=True)
+
+
+class ResultItemSerializer(StrictFieldsMixin, serializers.Serializer):
+    task_id = serializers.UUIDField()
+    outcome = serializers.ChoiceField(choices=["completed", "failed"])
+    result = serializers.JSONField(required=False, default=None)
+    error = serializers.CharField(max_length=10000, required=False, default="",
+                                  allow_blank=True)
+    retryable = serializers.BooleanField(required=False, default=True)
+
+
+class ResultsSerializer(StrictFieldsMixin, serializers.Serializer):
+    results = ResultItemSerializer(many=True, min_length=1, max_length=MAX_RESULTS)
+
+
+class OutcomeSerializer(serializers.Serializer):
+    task_id = serializers.UUIDField()
+    status = serializers.CharField(help_text="The task's status now, or `conflict`: the unit "
+                                             "does not hold it (any more).")
+    detail = serializers.CharField(allow_blank=True)
+
+
+class OutcomesSerializer(serializers.Serializer):
+    results = OutcomeSerializer(many=True)
 
 
 class WorkerGroupSerializer(serializers.Serializer):

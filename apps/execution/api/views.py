@@ -23,8 +23,10 @@ from .serializers import (
     ClaimSerializer,
     HeartbeatResultSerializer,
     HeartbeatSerializer,
+    OutcomesSerializer,
     RegisterSerializer,
     RegistrationSerializer,
+    ResultsSerializer,
     UnitDetailSerializer,
     UnitSerializer,
     UnitStatusChangeSerializer,
@@ -66,8 +68,8 @@ class ExecutionUnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     lookup_value_regex = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}"
     permission_classes = [Registering]
     filterset_fields = ["unit_type", "status"]
-    machine_actions = frozenset({"register", "retrieve", "heartbeat", "claim", "drain",
-                                 "undrain"})
+    machine_actions = frozenset({"register", "retrieve", "heartbeat", "claim", "results",
+                                 "drain", "undrain"})
 
     def get_queryset(self):
         return units_listed()
@@ -158,6 +160,19 @@ class ExecutionUnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
             # type is queued, then asks here again (apps.execution.longpoll).
             response[WAKE_HEADER] = wake.channel(unit.unit_type)
         return response
+
+    @extend_schema(request=ResultsSerializer, responses=OutcomesSerializer,
+                   description="Results of many held tasks at once: each completed or failed "
+                               "on its own; one the unit no longer holds is a `conflict` in "
+                               "its place and the others stand.")
+    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
+    def results(self, request, id=None):
+        ser = ResultsSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        unit = self._own(id)
+        outcomes = services.unit_report_results(unit=unit, results=ser.validated_data["results"],
+                                                by=Actor.for_user(request.user))
+        return Response(OutcomesSerializer({"results": outcomes}).data)
 
     def _change_status(self, request, id, service) -> Response:
         ser = UnitStatusChangeSerializer(data=request.data)

@@ -391,6 +391,9 @@ class TransitionSerializer(StrictFieldsMixin, serializers.Serializer):
     reason = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
     result = serializers.JSONField(required=False, default=None)
     error = serializers.CharField(max_length=10000, required=False, default="", allow_blank=True)
+    retryable = serializers.BooleanField(
+        required=False, default=True,
+        help_text="fail: false ends the task failed at once, whatever retries remain.")
 
 
 class StatusChangeSerializer(StrictFieldsMixin, serializers.Serializer):

@@ -259,6 +259,7 @@ class TaskViewSet(
         kwargs = {}
         if name == "fail":
             kwargs["error"] = data.get("error", "")
+            kwargs["retryable"] = data.get("retryable", True)
         elif name == "submit" and task.status == "running":
             kwargs["result"] = data.get("result")
         return services.task_transition(task_id=task.pk, action=name, by=by, reason=reason,
