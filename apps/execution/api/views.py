@@ -77,9 +77,8 @@ class ExecutionUnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     def _unit(self, id) -> ExecutionUnit:
         return get_object_or_404(ExecutionUnit, unit_id=id)
 
-    def _own(self, id) -> ExecutionUnit:
+    def _own(self, unit: ExecutionUnit) -> ExecutionUnit:
         """This unit, called by itself: another unit's id (or a person) is refused."""
-        unit = self._unit(id)
         if not is_unit(self.request, unit):
             raise PermissionDenied("Only the unit itself, with its own token, may do this.")
         return unit
@@ -137,9 +136,10 @@ class ExecutionUnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     @extend_schema(request=HeartbeatSerializer, responses=HeartbeatResultSerializer)
     @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
     def heartbeat(self, request, id=None):
+        unit = self._unit(id)  # an unknown unit is a 404 whatever the body says
         ser = HeartbeatSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        unit = self._own(id)
+        self._own(unit)
         cancelled = services.unit_heartbeat(
             unit=unit, current_load=ser.validated_data["current_load"],
             metadata=ser.validated_data["metadata"], by=Actor.for_user(request.user))
@@ -148,9 +148,10 @@ class ExecutionUnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     @extend_schema(request=ClaimSerializer, responses=ClaimResultSerializer)
     @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
     def claim(self, request, id=None):
+        unit = self._unit(id)  # an unknown unit is a 404 whatever the body says
         ser = ClaimSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        unit = self._own(id)
+        self._own(unit)
         tasks = services.tasks_claim(unit=unit, max_tasks=ser.validated_data["max"],
                                      by=Actor.for_user(request.user))
         response = Response(ClaimResultSerializer({"tasks": tasks},
@@ -167,9 +168,10 @@ class ExecutionUnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                                "its place and the others stand.")
     @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
     def results(self, request, id=None):
+        unit = self._unit(id)  # an unknown unit is a 404 whatever the body says
         ser = ResultsSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        unit = self._own(id)
+        self._own(unit)
         outcomes = services.unit_report_results(unit=unit, results=ser.validated_data["results"],
                                                 by=Actor.for_user(request.user))
         return Response(OutcomesSerializer({"results": outcomes}).data)
