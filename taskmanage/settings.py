@@ -254,6 +254,9 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Periodic sweeps declared in code; django-celery-beat's DatabaseScheduler syncs them into
 # its tables at start, where operators can see and pause them in the admin.
 SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 5, minimum=1)
+# The units sweep (heartbeats persisted, silent units failed over, leases taken back) runs more
+# often: a failover takes a unit's heartbeat timeout plus up to this long.
+UNIT_SWEEP_INTERVAL_SECONDS = env_int("UNIT_SWEEP_INTERVAL_SECONDS", 1, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "tasks.promote_due": {
         "task": "apps.tasks.tasks.promote_due_tasks",
@@ -289,7 +292,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "execution.sweep_units": {
         "task": "apps.execution.tasks.sweep_units",
-        "schedule": float(SWEEP_INTERVAL_SECONDS),
+        "schedule": float(UNIT_SWEEP_INTERVAL_SECONDS),
     },
     "execution.reconcile_held": {
         "task": "apps.execution.tasks.reconcile_unit_held",

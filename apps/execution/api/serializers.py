@@ -96,7 +96,7 @@ class ClaimResultSerializer(serializers.Serializer):
 class ResultItemSerializer(StrictFieldsMixin, serializers.Serializer):
     task_id = serializers.UUIDField()
     outcome = serializers.ChoiceField(choices=["completed", "failed"])
-    result = serializers.JSONField(required=False, default=None)
+    result = serializers.JSONField(required=False, default=None, allow_null=True)
     error = serializers.CharField(max_length=10000, required=False, default="",
                                   allow_blank=True)
     retryable = serializers.BooleanField(required=False, default=True)
