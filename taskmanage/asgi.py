@@ -29,13 +29,16 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from apps.execution.fastpath import HeartbeatFastPath  # noqa: E402
 from apps.execution.longpoll import LongPollClaims  # noqa: E402
 from apps.ops.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        # Units' long-polling claims wait on the event loop, not on a request thread.
-        "http": LongPollClaims(WSGIMiddleware(django_wsgi_app, workers=settings.WEB_THREADS)),
+        # Units' heartbeats are answered, and their long-polling claims wait, on the event
+        # loop: neither holds a request thread (apps.execution.fastpath, .longpoll).
+        "http": HeartbeatFastPath(LongPollClaims(
+            WSGIMiddleware(django_wsgi_app, workers=settings.WEB_THREADS))),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

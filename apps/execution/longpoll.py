@@ -19,6 +19,7 @@ import json
 import re
 import time
 
+from .asgibody import read_body, replay
 from .wake import waker
 
 CLAIM_PATH = re.compile(r"^/api/v1/execution-units/[^/]+/claim/?$")
@@ -34,14 +35,14 @@ class LongPollClaims:
         if (scope["type"] != "http" or scope["method"] != "POST"
                 or not CLAIM_PATH.match(scope["path"])):
             return await self.app(scope, receive, send)
-        body, complete = await _read_body(receive)
-        wait = _requested_wait(body) if complete else 0.0
-        replay = _replaying(body, receive)
+        body = await read_body(receive, limit=MAX_BODY)
+        wait = _requested_wait(body.data) if body.complete else 0.0
+        again = replay(body, receive)
         deadline = time.monotonic() + wait
-        status, messages = await _capture(self.app, scope, replay())
+        status, messages = await _capture(self.app, scope, again())
         channel = _wake_channel(status, messages)
         if channel is not None and deadline > time.monotonic():
-            messages = await self._wait_and_claim(scope, replay, channel, deadline) or messages
+            messages = await self._wait_and_claim(scope, again, channel, deadline) or messages
         for message in messages:
             await send(message)
 
@@ -64,20 +65,6 @@ class LongPollClaims:
             waker().unwatch(channel, wakes)
 
 
-async def _read_body(receive) -> tuple[bytes, bool]:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks), False
-        chunks.append(message.get("body", b""))
-        size += len(chunks[-1])
-        if size > MAX_BODY:
-            return b"".join(chunks), False
-        if not message.get("more_body"):
-            return b"".join(chunks), True
-
-
 def _requested_wait(body: bytes) -> float:
     """The `wait` asked for; the view validates it (a bad one is its 400, not ours)."""
     try:
@@ -85,22 +72,6 @@ def _requested_wait(body: bytes) -> float:
     except (ValueError, AttributeError):
         return 0.0
     return float(wait) if isinstance(wait, int | float) and not isinstance(wait, bool) else 0.0
-
-
-def _replaying(body: bytes, receive):
-    def fresh():
-        sent = False
-
-        async def again():
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()  # after the body: the client's disconnect, if it comes
-
-        return again
-
-    return fresh
 
 
 async def _capture(app, scope, receive) -> tuple[int, list[dict]]:
