@@ -32,7 +32,7 @@ from apps.core.exceptions import Conflict, InvalidInput, PermissionDenied
 from apps.tasks import services as task_services
 from apps.tasks.holding import Change
 from apps.tasks.models import Task, TaskType
-from apps.tasks.states import AssigneeKind
+from apps.tasks.states import HELD_STATES, AssigneeKind
 
 from . import beats
 from .models import LIVE_STATES, ExecutionUnit, UnitEvent, UnitStatus
@@ -306,7 +306,7 @@ def _take_back_expired_leases(now: datetime) -> int:
 
 
 # --- claiming -----------------------------------------------------------------------------------
-_HELD = ("assigned", "running", "paused")
+_HELD = tuple(sorted(HELD_STATES))  # the statuses in which a task counts for its holder
 
 
 def served_task_type_ids(*, unit: ExecutionUnit) -> list[int]:
@@ -349,27 +349,23 @@ class Outcome:
 
 def unit_report_results(*, unit: ExecutionUnit, results: Sequence[dict], by: Actor
                         ) -> list[Outcome]:
-    """Results of many tasks at once (a unit that finishes many small tasks): each applied on
-    its own, under its task's lock, as `complete` or `fail` would; one the unit no longer
-    holds is refused alone (a conflict in its place), the others stand."""
-    outcomes = []
-    for item in results:
-        task_id = str(item["task_id"])
-        try:
-            if item["outcome"] == "completed":
-                task = task_services.task_complete(task_id=task_id, result=item.get("result"),
-                                                   by=by)
-            else:
-                task = task_services.task_transition(
-                    task_id=task_id, action="fail", by=by, error=item.get("error", ""),
-                    retryable=item.get("retryable", True))
-            outcomes.append(Outcome(task_id=task_id, status=task.status))
-        except Task.DoesNotExist:
-            outcomes.append(Outcome(task_id=task_id, status="conflict",
-                                    detail="no such task"))
-        except Conflict as exc:
-            outcomes.append(Outcome(task_id=task_id, status="conflict", detail=str(exc)))
-    return outcomes
+    """Results of many tasks at once (a unit that finishes many small tasks), in one
+    transaction of a few statements (tasks_finish_many); one the unit no longer holds is
+    refused alone (a conflict in its place), the others stand. The unit's capacity comes
+    back in one statement for the batch."""
+    reports = [task_services.Report(task_id=str(r["task_id"]), outcome=r["outcome"],
+                                    result=r.get("result"), error=r.get("error", ""),
+                                    retryable=r.get("retryable", True)) for r in results]
+    with transaction.atomic():
+        done = task_services.tasks_finish_many(reports=reports, by=by)
+        released = sum(1 for status in done.values() if isinstance(status, str)
+                       and status not in _HELD)
+        if released:
+            ExecutionUnit.objects.filter(pk=unit.pk).update(held=Greatest(F("held") - released,
+                                                                          0))
+    return [Outcome(task_id=r.task_id, status=status) if isinstance(status, str)
+            else Outcome(task_id=r.task_id, status="conflict", detail=str(status))
+            for r in reports for status in [done[r.task_id]]]
 
 
 def unit_held_follow_task(change: Change) -> None:
@@ -377,7 +373,7 @@ def unit_held_follow_task(change: Change) -> None:
     it holds, in the transition's transaction. Claims count theirs up front."""
     if change.unit_before == change.unit_after:
         return
-    if change.unit_before is not None:
+    if change.unit_before is not None and not change.release_counted:
         ExecutionUnit.objects.filter(pk=change.unit_before).update(
             held=Greatest(F("held") - 1, 0))
     if change.unit_after is not None and not change.capacity_reserved:

@@ -39,6 +39,9 @@ class Change:
     # The execution unit (row id) that held the task before and holds it now, or None.
     unit_before: int | None = None
     unit_after: int | None = None
+    # Set by bulk reports that give the previous holder's capacity back themselves, in one
+    # statement for the whole batch (a unit's batch of results).
+    release_counted: bool = False
 
     @property
     def holder_changed(self) -> bool:

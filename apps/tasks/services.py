@@ -336,6 +336,99 @@ def task_complete(*, task_id, result: Any = None, by: Actor, reason: str = "") -
                             result=result)
 
 
+@dataclass(frozen=True)
+class Report:
+    """One result a unit reports: `completed` (with its result) or `failed` (with its error;
+    `retryable=False` ends it failed whatever retries remain)."""
+
+    task_id: str
+    outcome: str
+    result: Any = None
+    error: str = ""
+    retryable: bool = True
+
+
+def tasks_finish_many(*, reports: Sequence[Report], by: Actor) -> dict[str, str | Conflict]:
+    """Complete or fail many tasks a unit holds, in one transaction and a handful of
+    statements: each one's transition, listeners, history row and events as `task_complete`
+    or a `fail` would write them. Returns each task's status after, or the Conflict that
+    refused it alone (not held by this unit any more, no such task): the others stand.
+
+    The rows are locked together, in id order, so two batches never deadlock; the holder's
+    capacity is given back by the caller, in one statement (`release_counted`)."""
+    ids = sorted({str(r.task_id) for r in reports})
+    outcomes: dict[str, str | Conflict] = {}
+    with transaction.atomic():
+        locked = {str(t.pk): t for t in Task.objects.filter(pk__in=ids)
+                  .select_for_update(of=("self",)).select_related("task_type").order_by("pk")}
+        now, changed, history, completed = timezone.now(), [], [], []
+        for report in reports:
+            task = locked.get(str(report.task_id))
+            try:
+                if task is None:
+                    raise Conflict("no such task", current=None)
+                _check_unit_holds(task, by)
+                _finish_in_memory(task, report, by=by, history=history)
+            except Conflict as exc:
+                outcomes[str(report.task_id)] = exc
+                continue
+            task.updated_at = now
+            changed.append(task)
+            outcomes[str(task.pk)] = task.status
+            if task.status == S.COMPLETED:
+                completed.append(task)
+        update_rows(Task, ["status", "result", "error", "progress", "finished_at", "attempts",
+                           "run_at", "assignee_unit", "assignee_user", "lease_expires_at",
+                           "assigned_at", "held_weight", "updated_at"], changed)
+        TaskHistory.objects.bulk_create(history)
+        _release_dependents_of(completed, by=by)
+    return outcomes
+
+
+def _finish_in_memory(task: Task, report: Report, *, by: Actor, history: list) -> None:
+    """Apply one report's transition to a locked task, as task_apply_locked would, but leave
+    the row and its history for the caller to write with the batch's."""
+    if report.outcome == "completed":
+        needs_review = task.task_type.requires_completion_approval
+        transition = _transition_for(task, "submit" if needs_review else "complete",
+                                     among=None)
+        kwargs = {"result": report.result}
+    else:
+        transition = _transition_for(task, "fail", among=None)
+        kwargs = {"error": report.error, "retryable": report.retryable}
+    from_status, unit_before = task.status, task.assignee_unit_id
+    held_by = holding.holder(from_status, task.assignee_user_id)
+    getattr(task, transition)(**kwargs)
+    if task.status not in HELD_STATES:
+        task.lease_expires_at = None
+    holds = holding.holder(task.status, task.assignee_user_id)
+    released = holding.weigh(task, before=held_by, after=holds)
+    holding.notify(holding.Change(
+        task=task, transition=transition, from_status=from_status, before=held_by,
+        after=holds, by=by, reason="", released_weight=released, unit_before=unit_before,
+        unit_after=holding.holder(task.status, task.assignee_unit_id), release_counted=True,
+    ))
+    history.append(_history_row(task, transition=transition, from_status=from_status, by=by,
+                                reason=""))
+    emit("task.transitioned", {
+        "task_id": str(task.pk), "transition": transition, "from": from_status,
+        "to": task.status, "task_type": task.task_type.key, "actor": by.name,
+    })
+
+
+def _release_dependents_of(completed: Sequence[Task], *, by: Actor) -> None:
+    """Blocked tasks waiting on any of `completed` whose every dependency is now done: one
+    query for the batch, not one per completed task."""
+    if not completed:
+        return
+    links = Task.depends_on.through.objects.filter(to_task_id__in=[t.pk for t in completed])
+    ready = (_ready_to_release().filter(pk__in=links.values("from_task_id"))
+             .select_for_update(of=("self",)).select_related("task_type").order_by("pk"))
+    for dependent in ready:
+        task_apply_locked(task=dependent, transition="release", by=by,
+                          reason="its dependencies completed")
+
+
 def _ready_to_release() -> QuerySet[Task]:
     """Blocked tasks none of whose dependencies is still open."""
     open_dependency = Task.depends_on.through.objects.filter(from_task=OuterRef("pk")).exclude(

@@ -263,3 +263,18 @@ def test_a_failure_that_retrying_cannot_help_ends_failed_at_once(olga, docs):
     failed = report(token, task["id"], "fail", {"error": "corrupt file", "retryable": False})
 
     assert failed.json()["status"] == S.FAILED
+
+
+def test_results_in_a_batch_release_the_tasks_waiting_on_them(olga, docs):
+    first = create_task(by=olga, task_type=docs)
+    waiting = create_task(by=olga, task_type=docs, depends_on=[first.pk])
+    assert Task.objects.get(pk=waiting.pk).status == S.BLOCKED
+    _, token = register("worker-001")
+    (task,) = claim(token, "worker-001")
+
+    unit_client(token).post("/api/v1/execution-units/worker-001/results", {
+        "results": [{"task_id": task["id"], "outcome": "completed"}]})
+
+    assert Task.objects.get(pk=waiting.pk).status == S.QUEUED
+    assert list(TaskHistory.objects.filter(task=first).values_list("transition", flat=True)) == [
+        "create", "assign", "start", "complete"]
