@@ -32,6 +32,7 @@ from apps.core.exceptions import Conflict, InvalidInput, PermissionDenied
 from apps.tasks import services as task_services
 from apps.tasks.holding import Change
 from apps.tasks.models import Task, TaskType
+from apps.tasks.selectors import tasks_dependencies_known
 from apps.tasks.states import HELD_STATES, AssigneeKind
 
 from . import beats
@@ -309,6 +310,9 @@ def _take_back_expired_leases(now: datetime) -> int:
 _HELD = tuple(sorted(HELD_STATES))  # the statuses in which a task counts for its holder
 
 
+_ASSIGNEE_UNIT = Task._meta.get_field("assignee_unit")
+
+
 def served_task_type_ids(*, unit: ExecutionUnit) -> list[int]:
     """The task types a unit serves: those whose key is its unit type."""
     return list(TaskType.objects.filter(key=unit.unit_type, assignee_kind=AssigneeKind.UNIT,
@@ -337,7 +341,10 @@ def tasks_claim(*, unit: ExecutionUnit, max_tasks: int, by: Actor) -> list[Task]
             task_services.tasks_hand_to_unit(tasks=tasks, unit_pk=locked.pk, by=by)
             ExecutionUnit.objects.filter(pk=locked.pk).update(
                 held=F("held") + len(tasks), last_assigned_at=timezone.now())
-    return tasks
+    # What the answer shows, known without a query per task.
+    for task in tasks:
+        _ASSIGNEE_UNIT.set_cached_value(task, locked)
+    return list(tasks_dependencies_known(tasks=tasks))
 
 
 @dataclass(frozen=True)
