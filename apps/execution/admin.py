@@ -8,13 +8,14 @@ apps.execution.services like the API.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html
 
 from apps.core.actors import Actor
 from apps.core.admin import apply_to_each
 
 from . import services
-from .models import ExecutionUnit, UnitEvent
+from .models import ExecutionUnit, UnitEvent, UnitQueue
 from .selectors import held_task_ids
 
 
@@ -87,3 +88,29 @@ class ExecutionUnitAdmin(admin.ModelAdmin):
                    ("%(n)d unit deregistered.", "%(n)d units deregistered."),
                    ("%(n)d unit skipped: not offline, or still holding work.",
                     "%(n)d units skipped: not offline, or still holding work."))
+
+
+
+# --- on the task type page (apps.execution.hooks adds it there) --------------------------------
+class UnitQueueFormSet(BaseInlineFormSet):
+    """Saves through services.unit_queue_set (the row lock, the wake-up on resume)."""
+
+    def save_through_services(self, *, by) -> None:
+        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
+        for form in self.forms:
+            if form.has_changed():
+                changed = {name: form.cleaned_data[name] for name in form.changed_data
+                           if name in ("max_running", "paused")}
+                services.unit_queue_set(task_type=self.instance, by=by, **changed)
+
+
+class UnitQueueInline(admin.StackedInline):
+    """A unit type's queue: paused or not, and how many of its tasks may run at once."""
+
+    model = UnitQueue
+    formset = UnitQueueFormSet
+    fields = ("paused", "max_running")
+    extra = 1
+    max_num = 1
+    can_delete = False
+    verbose_name_plural = "unit queue"

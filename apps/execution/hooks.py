@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from apps.core.events import subscribe
+from apps.tasks.extensions import TaskTypeContribution, contribute_to_task_type
 from apps.tasks.holding import HookOrder, on_transition
 
 from . import services, subscribers
+from .admin import UnitQueueInline
+from .api.serializers import UnitQueueFields
 from .routing import register_unit_strategies
+from .selectors import unit_queue_of
 
 
 def register() -> None:
@@ -16,3 +22,29 @@ def register() -> None:
     on_transition(services.unit_held_follow_task, order=HookOrder.GUARD)
     subscribe("task.transitioned")(subscribers.flag_cancelled_work)
     subscribe("tasks.queued")(subscribers.wake_waiting_units)
+    contribute_to_task_type(TaskTypeContribution(
+        app="execution", order=30, fields=lambda: UnitQueueFields().get_fields(),
+        read=_queue, write=_write_queue, after={"max_running": "queue",
+                                                "queue_paused": "max_running"},
+        prefetch=("unit_queue",), admin_inlines=(UnitQueueInline,),
+    ))
+
+
+class _QueueView:
+    """What the task type API shows of its queue, under the API's names."""
+
+    def __init__(self, queue) -> None:
+        self.max_running, self.queue_paused = queue.max_running, queue.paused
+
+
+def _queue(task_type) -> _QueueView:
+    return _QueueView(unit_queue_of(task_type=task_type))
+
+
+def _write_queue(*, task_type, values: dict[str, Any], created: bool, by) -> None:
+    if not values:
+        return  # nothing asked: a type without a row runs unpaused and unlimited
+    changes = {"max_running": values["max_running"]} if "max_running" in values else {}
+    if "queue_paused" in values:
+        changes["paused"] = values["queue_paused"]
+    services.unit_queue_set(task_type=task_type, by=by, **changes)

@@ -108,3 +108,26 @@ class UnitEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.unit_id} {self.event}: {self.from_status} → {self.to_status}"
+
+
+class UnitQueue(models.Model):
+    """Flow control of a unit task type's queue: paused (claims skip it, nothing is lost) and
+    at most `max_running` of its tasks held by units at once, across all of them. A type
+    without a row runs unpaused and unlimited."""
+
+    task_type = models.OneToOneField("tasks.TaskType", on_delete=models.CASCADE,
+                                     primary_key=True, related_name="unit_queue")
+    max_running = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="At most this many of its tasks held by units at once; empty: no limit.")
+    paused = models.BooleanField(default=False,
+                                 help_text="Claims skip this type's tasks until resumed.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(
+            condition=Q(max_running__isnull=True) | Q(max_running__gte=1),
+            name="unitqueue_max_running_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.task_type_id}: {'paused' if self.paused else 'open'}"

@@ -11,7 +11,7 @@ from apps.tasks.models import Task
 from apps.tasks.states import HELD_STATES
 
 from . import beats
-from .models import ExecutionUnit
+from .models import ExecutionUnit, UnitQueue
 
 logger = logging.getLogger(__name__)
 
@@ -40,3 +40,12 @@ def workers_stats() -> dict:
         "heartbeats_per_minute": per_minute[-1] if per_minute else None,
         "heartbeats_last_minutes": per_minute,
     }
+
+
+def unit_queue_of(*, task_type) -> UnitQueue:
+    """The type's queue control, or the defaults it runs with (unpaused, unlimited): never
+    saved here, so reading a type writes nothing."""
+    try:
+        return task_type.unit_queue  # prefetched for lists
+    except UnitQueue.DoesNotExist:
+        return UnitQueue(task_type=task_type)

@@ -20,7 +20,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 from django_fsm import can_proceed
@@ -36,7 +36,7 @@ from apps.tasks.selectors import tasks_dependencies_known
 from apps.tasks.states import HELD_STATES, AssigneeKind
 
 from . import beats
-from .models import LIVE_STATES, ExecutionUnit, UnitEvent, UnitStatus
+from .models import LIVE_STATES, ExecutionUnit, UnitEvent, UnitQueue, UnitStatus
 
 logger = logging.getLogger(__name__)
 U = UnitStatus
@@ -44,6 +44,7 @@ TOKEN_PREFIX = "tmu_"  # a unit's credential, told apart from a person's API tok
 SWEEPER = Actor.system("units")
 OFFLINE = "unit_offline"  # the cause tag a failover's requeue carries
 LEASE_EXPIRED = "lease_expired"
+_UNSET: Any = object()
 REGISTRATION_FIELDS = ("unit_type", "name", "capacity", "endpoint", "labels",
                        "heartbeat_timeout")
 
@@ -306,6 +307,44 @@ def _take_back_expired_leases(now: datetime) -> int:
     return taken
 
 
+# --- flow control of a unit type's queue -------------------------------------------------------
+def unit_queue_set(*, task_type: TaskType, by: Actor, max_running: Any = _UNSET,
+                   paused: Any = _UNSET) -> UnitQueue:
+    """Pause or resume a unit type's queue, or limit how many of its tasks units hold at
+    once. Resuming wakes the units waiting for its work."""
+    with transaction.atomic():
+        queue, _ = UnitQueue.objects.select_for_update().get_or_create(task_type=task_type)
+        was_paused = queue.paused
+        if max_running is not _UNSET:
+            queue.max_running = max_running
+        if paused is not _UNSET:
+            queue.paused = paused
+        queue.save()
+        emit("unit_queue.changed", {"task_type": task_type.key, "paused": queue.paused,
+                                    "max_running": queue.max_running, "actor": by.name})
+        if was_paused and not queue.paused:
+            emit("tasks.queued", {"task_ids": [], "kinds": [AssigneeKind.UNIT],
+                                  "types": [task_type.key]})
+    return queue
+
+
+def _claimable(type_ids: list[int], room: int) -> list[tuple[list[int], int]]:
+    """(task types, how many) a claim may take: paused queues skipped; a type with a limit
+    on how many run at once gets what is left under it, counted under its queue's row lock,
+    so claims at once never go past it together."""
+    queues = {q.pk: q for q in UnitQueue.objects.filter(pk__in=type_ids)}
+    open_ids = [t for t in type_ids if t not in queues or not queues[t].paused]
+    limited = sorted(t for t in open_ids if t in queues and queues[t].max_running)
+    plan = [([t for t in open_ids if t not in limited], room)] if room else []
+    if limited:
+        list(UnitQueue.objects.select_for_update().filter(pk__in=limited).order_by("pk"))
+        running = dict(Task.objects.filter(task_type_id__in=limited, status__in=_HELD,
+                                           assignee_unit__isnull=False)
+                       .values_list("task_type_id").annotate(n=Count("pk")).order_by())
+        plan += [([t], queues[t].max_running - running.get(t, 0)) for t in limited]
+    return [(ids, n) for ids, n in plan if ids and n > 0]
+
+
 # --- claiming -----------------------------------------------------------------------------------
 _HELD = tuple(sorted(HELD_STATES))  # the statuses in which a task counts for its holder
 
@@ -332,11 +371,11 @@ def tasks_claim(*, unit: ExecutionUnit, max_tasks: int, by: Actor) -> list[Task]
         room = min(max_tasks, locked.capacity - locked.held)
         if locked.status != U.ONLINE or room <= 0:
             return []
-        types = served_task_type_ids(unit=locked)
-        if not types:
-            return []
-        tasks = task_services.tasks_lock_queued(kind=AssigneeKind.UNIT, task_type_ids=types,
-                                                limit=room)
+        tasks: list[Task] = []
+        for type_ids, most in _claimable(served_task_type_ids(unit=locked), room):
+            tasks += task_services.tasks_lock_queued(
+                kind=AssigneeKind.UNIT, task_type_ids=type_ids,
+                limit=min(most, room - len(tasks)))
         if tasks:
             task_services.tasks_hand_to_unit(tasks=tasks, unit_pk=locked.pk, by=by)
             ExecutionUnit.objects.filter(pk=locked.pk).update(

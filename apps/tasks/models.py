@@ -7,6 +7,7 @@ transaction that locked the row and writes the history entry.
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import datetime, timedelta
 
@@ -61,9 +62,18 @@ class TaskType(models.Model):
     )
     max_retries = models.PositiveSmallIntegerField(default=3)
     retry_backoff = models.PositiveIntegerField(
-        default=30, help_text="Seconds before the first automatic retry; doubles each attempt."
+        default=30, help_text="Seconds before the first automatic retry."
     )
     retry_backoff_max = models.PositiveIntegerField(default=3600)
+    retry_backoff_factor = models.FloatField(
+        default=2.0, validators=[MinValueValidator(1.0), MaxValueValidator(10.0)],
+        help_text="Each further retry waits this many times longer (up to the maximum).",
+    )
+    retry_jitter = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Up to this share of each wait is taken off at random, so that many tasks "
+                  "failed together do not all come back at the same moment.",
+    )
     queue = models.CharField(max_length=10, choices=Queue.choices, default=Queue.DEFAULT)
     # How the engine hands out this type's work is the assignment app's AssignmentPolicy.
     is_active = models.BooleanField(default=True)
@@ -80,15 +90,25 @@ class TaskType(models.Model):
                 condition=Q(retry_backoff_max__gte=models.F("retry_backoff")),
                 name="tasktype_backoff_max_not_below_base",
             ),
+            models.CheckConstraint(
+                condition=Q(retry_backoff_factor__gte=1, retry_backoff_factor__lte=10,
+                            retry_jitter__gte=0, retry_jitter__lte=1),
+                name="tasktype_backoff_shape_in_range",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.key
 
-    def backoff_for(self, attempt: int) -> timedelta:
-        """Delay before automatic retry number `attempt` (1-based): exponential, capped."""
-        seconds = self.retry_backoff * (2 ** max(attempt - 1, 0))
-        return timedelta(seconds=min(seconds, self.retry_backoff_max))
+    def backoff_for(self, attempt: int, *, draw: float | None = None) -> timedelta:
+        """Delay before automatic retry number `attempt` (1-based): exponential by the type's
+        factor, capped at its maximum, less a random share up to its jitter (`draw` in
+        [0, 1), random unless given)."""
+        seconds = min(self.retry_backoff * self.retry_backoff_factor ** max(attempt - 1, 0),
+                      self.retry_backoff_max)
+        if self.retry_jitter:
+            seconds *= 1 - self.retry_jitter * (random.random() if draw is None else draw)
+        return timedelta(seconds=seconds)
 
 
 class Task(ConcurrentTransitionMixin, models.Model):

@@ -46,3 +46,19 @@ def test_fifty_units_claiming_a_hundred_tasks_lease_each_once_within_capacity(ol
     for unit in ExecutionUnit.objects.all():
         held = Task.objects.filter(assignee_unit=unit, status=S.RUNNING).count()
         assert unit.held == held <= unit.capacity
+
+
+def test_units_claiming_at_once_never_pass_a_types_running_limit(olga, docs):
+    from apps.execution.services import unit_queue_set
+
+    for _ in range(30):
+        create_task(by=olga, task_type=docs)
+    unit_queue_set(task_type=docs, by=services.SWEEPER, max_running=3)
+    units = [register(f"worker-{i:03}", capacity=5)[0] for i in range(10)]
+
+    outcomes = race(10, lambda i: services.tasks_claim(
+        unit=units[i], max_tasks=5, by=services.unit_actor(unit=units[i])))
+
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+    assert sum(len(o) for o in outcomes) == 3
+    assert Task.objects.filter(task_type=docs, status=S.RUNNING).count() == 3

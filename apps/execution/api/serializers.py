@@ -132,3 +132,15 @@ class WorkersStatsSerializer(serializers.Serializer):
         allow_null=True, help_text="In the last whole minute; null when Redis does not answer.")
     heartbeats_last_minutes = serializers.ListField(child=serializers.IntegerField(),
                                                     allow_null=True)
+
+
+class UnitQueueFields(serializers.Serializer):
+    """The task type fields apps.execution serves (apps.execution.hooks)."""
+
+    max_running = serializers.IntegerField(
+        min_value=1, max_value=1_000_000, allow_null=True, required=False,
+        help_text="Unit types: at most this many of its tasks held by units at once "
+                  "(null: no limit).")
+    queue_paused = serializers.BooleanField(
+        required=False, help_text="Unit types: claims skip its tasks while paused; nothing "
+                                  "is lost.")

@@ -76,7 +76,8 @@ class TaskTypeSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "id", "key", "name", "description", "assignee_kind",
             "requires_creation_approval", "requires_completion_approval", "priority",
             "capacity_weight", "timeout", "max_retries", "retry_backoff", "retry_backoff_max",
-            "queue", "is_active", "created_at", "updated_at",
+            "retry_backoff_factor", "retry_jitter", "queue", "is_active", "created_at",
+            "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
         # The column is unbounded (TextField); bounded here, where clients write it.
