@@ -235,6 +235,25 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     **_REDIS_TIMEOUTS,
     # One reconnect attempt when publishing, not kombu's default of retrying for ever.
     "max_retries": 1,
+    # A worker takes from its queues in the order given (-Q critical,default,low): failover
+    # and the clock's sweeps are never stuck behind bulk work.
+    "queue_order_strategy": "priority",
+}
+# Which queue each task goes to. critical: what keeps work moving (failover, the clock,
+# dispatch); default: the rest; low: housekeeping that may wait.
+CELERY_TASK_ROUTES = {
+    "apps.execution.tasks.sweep_units": {"queue": "critical"},
+    "apps.tasks.tasks.promote_due_tasks": {"queue": "critical"},
+    "apps.tasks.tasks.release_unblocked_tasks": {"queue": "critical"},
+    "apps.tasks.tasks.dispatch_tasks": {"queue": "critical"},
+    "apps.assignment.tasks.expire_assignments": {"queue": "critical"},
+    "apps.assignment.tasks.assign_queued_tasks": {"queue": "default"},
+    "apps.assignment.tasks.start_leaves": {"queue": "default"},
+    "apps.assignment.tasks.requeue_timed_out_tasks": {"queue": "default"},
+    "apps.approvals.tasks.escalate_overdue_approvals": {"queue": "default"},
+    "apps.tasks.tasks.redrive_queued_tasks": {"queue": "low"},
+    "apps.assignment.tasks.reconcile_staff_load": {"queue": "low"},
+    "apps.execution.tasks.reconcile_unit_held": {"queue": "low"},
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_CONNECT_TIMEOUT
 # Worker and beat wait for a broker that is down at start-up instead of exiting.

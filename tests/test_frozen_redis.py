@@ -159,10 +159,10 @@ def test_a_frozen_redis_holds_no_request_and_the_sweep_delivers_the_work_later(o
     # work again, through the broker, to the dispatcher that assigns it.
     assert celery_messages.flush(timeout=10)
     broker = redis.Redis.from_url(f"{url}/0")
-    broker.delete("default")
+    broker.delete("critical")  # dispatch goes to the critical queue (CELERY_TASK_ROUTES)
     assert task_services.tasks_redrive_queued(older_than_seconds=0) == 11
     assert celery_messages.flush(timeout=10)
-    messages = [json.loads(m) for m in broker.lrange("default", 0, -1)]
+    messages = [json.loads(m) for m in broker.lrange("critical", 0, -1)]
     assert {m["headers"]["task"] for m in messages} == {"apps.tasks.tasks.dispatch_tasks"}
     ids = [i for m in messages for i in json.loads(base64.b64decode(m["body"]))[0][0]]
     assert {str(pk) for pk in frozen.values_list("pk", flat=True)} <= set(ids)

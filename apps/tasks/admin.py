@@ -18,7 +18,8 @@ from apps.core.admin import ServiceAdminMixin, apply_to_each
 from apps.core.exceptions import Conflict, PermissionDenied
 
 from . import extensions, services
-from .models import Task, TaskHistory, TaskLog, TaskType
+from .models import DeadLetter, Task, TaskHistory, TaskLog, TaskType
+from .selectors import dead_letters
 
 # Buttons offered on a task's page: steps an operator takes without further input.
 ADMIN_ACTIONS = (
@@ -262,3 +263,46 @@ class TaskLogAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(DeadLetter)
+class DeadLetterAdmin(admin.ModelAdmin):
+    """Tasks that failed for good, newest first; replayed (retried) in bulk through the
+    services, as `manage.py replay_dead` and `POST /api/v1/tasks/{id}/retry` do."""
+
+    list_display = ("title", "task_type", "attempts", "short_error", "finished_at")
+    list_filter = ("task_type", "finished_at")
+    search_fields = ("id", "title", "reference", "error")
+    list_select_related = ("task_type",)
+    date_hierarchy = "finished_at"
+    actions = ["replay_selected"]
+
+    def get_queryset(self, request):
+        return dead_letters().select_related("task_type").order_by("-finished_at", "pk")
+
+    @admin.display(description="error")
+    def short_error(self, obj: Task) -> str:
+        return obj.error[:120]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request)  # actions only
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Replay selected (retry: back to the queue)",
+                  permissions=["change"])
+    def replay_selected(self, request, queryset):
+        by = Actor.for_user(request.user)
+        apply_to_each(
+            self, request, queryset.values_list("pk", flat=True),
+            lambda pk: services.task_transition(task_id=pk, action="retry", by=by,
+                                                reason="dead letter replay"),
+            done=("%(n)d task replayed.", "%(n)d tasks replayed."),
+            refused=("%(n)d task skipped: no longer failed.",
+                     "%(n)d tasks skipped: no longer failed."),
+            errors=(Conflict, Task.DoesNotExist),
+        )

@@ -390,6 +390,18 @@ class Task(ConcurrentTransitionMixin, models.Model):
         self.finished_at = timezone.now()
 
 
+class DeadLetter(Task):
+    """The dead-letter queue: tasks that failed for good (their retries spent), as the admin
+    lists them for replay. No table of its own: a view of Task."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "dead letter"
+
+    def __str__(self) -> str:
+        return f"{self.title} (failed)"
+
+
 class TaskHistory(models.Model):
     """One row per transition: the audit trail of a task."""
 
