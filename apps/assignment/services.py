@@ -534,10 +534,12 @@ def _requeue_for_leave(leave: Leave) -> int:
 
 
 def tasks_requeue_timed_out(*, now: datetime | None = None) -> int:
-    """Running tasks past their type's timeout go back to the queue."""
+    """People's running tasks past their type's timeout go back to the queue (a unit's are
+    failed by the units sweep instead, to be retried after their backoff)."""
     now = now or timezone.now()
     running = Task.objects.filter(status=S.RUNNING, task_type__timeout__isnull=False,
-                                  started_at__isnull=False).values_list(
+                                  started_at__isnull=False,
+                                  task_type__assignee_kind=AssigneeKind.STAFF).values_list(
         "pk", "started_at", "task_type__timeout")
     late = [pk for pk, started, limit in running if started + timedelta(seconds=limit) < now]
     return _each(late, "requeue", reason="timeout: running past its type's timeout")

@@ -223,6 +223,7 @@ class SweepResult:
     offline: int = 0
     failed_over: int = 0
     leases_expired: int = 0
+    timed_out: int = 0
 
 
 def units_sweep(*, now: datetime | None = None) -> SweepResult:
@@ -240,8 +241,29 @@ def units_sweep(*, now: datetime | None = None) -> SweepResult:
         result.persisted, result.online = _persist(heard, now)
         if now.timestamp() - remembering_since >= settings.UNIT_HEARTBEAT_GRACE_SECONDS:
             result.offline, result.failed_over = _fail_over_silent(heard, now)
+    result.timed_out = _fail_timed_out(now)  # first: past its time is a failure, counted
     result.leases_expired = _take_back_expired_leases(now)
     return result
+
+
+def _fail_timed_out(now: datetime) -> int:
+    """A unit's task running past its type's timeout fails as a failure report would: retried
+    after its backoff while retries remain, a dead letter after."""
+    running = (Task.objects.filter(status="running", assignee_unit__isnull=False,
+                                   task_type__timeout__isnull=False, started_at__isnull=False)
+               .values_list("pk", "started_at", "task_type__timeout"))
+    failed = 0
+    for task_id, started, limit in running:
+        if started + timedelta(seconds=limit) >= now:
+            continue
+        try:
+            task_services.task_transition(
+                task_id=task_id, action="fail", by=SWEEPER, reason="timeout",
+                error=f"timeout: running longer than its type's {limit} s")
+        except (Conflict, Task.DoesNotExist):
+            continue  # a possible race: finished or taken back since the read
+        failed += 1
+    return failed
 
 
 def _persist(heard: dict[int, beats.Beat], now: datetime) -> tuple[int, int]:

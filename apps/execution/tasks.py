@@ -18,9 +18,10 @@ def sweep_units() -> int:
     """Persist heartbeats, mark silent units offline and fail their work over, take back
     expired leases."""
     done = services.units_sweep()
-    if done.offline or done.online:
-        logger.info("units: %d offline (%d task(s) failed over), %d back online",
-                    done.offline, done.failed_over, done.online)
+    if done.offline or done.online or done.timed_out:
+        logger.info("units: %d offline (%d task(s) failed over), %d back online, %d task(s) "
+                    "failed past their timeout", done.offline, done.failed_over, done.online,
+                    done.timed_out)
     return report_sweep(logger, done.leases_expired,
                         "sweep: %d expired unit lease(s) taken back")
 
