@@ -100,7 +100,7 @@ class UnitQueueFormSet(BaseInlineFormSet):
         for form in self.forms:
             if form.has_changed():
                 changed = {name: form.cleaned_data[name] for name in form.changed_data
-                           if name in ("max_running", "paused")}
+                           if name in ("max_running", "paused", "unit_types")}
                 services.unit_queue_set(task_type=self.instance, by=by, **changed)
 
 
@@ -109,7 +109,7 @@ class UnitQueueInline(admin.StackedInline):
 
     model = UnitQueue
     formset = UnitQueueFormSet
-    fields = ("paused", "max_running")
+    fields = ("paused", "max_running", "unit_types")
     extra = 1
     max_num = 1
     can_delete = False

@@ -16,6 +16,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 
 from apps.core.actors import MachinePrincipal
 
+from .selectors import task_types_accepting
 from .services import TOKEN_PREFIX, unit_actor, unit_authenticate
 
 KEYWORD = b"bearer"
@@ -43,7 +44,8 @@ class UnitTokenAuthentication(BaseAuthentication):
         view = (request.parser_context or {}).get("view")
         if not machines_allowed(view):
             raise exceptions.PermissionDenied("A unit's token is for the unit endpoints only.")
-        scope = Q(task_type__key=unit.unit_type) | Q(assignee_unit_id=unit.pk)
+        scope = (Q(task_type__key=unit.unit_type) | Q(assignee_unit_id=unit.pk)
+                 | Q(task_type_id__in=task_types_accepting(unit_type=unit.unit_type)))
         return MachinePrincipal(unit_actor(unit=unit), task_scope=scope), unit
 
     def authenticate_header(self, request):

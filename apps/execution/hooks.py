@@ -25,7 +25,8 @@ def register() -> None:
     contribute_to_task_type(TaskTypeContribution(
         app="execution", order=30, fields=lambda: UnitQueueFields().get_fields(),
         read=_queue, write=_write_queue, after={"max_running": "queue",
-                                                "queue_paused": "max_running"},
+                                                "queue_paused": "max_running",
+                                                "unit_types": "queue_paused"},
         prefetch=("unit_queue",), admin_inlines=(UnitQueueInline,),
     ))
 
@@ -35,6 +36,7 @@ class _QueueView:
 
     def __init__(self, queue) -> None:
         self.max_running, self.queue_paused = queue.max_running, queue.paused
+        self.unit_types = list(queue.unit_types)
 
 
 def _queue(task_type) -> _QueueView:
@@ -47,4 +49,6 @@ def _write_queue(*, task_type, values: dict[str, Any], created: bool, by) -> Non
     changes = {"max_running": values["max_running"]} if "max_running" in values else {}
     if "queue_paused" in values:
         changes["paused"] = values["queue_paused"]
+    if "unit_types" in values:
+        changes["unit_types"] = values["unit_types"]
     services.unit_queue_set(task_type=task_type, by=by, **changes)

@@ -122,6 +122,10 @@ class UnitQueue(models.Model):
         help_text="At most this many of its tasks held by units at once; empty: no limit.")
     paused = models.BooleanField(default=False,
                                  help_text="Claims skip this type's tasks until resumed.")
+    # Units of the type whose key is the task type's serve it; these unit types too.
+    unit_types = models.JSONField(
+        default=list, blank=True,
+        help_text="Further unit types whose units may take this type's tasks.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import redis
 from django.db.models import Count, QuerySet, Sum
@@ -40,6 +41,28 @@ def workers_stats() -> dict:
         "heartbeats_per_minute": per_minute[-1] if per_minute else None,
         "heartbeats_last_minutes": per_minute,
     }
+
+
+_ACCEPTING_TTL = 5.0
+_accepting: dict[str, tuple[float, frozenset[int]]] = {}
+
+
+def task_types_accepting(*, unit_type: str) -> frozenset[int]:
+    """Ids of the task types that list `unit_type` among further unit types they accept.
+    Few types list any: read them all and keep the answer for a few seconds per process (a
+    change made elsewhere applies here up to _ACCEPTING_TTL s later)."""
+    now = time.monotonic()
+    cached = _accepting.get(unit_type)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    found = frozenset(pk for pk, types in UnitQueue.objects
+                      .values_list("pk", "unit_types") if unit_type in (types or []))
+    _accepting[unit_type] = (now + _ACCEPTING_TTL, found)
+    return found
+
+
+def forget_accepting() -> None:
+    _accepting.clear()
 
 
 def unit_queue_of(*, task_type) -> UnitQueue:

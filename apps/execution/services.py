@@ -20,7 +20,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 from django_fsm import can_proceed
@@ -37,6 +37,7 @@ from apps.tasks.states import HELD_STATES, AssigneeKind
 
 from . import beats
 from .models import LIVE_STATES, ExecutionUnit, UnitEvent, UnitQueue, UnitStatus
+from .selectors import forget_accepting, task_types_accepting
 
 logger = logging.getLogger(__name__)
 U = UnitStatus
@@ -331,7 +332,7 @@ def _take_back_expired_leases(now: datetime) -> int:
 
 # --- flow control of a unit type's queue -------------------------------------------------------
 def unit_queue_set(*, task_type: TaskType, by: Actor, max_running: Any = _UNSET,
-                   paused: Any = _UNSET) -> UnitQueue:
+                   paused: Any = _UNSET, unit_types: Any = _UNSET) -> UnitQueue:
     """Pause or resume a unit type's queue, or limit how many of its tasks units hold at
     once. Resuming wakes the units waiting for its work."""
     with transaction.atomic():
@@ -341,6 +342,9 @@ def unit_queue_set(*, task_type: TaskType, by: Actor, max_running: Any = _UNSET,
             queue.max_running = max_running
         if paused is not _UNSET:
             queue.paused = paused
+        if unit_types is not _UNSET:
+            queue.unit_types = sorted(set(unit_types))
+            transaction.on_commit(forget_accepting)
         queue.save()
         emit("unit_queue.changed", {"task_type": task_type.key, "paused": queue.paused,
                                     "max_running": queue.max_running, "actor": by.name})
@@ -375,9 +379,12 @@ _ASSIGNEE_UNIT = Task._meta.get_field("assignee_unit")
 
 
 def served_task_type_ids(*, unit: ExecutionUnit) -> list[int]:
-    """The task types a unit serves: those whose key is its unit type."""
-    return list(TaskType.objects.filter(key=unit.unit_type, assignee_kind=AssigneeKind.UNIT,
-                                        is_active=True).values_list("pk", flat=True))
+    """The task types a unit serves: the one whose key is its unit type, and those that
+    accept its unit type besides."""
+    accepting = task_types_accepting(unit_type=unit.unit_type)
+    return list(TaskType.objects.filter(Q(key=unit.unit_type) | Q(pk__in=accepting),
+                                        assignee_kind=AssigneeKind.UNIT, is_active=True)
+                .order_by("pk").values_list("pk", flat=True))
 
 
 def tasks_claim(*, unit: ExecutionUnit, max_tasks: int, by: Actor) -> list[Task]:

@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from apps.core.actors import Actor
 from apps.execution import beats, services
+from apps.execution.selectors import forget_accepting
 from tests.builders import make_task_type
 
 
@@ -18,8 +19,10 @@ def own_heartbeat_keys(settings):
     # parallel test process nor an earlier run's units are heard here.
     settings.UNITS_KEY_PREFIX = f"tm:test:{uuid.uuid4().hex}:"
     beats.reset_client()
+    forget_accepting()  # a per-process cache: no test sees another's task types
     yield
     beats.reset_client()
+    forget_accepting()
 
 
 @pytest.fixture

@@ -59,3 +59,17 @@ def test_only_admins_pause_a_queue(margaret, alice, docs):
     for user in (margaret, alice):
         response = api_client(user).patch("/api/v1/task-types/docs", {"queue_paused": True})
         assert response.status_code == 403
+
+
+def test_a_type_may_accept_further_unit_types(olga, docs):
+    create_task(by=olga, task_type=docs)
+    _, ocr = register("ocr-1", unit_type="ocr")
+    _, video = register("video-1", unit_type="video")
+
+    set_types = api_client(olga).patch("/api/v1/task-types/docs", {"unit_types": ["ocr"]})
+
+    assert set_types.json()["unit_types"] == ["ocr"]
+    assert claim(video, "video-1", 1) == []
+    (task,) = claim(ocr, "ocr-1", 1)
+    done = unit_client(ocr).post(f"/api/v1/tasks/{task['id']}/complete", {})
+    assert done.status_code == 200 and done.json()["status"] == S.COMPLETED

@@ -144,3 +144,7 @@ class UnitQueueFields(serializers.Serializer):
     queue_paused = serializers.BooleanField(
         required=False, help_text="Unit types: claims skip its tasks while paused; nothing "
                                   "is lost.")
+    unit_types = serializers.ListField(
+        child=serializers.SlugField(max_length=100), max_length=50, required=False,
+        help_text="Unit types: further unit types whose units may take its tasks (units of "
+                  "the type named by its key always may).")
