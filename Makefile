@@ -29,7 +29,7 @@ help:
 	@echo "make manage     ARGS=\"<command> <args>\": any manage.py command, development defaults"
 	@echo "make test        the test suite (pytest -n 2; extra arguments in PYTEST_ARGS)"
 	@echo "make test-pg     the same suite on PostgreSQL (PG_URL), PostgreSQL-only tests included"
-	@echo "make fuzz        schemathesis over the whole API as admin and staff (FUZZ_ARGS)"
+	@echo "make fuzz        schemathesis over the whole API as admin, staff and a unit (FUZZ_ARGS)"
 	@echo "make bench       benchmarks (python -m bench all; one area: BENCH_ARGS=\"tasks --seconds 3\")"
 	@echo "make lint        ruff check and the layering contract (lint-imports)"
 	@echo "make migrate     apply migrations"
@@ -72,8 +72,8 @@ test-pg: venv
 	@DATABASE_URL=$(PG_URL) $(PY) tools/ensure_database.py
 	@DATABASE_URL=$(PG_URL) $(WITH_REDIS) $(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
 
-# schemathesis over every operation of /api/schema/, once with an admin token and once with a
-# staff token, against a throwaway database; prints the counts and fails on any server error
+# schemathesis over every operation of /api/schema/, once each with an admin's, a staff
+# member's and an execution unit's token, against a throwaway database; prints the counts and fails on any server error
 # or schema violation. `make fuzz FUZZ_ARGS="--max-time 60"` bounds each role's run.
 FUZZ_ARGS ?=
 fuzz: venv

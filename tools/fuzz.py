@@ -2,7 +2,7 @@
 
 The harness owns its whole environment so a run never touches the development database:
 a throwaway database (a `_fuzz` PostgreSQL database next to DATABASE_URL's, or a SQLite file
-under var/fuzz/), demo data, two users with fresh API tokens, and a web server on a free port.
+under var/fuzz/), demo data, two users and an execution unit with fresh tokens, and a web server on a free port.
 It then runs schemathesis once per token with every check and prints, per role, how many
 server errors, schema violations and other failures it found. The exit status is non-zero
 when any run found a server error or a schema violation (what CI gates on).
@@ -96,17 +96,22 @@ def _prepare_database(env: dict[str, str]) -> None:
 
 
 def _create_users(env: dict[str, str]) -> dict[str, str]:
-    """An admin and a staff member of the demo team, each with a fresh token."""
+    """An admin, a staff member of the demo team and an execution unit of the demo's unit
+    type, each with a fresh token."""
     script = (
         "import json, secrets\n"
         "from django.contrib.auth import get_user_model\n"
         "from apps.accounts.services import token_issue\n"
+        "from apps.core.actors import Actor\n"
+        "from apps.execution.services import unit_register\n"
         "User = get_user_model()\n"
         "admin = User.objects.create_superuser('fuzz-admin', 'fuzz-admin@example.com',"
         " secrets.token_urlsafe(16))\n"
         "staff = User.objects.get(username='demo-ann')\n"
+        "unit = unit_register(unit_id='fuzz-unit', unit_type='document_processing',"
+        " may_rotate=True, by=Actor.system('fuzz'))\n"
         "print(json.dumps({'admin': token_issue(user=admin, name='fuzz')[1],"
-        " 'staff': token_issue(user=staff, name='fuzz')[1]}))\n"
+        " 'staff': token_issue(user=staff, name='fuzz')[1], 'unit': unit.token}))\n"
     )
     out = _manage(env, "shell", "-c", script, capture=True)
     return json.loads(out.strip().splitlines()[-1])
