@@ -2,7 +2,8 @@
 
 The harness owns its whole environment so a run never touches the development database:
 a throwaway database (a `_fuzz` PostgreSQL database next to DATABASE_URL's, or a SQLite file
-under var/fuzz/), demo data, two users and an execution unit with fresh tokens, and a web server on a free port.
+under var/fuzz/), demo data, two users and an execution unit with fresh tokens, and a web
+server on a free port.
 It then runs schemathesis once per token with every check and prints, per role, how many
 server errors, schema violations and other failures it found. The exit status is non-zero
 when any run found a server error or a schema violation (what CI gates on).
