@@ -1,4 +1,4 @@
-"""`make fuzz`: schemathesis over every operation of /api/schema/, as an admin and as staff.
+"""`make fuzz`: schemathesis over every operation of /api/schema/, as admin, staff and unit.
 
 The harness owns its whole environment so a run never touches the development database:
 a throwaway database (a `_fuzz` PostgreSQL database next to DATABASE_URL's, or a SQLite file
