@@ -121,3 +121,31 @@ def test_bad_registrations_name_the_field(olga, field, value):
     response = api_client(olga).post("/api/v1/execution-units/register", {**BODY, field: value})
 
     assert response.status_code == 400 and field in response.json()
+
+
+UNIT_ENDPOINTS = [
+    ("post", "/api/v1/execution-units/worker-001/heartbeat", {}),
+    ("post", "/api/v1/execution-units/worker-001/claim", {"max": 1}),
+    ("post", "/api/v1/execution-units/worker-001/results",
+     {"results": [{"task_id": "0b4d8e52-8c1a-4f5e-9a39-1d2f3c4b5a69", "outcome": "completed"}]}),
+    ("post", "/api/v1/execution-units/worker-001/drain", {}),
+    ("post", "/api/v1/execution-units/worker-001/undrain", {}),
+    ("get", "/api/v1/execution-units/worker-001", None),
+    ("delete", "/api/v1/execution-units/worker-001", None),
+    ("get", "/api/v1/execution-units", None),
+    ("get", "/api/v1/stats/workers", None),
+]
+
+
+@pytest.mark.parametrize("method,url,body", UNIT_ENDPOINTS)
+def test_every_unit_endpoint_refuses_who_must_not_get_in(method, url, body, alice):
+    register("worker-001")
+    _, stranger = register("worker-002")
+
+    def call(client):
+        return getattr(client, method)(url, body, format="json") if body is not None else (
+            getattr(client, method)(url))
+
+    assert call(api_client()).status_code == 401  # anonymous
+    assert call(api_client(alice)).status_code == 403  # a staff member
+    assert call(unit_client(stranger)).status_code == 403  # another unit
