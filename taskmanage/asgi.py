@@ -15,6 +15,7 @@ overlap with the Python work of others, and each thread keeps its database conne
 keep-alive and the WebSocket consumers.
 """
 
+import logging
 import os
 
 from django.core.wsgi import get_wsgi_application
@@ -30,8 +31,12 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 
 from apps.execution.fastpath import HeartbeatFastPath  # noqa: E402
+from apps.execution.logs import QuietUnitTraffic  # noqa: E402
 from apps.execution.longpoll import LongPollClaims  # noqa: E402
 from apps.ops.routing import websocket_urlpatterns  # noqa: E402
+
+# Units' heartbeats and claims every few seconds would fill the access log of an idle system.
+logging.getLogger("uvicorn.access").addFilter(QuietUnitTraffic())
 
 application = ProtocolTypeRouter(
     {

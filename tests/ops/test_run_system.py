@@ -252,10 +252,10 @@ def test_children_die_with_a_supervisor_killed_outright(tmp_path: Path) -> None:
     assert not alive(child)
 
 
-def test_children_are_web_worker_and_beat_from_this_interpreter() -> None:
+def test_children_are_web_worker_beat_and_a_demo_unit_from_this_interpreter() -> None:
     children = {c.name: c.argv for c in run_system.build_children("127.0.0.1", 8123)}
 
-    assert set(children) == {"web", "worker", "beat"}
+    assert set(children) == {"web", "worker", "beat", "unit"}
     assert all(argv[0] == sys.executable for argv in children.values())
     web = children["web"]
     assert web[1:4] == ["-m", "uvicorn", "taskmanage.asgi:application"]
@@ -267,6 +267,8 @@ def test_children_are_web_worker_and_beat_from_this_interpreter() -> None:
     assert web[web.index("--host") + 1] == "127.0.0.1"
     assert children["worker"][children["worker"].index("-Q") + 1] == "critical,default,low"
     assert "django_celery_beat.schedulers:DatabaseScheduler" in children["beat"]
+    assert children["unit"][1:3] == ["manage.py", "demo_unit"]
+    assert children["unit"][-1] == "http://127.0.0.1:8123"  # the web child's address
 
 
 def test_entry_urls_list_only_paths_the_urlconf_serves(monkeypatch: pytest.MonkeyPatch) -> None:

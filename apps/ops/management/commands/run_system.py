@@ -213,13 +213,21 @@ def build_children(host: str, port: int) -> list[Child]:
             [python, "-m", "celery", "-A", "taskmanage", "beat", "-l", "info",
              "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"],
         ),
+        # A demo execution unit, so the demo's unit work (document_processing) moves.
+        Child(
+            "unit",
+            [python, "manage.py", "demo_unit", "--url", f"http://{_local(host)}:{port}"],
+        ),
     ]  # fmt: skip
 
 
-def entry_urls(host: str, port: int) -> list[str]:
+def _local(host: str) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    shown = f"[{shown}]" if ":" in shown else shown
-    return [f"http://{shown}:{port}{path}" for path in ENTRY_PATHS if _served(path)]
+    return f"[{shown}]" if ":" in shown else shown
+
+
+def entry_urls(host: str, port: int) -> list[str]:
+    return [f"http://{_local(host)}:{port}{path}" for path in ENTRY_PATHS if _served(path)]
 
 
 def _served(path: str) -> bool:
@@ -240,8 +248,8 @@ def port_open(host: str, port: int) -> bool:
 
 
 class Command(BaseCommand):
-    help = ("Start web (HTTP and WebSockets), Celery worker and beat, plus Redis when "
-            "REDIS_URL is unset.")
+    help = ("Start web (HTTP and WebSockets), Celery worker and beat and a demo execution "
+            "unit, plus Redis when REDIS_URL is unset.")
 
     def handle(self, *args, **options) -> None:
         host = os.environ.get("HOST", "127.0.0.1")
