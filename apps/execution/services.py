@@ -433,14 +433,17 @@ def unit_report_results(*, unit: ExecutionUnit, results: Sequence[dict], by: Act
                                     retryable=r.get("retryable", True)) for r in results]
     with transaction.atomic():
         done = task_services.tasks_finish_many(reports=reports, by=by)
-        released = sum(1 for status in done.values() if isinstance(status, str)
-                       and status not in _HELD)
+        released = sum(1 for status in done if isinstance(status, str) and status not in _HELD)
         if released:
             ExecutionUnit.objects.filter(pk=unit.pk).update(held=Greatest(F("held") - released,
                                                                           0))
-    return [Outcome(task_id=r.task_id, status=status) if isinstance(status, str)
-            else Outcome(task_id=r.task_id, status="conflict", detail=str(status))
-            for r in reports for status in [done[r.task_id]]]
+    return [_outcome(report, status) for report, status in zip(reports, done, strict=True)]
+
+
+def _outcome(report, status: str | Conflict) -> Outcome:
+    if isinstance(status, Conflict):
+        return Outcome(task_id=report.task_id, status="conflict", detail=str(status))
+    return Outcome(task_id=report.task_id, status=status)
 
 
 def unit_held_follow_task(change: Change) -> None:

@@ -348,16 +348,17 @@ class Report:
     retryable: bool = True
 
 
-def tasks_finish_many(*, reports: Sequence[Report], by: Actor) -> dict[str, str | Conflict]:
+def tasks_finish_many(*, reports: Sequence[Report], by: Actor) -> list[str | Conflict]:
     """Complete or fail many tasks a unit holds, in one transaction and a handful of
     statements: each one's transition, listeners, history row and events as `task_complete`
-    or a `fail` would write them. Returns each task's status after, or the Conflict that
-    refused it alone (not held by this unit any more, no such task): the others stand.
+    or a `fail` would write them. Returns, for each report in order, the task's status after
+    it, or the Conflict that refused it alone (not held by this unit any more, no such task,
+    reported twice): the others stand.
 
     The rows are locked together, in id order, so two batches never deadlock; the holder's
     capacity is given back by the caller, in one statement (`release_counted`)."""
     ids = sorted({str(r.task_id) for r in reports})
-    outcomes: dict[str, str | Conflict] = {}
+    outcomes: list[str | Conflict] = []
     with transaction.atomic():
         locked = {str(t.pk): t for t in Task.objects.filter(pk__in=ids)
                   .select_for_update(of=("self",)).select_related("task_type").order_by("pk")}
@@ -370,11 +371,11 @@ def tasks_finish_many(*, reports: Sequence[Report], by: Actor) -> dict[str, str 
                 _check_unit_holds(task, by)
                 _finish_in_memory(task, report, by=by, history=history)
             except Conflict as exc:
-                outcomes[str(report.task_id)] = exc
+                outcomes.append(exc)
                 continue
             task.updated_at = now
             changed.append(task)
-            outcomes[str(task.pk)] = task.status
+            outcomes.append(task.status)
             if task.status == S.COMPLETED:
                 completed.append(task)
         update_rows(Task, ["status", "result", "error", "progress", "finished_at", "attempts",

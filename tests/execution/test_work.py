@@ -292,3 +292,19 @@ def test_a_units_task_running_past_its_timeout_fails_into_its_retry(olga):
     retried = Task.objects.get(pk=task["id"])
     assert retried.status == S.SCHEDULED and retried.error.startswith("timeout")
     assert report(token, task["id"], "complete").status_code == 409
+
+
+def test_the_same_task_twice_in_a_batch_is_refused_and_capacity_stays_exact(olga, docs):
+    create_task(by=olga, task_type=docs)
+    unit, token = register("worker-001")
+    (task,) = claim(token, "worker-001")
+    twice = [{"task_id": task["id"], "outcome": "completed"}] * 2
+
+    response = unit_client(token).post("/api/v1/execution-units/worker-001/results",
+                                       {"results": twice})
+    direct = services.unit_report_results(unit=unit, results=twice,
+                                          by=services.unit_actor(unit=unit))
+
+    assert response.status_code == 400 and "results" in response.json()
+    assert [o.status for o in direct] == [S.COMPLETED, "conflict"]
+    assert ExecutionUnit.objects.get(pk=unit.pk).held == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from django.conf import settings
 from rest_framework import serializers
 
@@ -104,6 +106,13 @@ class ResultItemSerializer(StrictFieldsMixin, serializers.Serializer):
 
 class ResultsSerializer(StrictFieldsMixin, serializers.Serializer):
     results = ResultItemSerializer(many=True, min_length=1, max_length=MAX_RESULTS)
+
+    def validate_results(self, items):
+        counts = Counter(str(item["task_id"]) for item in items)
+        repeated = sorted(i for i, n in counts.items() if n > 1)
+        if repeated:
+            raise serializers.ValidationError(f"Each task once: {', '.join(repeated)}.")
+        return items
 
 
 class OutcomeSerializer(serializers.Serializer):
