@@ -113,38 +113,51 @@ def _history_row(task: Task, *, transition: str, from_status: str, by: Actor, re
     )
 
 
-def task_apply_locked(*, task: Task, transition: str, by: Actor, reason: str, cause: str = "",
-                 **kwargs: Any) -> Task:
-    """Apply one transition to a locked task, record it, and announce it after commit.
-
-    `cause` is a tag for the listeners (why, in a word they match on); `reason` is the
-    history's wording for people."""
+def _apply_in_memory(task: Task, transition: str, *, by: Actor, reason: str = "",
+                     cause: str = "", capacity_reserved: bool = False,
+                     release_counted: bool = False, **kwargs: Any) -> tuple[TaskHistory, dict]:
+    """The one way a transition is applied to a locked task, for one task or a batch: the
+    model's django-fsm method, the lease and the holder's capacity that follow, and the
+    listeners (who may refuse). Returns its history row and its event, for the caller to
+    write and emit once the row is written (one task) or with the batch's rows."""
     from_status = task.status
     held_by = holding.holder(from_status, task.assignee_user_id)
     unit_held_by = holding.holder(from_status, task.assignee_unit_id)
-    getattr(task, transition)(**kwargs)
+    getattr(task, transition)(**kwargs)  # django-fsm refuses a transition not allowed here
     if task.status not in HELD_STATES:
         task.lease_expires_at = None  # a lease is for work a unit holds
     holds = holding.holder(task.status, task.assignee_user_id)
     released = holding.weigh(task, before=held_by, after=holds)
-    unit_holds = holding.holder(task.status, task.assignee_unit_id)
     holding.notify(holding.Change(
         task=task, transition=transition, from_status=from_status, before=held_by, after=holds,
         by=by, reason=reason, cause=cause, released_weight=released,
-        unit_before=unit_held_by, unit_after=unit_holds,
+        capacity_reserved=capacity_reserved, release_counted=release_counted,
+        unit_before=unit_held_by, unit_after=holding.holder(task.status, task.assignee_unit_id),
     ))
-    try:
-        task.save()
-    except ConcurrentTransition as exc:  # the row changed under us despite the lock
-        raise Conflict(str(exc), current=from_status) from exc
-    _history_row(task, transition=transition, from_status=from_status, by=by,
-                 reason=reason).save()
     event = {
         "task_id": str(task.pk), "transition": transition, "from": from_status,
         "to": task.status, "task_type": task.task_type.key, "actor": by.name,
     }
     if unit_held_by is not None:
         event["unit_pk"] = unit_held_by  # e.g. a cancel flag for the unit that held it
+    return _history_row(task, transition=transition, from_status=from_status, by=by,
+                        reason=reason), event
+
+
+def task_apply_locked(*, task: Task, transition: str, by: Actor, reason: str, cause: str = "",
+                      **kwargs: Any) -> Task:
+    """Apply one transition to a locked task, record it, and announce it after commit.
+
+    `cause` is a tag for the listeners (why, in a word they match on); `reason` is the
+    history's wording for people."""
+    from_status = task.status
+    history, event = _apply_in_memory(task, transition, by=by, reason=reason, cause=cause,
+                                      **kwargs)
+    try:
+        task.save()
+    except ConcurrentTransition as exc:  # the row changed under us despite the lock
+        raise Conflict(str(exc), current=from_status) from exc
+    history.save()
     emit("task.transitioned", event)
     if task.status == S.QUEUED:
         emit("tasks.queued", {"task_ids": [str(task.pk)],
@@ -153,6 +166,14 @@ def task_apply_locked(*, task: Task, transition: str, by: Actor, reason: str, ca
     if task.status == S.COMPLETED:
         _release_dependents(task, by=by)
     return task
+
+
+def _write_batch(tasks: Sequence[Task], fields: list[str], applied: list) -> None:
+    """A batch's rows in one UPDATE, its history in one INSERT, its events after commit."""
+    update_rows(Task, [*fields, "updated_at"], tasks)
+    TaskHistory.objects.bulk_create([history for history, _ in applied])
+    for _, event in applied:
+        emit("task.transitioned", event)
 
 
 def task_transition(
@@ -221,25 +242,13 @@ def tasks_assign_many(
     if not items:
         return
     now = timezone.now()
-    history = []
+    applied = []
     for task, user, reason in items:
-        from_status = task.status
-        task.assign(user=user)  # django-fsm refuses anything but queued → assigned
+        applied.append(_apply_in_memory(task, "assign", by=by, reason=reason, user=user,
+                                        capacity_reserved=capacity_reserved))
         task.updated_at = now
-        holding.weigh(task, before=None, after=user.pk)
-        holding.notify(holding.Change(
-            task=task, transition="assign", from_status=from_status, before=None,
-            after=user.pk, by=by, reason=reason, capacity_reserved=capacity_reserved,
-        ))
-        history.append(_history_row(task, transition="assign", from_status=from_status, by=by,
-                                    reason=reason))
-        emit("task.transitioned", {
-            "task_id": str(task.pk), "transition": "assign", "from": from_status,
-            "to": task.status, "task_type": task.task_type.key, "actor": by.name,
-        })
-    update_rows(Task, ["status", "assignee_user", "assigned_at", "held_weight", "updated_at"],
-                 [t for t, _, _ in items])
-    TaskHistory.objects.bulk_create(history)
+    _write_batch([t for t, _, _ in items], ["status", "assignee_user", "assigned_at",
+                                             "held_weight"], applied)
 
 
 def tasks_hand_to_unit(*, tasks: Sequence[Task], unit_pk: int, by: Actor) -> None:
@@ -251,27 +260,15 @@ def tasks_hand_to_unit(*, tasks: Sequence[Task], unit_pk: int, by: Actor) -> Non
         return
     now = timezone.now()
     until = lease_until(now=now)
-    history = []
+    applied = []
     for task in tasks:
-        for transition, kwargs in (("assign", {"unit_id": unit_pk, "lease_until": until}),
-                                   ("start", {})):
-            from_status = task.status
-            getattr(task, transition)(**kwargs)  # django-fsm refuses anything else
-            holding.notify(holding.Change(
-                task=task, transition=transition, from_status=from_status, before=None,
-                after=None, by=by, reason="claimed", capacity_reserved=True,
-                unit_before=None if transition == "assign" else unit_pk, unit_after=unit_pk,
-            ))
-            history.append(_history_row(task, transition=transition, from_status=from_status,
-                                        by=by, reason="claimed"))
-            emit("task.transitioned", {
-                "task_id": str(task.pk), "transition": transition, "from": from_status,
-                "to": task.status, "task_type": task.task_type.key, "actor": by.name,
-            })
+        applied.append(_apply_in_memory(task, "assign", by=by, reason="claimed", unit_id=unit_pk,
+                                        lease_until=until, capacity_reserved=True))
+        applied.append(_apply_in_memory(task, "start", by=by, reason="claimed",
+                                        capacity_reserved=True))
         task.updated_at = now
-    update_rows(Task, ["status", "assignee_unit", "lease_expires_at", "assigned_at", "attempts",
-                       "started_at", "updated_at"], tasks)
-    TaskHistory.objects.bulk_create(history)
+    _write_batch(tasks, ["status", "assignee_unit", "lease_expires_at", "assigned_at",
+                         "attempts", "started_at"], applied)
 
 
 def tasks_requeue_from_unit(*, unit_pk: int, by: Actor, reason: str, cause: str,
@@ -362,14 +359,14 @@ def tasks_finish_many(*, reports: Sequence[Report], by: Actor) -> list[str | Con
     with transaction.atomic():
         locked = {str(t.pk): t for t in Task.objects.filter(pk__in=ids)
                   .select_for_update(of=("self",)).select_related("task_type").order_by("pk")}
-        now, changed, history, completed = timezone.now(), [], [], []
+        now, changed, applied, completed = timezone.now(), [], [], []
         for report in reports:
             task = locked.get(str(report.task_id))
             try:
                 if task is None:
                     raise Conflict("no such task", current=None)
                 _check_unit_holds(task, by)
-                _finish_in_memory(task, report, by=by, history=history)
+                applied.append(_finish_in_memory(task, report, by=by))
             except Conflict as exc:
                 outcomes.append(exc)
                 continue
@@ -378,17 +375,15 @@ def tasks_finish_many(*, reports: Sequence[Report], by: Actor) -> list[str | Con
             outcomes.append(task.status)
             if task.status == S.COMPLETED:
                 completed.append(task)
-        update_rows(Task, ["status", "result", "error", "progress", "finished_at", "attempts",
-                           "run_at", "assignee_unit", "assignee_user", "lease_expires_at",
-                           "assigned_at", "held_weight", "updated_at"], changed)
-        TaskHistory.objects.bulk_create(history)
+        _write_batch(changed, ["status", "result", "error", "progress", "finished_at",
+                               "attempts", "run_at", "assignee_unit", "assignee_user",
+                               "lease_expires_at", "assigned_at", "held_weight"], applied)
         _release_dependents_of(completed, by=by)
     return outcomes
 
 
-def _finish_in_memory(task: Task, report: Report, *, by: Actor, history: list) -> None:
-    """Apply one report's transition to a locked task, as task_apply_locked would, but leave
-    the row and its history for the caller to write with the batch's."""
+def _finish_in_memory(task: Task, report: Report, *, by: Actor) -> tuple[TaskHistory, dict]:
+    """One report's transition (complete, submit for review, or fail), applied in memory."""
     if report.outcome == "completed":
         needs_review = task.task_type.requires_completion_approval
         transition = _transition_for(task, "submit" if needs_review else "complete",
@@ -397,24 +392,8 @@ def _finish_in_memory(task: Task, report: Report, *, by: Actor, history: list) -
     else:
         transition = _transition_for(task, "fail", among=None)
         kwargs = {"error": report.error, "retryable": report.retryable}
-    from_status, unit_before = task.status, task.assignee_unit_id
-    held_by = holding.holder(from_status, task.assignee_user_id)
-    getattr(task, transition)(**kwargs)
-    if task.status not in HELD_STATES:
-        task.lease_expires_at = None
-    holds = holding.holder(task.status, task.assignee_user_id)
-    released = holding.weigh(task, before=held_by, after=holds)
-    holding.notify(holding.Change(
-        task=task, transition=transition, from_status=from_status, before=held_by,
-        after=holds, by=by, reason="", released_weight=released, unit_before=unit_before,
-        unit_after=holding.holder(task.status, task.assignee_unit_id), release_counted=True,
-    ))
-    history.append(_history_row(task, transition=transition, from_status=from_status, by=by,
-                                reason=""))
-    emit("task.transitioned", {
-        "task_id": str(task.pk), "transition": transition, "from": from_status,
-        "to": task.status, "task_type": task.task_type.key, "actor": by.name,
-    })
+    # The unit's capacity comes back for the whole batch in one statement (release_counted).
+    return _apply_in_memory(task, transition, by=by, release_counted=True, **kwargs)
 
 
 def _release_dependents_of(completed: Sequence[Task], *, by: Actor) -> None:
