@@ -20,8 +20,8 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q
-from django.db.models.functions import Greatest
+from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django_fsm import can_proceed
 
@@ -464,11 +464,13 @@ def unit_held_follow_task(change: Change) -> None:
 def units_reconcile_held() -> int:
     """Recompute every unit's `held` from the tasks: a task deleted by hand must not leave a
     unit looking full for ever."""
-    fixed = 0
+    held = (Task.objects.filter(assignee_unit_id=OuterRef("pk"), status__in=_HELD).order_by()
+            .values("assignee_unit_id").annotate(n=Count("pk")).values("n"))
     with transaction.atomic():
-        for unit in ExecutionUnit.objects.select_for_update():
-            actual = Task.objects.filter(assignee_unit=unit, status__in=_HELD).count()
-            if actual != unit.held:
-                ExecutionUnit.objects.filter(pk=unit.pk).update(held=actual)
-                fixed += 1
-    return fixed
+        # One query finds the wrong ones (as staff_reconcile_load does for people's loads).
+        wrong = [ExecutionUnit(pk=pk, held=actual) for pk, actual in
+                 ExecutionUnit.objects.select_for_update()
+                 .annotate(actual=Coalesce(Subquery(held), 0)).exclude(held=F("actual"))
+                 .values_list("pk", "actual")]
+        update_rows(ExecutionUnit, ["held"], wrong)
+    return len(wrong)

@@ -308,3 +308,18 @@ def test_the_same_task_twice_in_a_batch_is_refused_and_capacity_stays_exact(olga
     assert response.status_code == 400 and "results" in response.json()
     assert [o.status for o in direct] == [S.COMPLETED, "conflict"]
     assert ExecutionUnit.objects.get(pk=unit.pk).held == 0
+
+
+def test_reconciling_corrects_only_the_units_whose_held_count_drifted(olga, docs):
+    create_task(by=olga, task_type=docs)
+    busy, token = register("worker-001")
+    idle, _ = register("worker-002")
+    claim(token, "worker-001")
+    # The drift the sweep exists for: a count written by hand (a task deleted, a bug).
+    ExecutionUnit.objects.filter(pk=busy.pk).update(held=2)
+
+    assert services.units_reconcile_held() == 1
+
+    held = dict(ExecutionUnit.objects.values_list("unit_id", "held"))
+    assert held == {"worker-001": 1, "worker-002": 0}
+    assert services.units_reconcile_held() == 0
