@@ -22,6 +22,7 @@ def register() -> None:
     on_transition(services.unit_held_follow_task, order=HookOrder.GUARD)
     subscribe("task.transitioned")(subscribers.flag_cancelled_work)
     subscribe("tasks.queued")(subscribers.wake_waiting_units)
+    subscribe("unit_queue.changed")(subscribers.wake_on_resume)
     contribute_to_task_type(TaskTypeContribution(
         app="execution", order=30, fields=lambda: UnitQueueFields().get_fields(),
         read=_queue, write=_write_queue, after={"max_running": "queue",

@@ -347,10 +347,8 @@ def unit_queue_set(*, task_type: TaskType, by: Actor, max_running: Any = _UNSET,
             transaction.on_commit(forget_accepting)
         queue.save()
         emit("unit_queue.changed", {"task_type": task_type.key, "paused": queue.paused,
+                                    "resumed": was_paused and not queue.paused,
                                     "max_running": queue.max_running, "actor": by.name})
-        if was_paused and not queue.paused:
-            emit("tasks.queued", {"task_ids": [], "kinds": [AssigneeKind.UNIT],
-                                  "types": [task_type.key]})
     return queue
 
 

@@ -42,3 +42,9 @@ def wake_waiting_units(name: str, payload: dict) -> None:
     if "unit" in payload.get("kinds", ()):
         for key in payload.get("types", ()):
             wake_ups.put(key)
+
+
+def wake_on_resume(name: str, payload: dict) -> None:
+    """A queue resumed: its waiting work is claimable again, as if just queued."""
+    if payload.get("resumed"):
+        wake_ups.put(payload["task_type"])

@@ -73,3 +73,23 @@ def test_a_type_may_accept_further_unit_types(olga, docs):
     (task,) = claim(ocr, "ocr-1", 1)
     done = unit_client(ocr).post(f"/api/v1/tasks/{task['id']}/complete", {})
     assert done.status_code == 200 and done.json()["status"] == S.COMPLETED
+
+
+def test_resuming_a_queue_wakes_the_units_waiting_for_its_work(
+        olga, docs, django_capture_on_commit_callbacks):
+    from apps.core.actors import Actor
+    from apps.execution import beats, services, wake
+    from apps.execution.subscribers import wake_ups
+
+    services.unit_queue_set(task_type=docs, by=Actor.system("tests"), paused=True)
+    listener = beats.client().pubsub()
+    listener.subscribe(wake.channel("docs"))
+    listener.get_message(timeout=1)  # the subscription's confirmation
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.unit_queue_set(task_type=docs, by=Actor.system("tests"), paused=False)
+    assert wake_ups.flush(5)
+
+    message = listener.get_message(timeout=2)
+    listener.close()
+    assert message is not None and message["channel"].decode() == wake.channel("docs")
