@@ -59,19 +59,30 @@ class Beat:
 
 def record(unit_pk: int, *, load: int, metrics: dict, at: float | None = None) -> list[str]:
     """Store a heartbeat; return (and clear) the ids of the unit's tasks cancelled since."""
+    pipe = client().pipeline(transaction=True)
+    taken = add_beat(pipe, unit_pk, load=load, metrics=metrics, at=at)
+    return cancelled_in(pipe.execute(), taken)
+
+
+def add_beat(pipe, unit_pk: int, *, load: int, metrics: dict, at: float | None = None) -> int:
+    """Queue a heartbeat's commands on a pipeline, sync or asyncio (the same commands, one
+    round trip): the latest beat, its time, the cancel flags taken, the count per minute.
+    Returns where the flags are among the pipeline's results (see `cancelled_in`)."""
     at = time.time() if at is None else at
     flags = _key("cancel", unit_pk)
-    pipe = client().pipeline(transaction=True)
+    minute = _key("per-minute", int(at // 60))
     pipe.hset(_key("beat", unit_pk), mapping={"at": at, "load": load,
                                               "metrics": json.dumps(metrics)})
     pipe.zadd(_key("beats"), {str(unit_pk): at})
     pipe.smembers(flags)
     pipe.delete(flags)
-    minute = _key("per-minute", int(at // 60))  # heartbeats counted per minute, for stats
     pipe.incr(minute)
     pipe.expire(minute, 3600)
-    cancelled = pipe.execute()[2]
-    return sorted(m.decode() for m in cancelled)
+    return 2
+
+
+def cancelled_in(results: list, taken: int) -> list[str]:
+    return sorted(m.decode() for m in results[taken])
 
 
 def per_minute(*, minutes: int = 5, now: float | None = None) -> list[int]:

@@ -16,9 +16,11 @@ TOKEN_TTL seconds (only its heartbeat, which the sweep ignores for a unit row th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
+import weakref
 from dataclasses import dataclass
 
 import redis
@@ -26,6 +28,7 @@ import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from . import beats
 from .asgibody import read_body, replay
 from .models import LIVE_STATES
 from .services import TOKEN_PREFIX, token_hash
@@ -46,7 +49,8 @@ class KnownUnit:
 
 
 _known: dict[str, KnownUnit] = {}
-_clients: dict[int, aioredis.Redis] = {}
+# One client per event loop (a server process has one; each test its own).
+_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _lookup(hashed: str) -> KnownUnit | None:
@@ -80,9 +84,7 @@ async def _unit_for(token: str) -> KnownUnit | None:
 
 
 def _client() -> aioredis.Redis:
-    import asyncio
-
-    loop = id(asyncio.get_running_loop())
+    loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
         client = _clients[loop] = aioredis.Redis.from_url(
@@ -171,19 +173,7 @@ class HeartbeatFastPath:
 
 
 async def _record(unit_pk: int, *, load: int, metrics: dict) -> list[str]:
-    """apps.execution.beats.record, on this event loop's client (the same keys)."""
-    from .beats import _key
-
-    at = time.time()
-    flags = _key("cancel", unit_pk)
-    minute = _key("per-minute", int(at // 60))
+    """apps.execution.beats.record, on this event loop's client."""
     async with _client().pipeline(transaction=True) as pipe:
-        pipe.hset(_key("beat", unit_pk), mapping={"at": at, "load": load,
-                                                  "metrics": json.dumps(metrics)})
-        pipe.zadd(_key("beats"), {str(unit_pk): at})
-        pipe.smembers(flags)
-        pipe.delete(flags)
-        pipe.incr(minute)
-        pipe.expire(minute, 3600)
-        cancelled = (await pipe.execute())[2]
-    return sorted(m.decode() for m in cancelled)
+        taken = beats.add_beat(pipe, unit_pk, load=load, metrics=metrics)
+        return beats.cancelled_in(await pipe.execute(), taken)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections import defaultdict
 
 import redis
@@ -84,13 +85,14 @@ class Waker:
             await client.aclose()
 
 
-_wakers: dict[int, Waker] = {}
+# One waker per event loop (a server process has one; each test its own).
+_wakers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def waker() -> Waker:
     """The waker of the running event loop (one per server process)."""
     loop = asyncio.get_running_loop()
-    found = _wakers.get(id(loop))
+    found = _wakers.get(loop)
     if found is None:
-        found = _wakers[id(loop)] = Waker()
+        found = _wakers[loop] = Waker()
     return found
