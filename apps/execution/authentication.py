@@ -22,6 +22,19 @@ from .services import TOKEN_PREFIX, unit_actor, unit_authenticate
 KEYWORD = b"bearer"
 
 
+def unit_token_in(header: bytes) -> str | None:
+    """The unit token an Authorization header carries (`Bearer tmu_…`), or None: another
+    scheme, a person's token, or bytes no token is made of (the next class refuses those)."""
+    parts = header.split()
+    if len(parts) != 2 or parts[0].lower() != KEYWORD or not parts[1].startswith(
+            TOKEN_PREFIX.encode()):
+        return None
+    try:
+        return parts[1].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
 def machines_allowed(view) -> bool:
     return getattr(view, "action", None) in getattr(view, "machine_actions", ())
 
@@ -30,14 +43,9 @@ class UnitTokenAuthentication(BaseAuthentication):
     """`request.user` is a MachinePrincipal for the unit; `request.auth` the unit itself."""
 
     def authenticate(self, request):
-        parts = get_authorization_header(request).split()
-        if (len(parts) != 2 or parts[0].lower() != KEYWORD
-                or not parts[1].startswith(TOKEN_PREFIX.encode())):
+        raw = unit_token_in(get_authorization_header(request))
+        if raw is None:
             return None  # not a unit's token: the person's token or the session may try
-        try:
-            raw = parts[1].decode("ascii")
-        except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed("Invalid unit token.") from None
         unit = unit_authenticate(raw=raw)
         if unit is None:
             raise exceptions.AuthenticationFailed("Invalid or replaced unit token.")

@@ -30,8 +30,9 @@ from django.conf import settings
 
 from . import beats
 from .asgibody import read_body, replay
+from .authentication import unit_token_in
 from .models import LIVE_STATES
-from .services import TOKEN_PREFIX, token_hash
+from .services import token_hash
 
 HEARTBEAT_PATH = re.compile(r"^/api/v1/execution-units/([^/]+)/heartbeat/?$")
 TOKEN_TTL = 5.0
@@ -125,14 +126,7 @@ def _shallow(value, depth: int = 0) -> bool:
 def _bearer(scope) -> str | None:
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
-            parts = value.split()
-            if len(parts) == 2 and parts[0].lower() == b"bearer" and parts[1].startswith(
-                    TOKEN_PREFIX.encode()):
-                try:
-                    return parts[1].decode("ascii")
-                except UnicodeDecodeError:
-                    return None
-            return None
+            return unit_token_in(value)
     return None
 
 

@@ -83,6 +83,14 @@ class ExecutionUnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
             raise PermissionDenied("Only the unit itself, with its own token, may do this.")
         return unit
 
+    def _own_with(self, id, serializer_class) -> tuple[ExecutionUnit, dict]:
+        """The unit and the body's values, for the unit itself. In that order: an unknown
+        unit is a 404 whatever the body says, a bad body a 400 whoever sends it."""
+        unit = self._unit(id)
+        ser = serializer_class(data=self.request.data)
+        ser.is_valid(raise_exception=True)
+        return self._own(unit), ser.validated_data
+
     def _own_or_admin(self, id) -> ExecutionUnit:
         unit = self._unit(id)
         if not (is_unit(self.request, unit) or is_admin(self.request.user)):
@@ -136,27 +144,21 @@ class ExecutionUnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     @extend_schema(request=HeartbeatSerializer, responses=HeartbeatResultSerializer)
     @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
     def heartbeat(self, request, id=None):
-        unit = self._unit(id)  # an unknown unit is a 404 whatever the body says
-        ser = HeartbeatSerializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        self._own(unit)
+        unit, data = self._own_with(id, HeartbeatSerializer)
         cancelled = services.unit_heartbeat(
-            unit=unit, current_load=ser.validated_data["current_load"],
-            metadata=ser.validated_data["metadata"], by=Actor.for_user(request.user))
+            unit=unit, current_load=data["current_load"],
+            metadata=data["metadata"], by=Actor.for_user(request.user))
         return Response({"status": unit.status, "cancelled": cancelled})
 
     @extend_schema(request=ClaimSerializer, responses=ClaimResultSerializer)
     @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
     def claim(self, request, id=None):
-        unit = self._unit(id)  # an unknown unit is a 404 whatever the body says
-        ser = ClaimSerializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        self._own(unit)
-        tasks = services.tasks_claim(unit=unit, max_tasks=ser.validated_data["max"],
+        unit, data = self._own_with(id, ClaimSerializer)
+        tasks = services.tasks_claim(unit=unit, max_tasks=data["max"],
                                      by=Actor.for_user(request.user))
         response = Response(ClaimResultSerializer({"tasks": tasks},
                                                   context={"request": request}).data)
-        if not tasks and ser.validated_data["wait"] > 0:
+        if not tasks and data["wait"] > 0:
             # Nothing yet: the server holds the claim on its event loop until work of this
             # type is queued, then asks here again (apps.execution.longpoll).
             response[WAKE_HEADER] = wake.channel(unit.unit_type)
@@ -168,11 +170,8 @@ class ExecutionUnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                                "its place and the others stand.")
     @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
     def results(self, request, id=None):
-        unit = self._unit(id)  # an unknown unit is a 404 whatever the body says
-        ser = ResultsSerializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        self._own(unit)
-        outcomes = services.unit_report_results(unit=unit, results=ser.validated_data["results"],
+        unit, data = self._own_with(id, ResultsSerializer)
+        outcomes = services.unit_report_results(unit=unit, results=data["results"],
                                                 by=Actor.for_user(request.user))
         return Response(OutcomesSerializer({"results": outcomes}).data)
 
