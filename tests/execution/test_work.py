@@ -282,13 +282,18 @@ def test_results_in_a_batch_release_the_tasks_waiting_on_them(olga, docs):
 
 def test_a_units_task_running_past_its_timeout_fails_into_its_retry(olga):
     timed = make_task_type("timed", assignee_kind="unit", timeout=30, max_retries=1)
+    patient = make_task_type("patient", assignee_kind="unit", timeout=3600)
     create_task(by=olga, task_type=timed)
+    create_task(by=olga, task_type=patient)
     _, token = register("worker-001", unit_type="timed", heartbeat_timeout=3600)
+    _, other = register("worker-002", unit_type="patient", heartbeat_timeout=3600)
     (task,) = claim(token, "worker-001")
+    (still,) = claim(other, "worker-002")
 
     swept = services.units_sweep(now=timezone.now() + timedelta(seconds=31))
 
     assert swept.timed_out == 1
+    assert Task.objects.get(pk=still["id"]).status == S.RUNNING  # its type allows an hour
     retried = Task.objects.get(pk=task["id"])
     assert retried.status == S.SCHEDULED and retried.error.startswith("timeout")
     assert report(token, task["id"], "complete").status_code == 409
