@@ -27,6 +27,19 @@ ADMIN_ACTIONS = (
 )
 
 
+def transition_each(model_admin, request, queryset, *, action: str, reason: str,
+                    done: tuple[str, str], refused: tuple[str, str]) -> None:
+    """A bulk action: `action` on each selected task through the service, each on its own
+    (its own lock and history row); one that cannot take the step is skipped and counted,
+    it does not undo the others."""
+    by = Actor.for_user(request.user)
+    apply_to_each(
+        model_admin, request, queryset.values_list("pk", flat=True),
+        lambda pk: services.task_transition(task_id=pk, action=action, by=by, reason=reason),
+        done=done, refused=refused, errors=(Conflict, Task.DoesNotExist),
+    )
+
+
 @admin.register(TaskType)
 class TaskTypeAdmin(ServiceAdminMixin, admin.ModelAdmin):
     list_display = ("key", "name", "assignee_kind", "priority", "capacity_weight", "queue",
@@ -207,18 +220,10 @@ class TaskAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
     # --- bulk actions ---------------------------------------------------------------------
     def _bulk(self, request, queryset, action: str, verb: str) -> None:
-        by = Actor.for_user(request.user)
-        # Each task goes through the service on its own (its own lock and history row); one
-        # that cannot take the step is skipped and counted, it does not undo the others.
-        apply_to_each(
-            self, request, queryset.values_list("pk", flat=True),
-            lambda pk: services.task_transition(task_id=pk, action=action, by=by,
-                                                reason="admin bulk"),
-            done=(f"%(n)d task {verb}.", f"%(n)d tasks {verb}."),
-            refused=("%(n)d task skipped: not allowed from its status.",
-                     "%(n)d tasks skipped: not allowed from their status."),
-            errors=(Conflict,),
-        )
+        transition_each(self, request, queryset, action=action, reason="admin bulk",
+                        done=(f"%(n)d task {verb}.", f"%(n)d tasks {verb}."),
+                        refused=("%(n)d task skipped: not allowed from its status.",
+                                 "%(n)d tasks skipped: not allowed from their status."))
 
     @admin.action(description="Cancel selected tasks", permissions=["change"])
     def cancel_selected(self, request, queryset):
@@ -296,13 +301,7 @@ class DeadLetterAdmin(admin.ModelAdmin):
     @admin.action(description="Replay selected (retry: back to the queue)",
                   permissions=["change"])
     def replay_selected(self, request, queryset):
-        by = Actor.for_user(request.user)
-        apply_to_each(
-            self, request, queryset.values_list("pk", flat=True),
-            lambda pk: services.task_transition(task_id=pk, action="retry", by=by,
-                                                reason="dead letter replay"),
-            done=("%(n)d task replayed.", "%(n)d tasks replayed."),
-            refused=("%(n)d task skipped: no longer failed.",
-                     "%(n)d tasks skipped: no longer failed."),
-            errors=(Conflict, Task.DoesNotExist),
-        )
+        transition_each(self, request, queryset, action="retry", reason="dead letter replay",
+                        done=("%(n)d task replayed.", "%(n)d tasks replayed."),
+                        refused=("%(n)d task skipped: no longer failed.",
+                                 "%(n)d tasks skipped: no longer failed."))
