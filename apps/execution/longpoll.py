@@ -14,7 +14,6 @@ the subscription is found by the second: no wake-up is missed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import time
@@ -37,18 +36,29 @@ class LongPollClaims:
             return await self.app(scope, receive, send)
         body = await read_body(receive, limit=MAX_BODY)
         wait = _requested_wait(body.data) if body.complete else 0.0
-        again = replay(body, receive)
-        deadline = time.monotonic() + wait
-        status, messages = await _capture(self.app, scope, again())
-        channel = _wake_channel(status, messages)
-        if channel is not None and deadline > time.monotonic():
-            messages = await self._wait_and_claim(scope, again, channel, deadline) or messages
-        for message in messages:
-            await send(message)
+        if wait <= 0:
+            return await self.app(scope, replay(body, receive)(), send)
+        client = _Client(receive)  # from here on, only it reads the client's messages
+        try:
+            again = replay(body, client.after_body)
+            deadline = time.monotonic() + wait
+            status, messages = await _capture(self.app, scope, again())
+            channel = _wake_channel(status, messages)
+            if channel is not None and deadline > time.monotonic():
+                messages = await self._wait_and_claim(scope, again, channel, deadline,
+                                                      client) or messages
+            if not client.gone.is_set():
+                for message in messages:
+                    await send(message)
+        finally:
+            client.close()
 
-    async def _wait_and_claim(self, scope, replay, channel: str, deadline: float):
+    async def _wait_and_claim(self, scope, replay, channel: str, deadline: float,
+                              client: _Client):
         """Watch the channel first, then claim again until work comes or time is up: a
-        wake-up published at any moment after the first attempt is seen."""
+        wake-up published at any moment after the first attempt is seen. A client gone
+        meanwhile (a unit stopped or killed) claims nothing more: its work would sit leased
+        to nobody until the lease ran out."""
         wakes = await waker().watch(channel)
         if wakes is None:
             return None  # no Redis: answer the empty claim now, the unit asks again
@@ -58,11 +68,39 @@ class LongPollClaims:
                 left = deadline - time.monotonic()
                 if _wake_channel(status, messages) is None or left <= 0:
                     return messages
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wakes.wait(), left)
+                woken = asyncio.ensure_future(wakes.wait())
+                gone = asyncio.ensure_future(client.gone.wait())
+                await asyncio.wait({woken, gone}, timeout=left,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
+                gone.cancel()
+                if client.gone.is_set():
+                    return []
                 wakes.clear()
         finally:
             waker().unwatch(channel, wakes)
+
+
+class _Client:
+    """Watches the client's messages once its body is read, to notice a disconnect."""
+
+    def __init__(self, receive) -> None:
+        self.gone = asyncio.Event()
+        self._receive = receive
+        self._task = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+        self.gone.set()
+
+    async def after_body(self) -> dict:
+        """What the app reads after the body: the disconnect, when it comes."""
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+    def close(self) -> None:
+        self._task.cancel()
 
 
 def _requested_wait(body: bytes) -> float:

@@ -16,6 +16,8 @@ import pytest
 from django.db import connection, connections
 
 from apps.execution.models import ExecutionUnit
+from apps.tasks.models import Task
+from apps.tasks.states import TaskStatus as S
 from taskmanage.asgi import application
 from tests.builders import create_task
 from tests.execution.conftest import register
@@ -27,7 +29,8 @@ pytestmark = [
 ]
 
 
-async def claim(unit_id: str, token: str, body: dict) -> tuple[int, dict, float]:
+async def claim(unit_id: str, token: str, body: dict,
+                leaves_after: float | None = None) -> tuple[int, dict | None, float]:
     raw = json.dumps(body).encode()
     path = f"/api/v1/execution-units/{unit_id}/claim"
     scope = {
@@ -44,6 +47,9 @@ async def claim(unit_id: str, token: str, body: dict) -> tuple[int, dict, float]
     async def receive():
         if pending:
             return pending.pop()
+        if leaves_after is not None:  # the unit stops (or is killed) while it waits
+            await asyncio.sleep(leaves_after)
+            return {"type": "http.disconnect"}
         await asyncio.Event().wait()
 
     async def send(message):
@@ -52,6 +58,8 @@ async def claim(unit_id: str, token: str, body: dict) -> tuple[int, dict, float]
     started = time.monotonic()
     await application(scope, receive, send)
     took = time.monotonic() - started
+    if not sent:
+        return 0, None, took  # nothing was answered: nobody was there to read it
     status = next(m for m in sent if m["type"] == "http.response.start")["status"]
     payload = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return status, json.loads(payload), took
@@ -106,3 +114,17 @@ def test_a_wait_beyond_the_maximum_is_a_400(settings, docs):
     status, body, _ = asyncio.run(claim("worker-001", token, {"wait": 10_000}))
 
     assert status == 400 and "wait" in body
+
+
+def test_a_unit_that_leaves_while_waiting_is_leased_nothing(olga, docs):
+    _, token = register("worker-001")
+    creator = create_later(1.0, by=olga, task_type=docs)
+
+    status, body, took = asyncio.run(claim("worker-001", token, {"max": 1, "wait": 5},
+                                           leaves_after=0.3))
+    creator.join()
+
+    assert (status, body) == (0, None) and took < 3
+    (task,) = Task.objects.filter(task_type=docs)
+    assert task.status == S.QUEUED and task.assignee_unit_id is None
+    assert ExecutionUnit.objects.get(unit_id="worker-001").held == 0
