@@ -29,6 +29,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from . import beats
+from .api.serializers import MAX_METADATA
 from .asgibody import read_body, replay
 from .authentication import unit_token_in
 from .models import LIVE_STATES
@@ -107,6 +108,8 @@ def plain_heartbeat(body: bytes) -> tuple[int, dict] | None:
         return None
     load, metadata = data.get("current_load", 0), data.get("metadata", {})
     if type(load) is not int or not 0 <= load <= MAX_LOAD or not isinstance(metadata, dict):
+        return None
+    if len(json.dumps(metadata)) > MAX_METADATA:  # the API's 400 says why
         return None
     if not _shallow(metadata):
         return None

@@ -90,6 +90,7 @@ def test_cancel_flags_come_back_on_the_fast_path_too(docs):
     b'{"metadata": []}', b'{"extra": 1}', b"[1]", b"not json",
     b'{"metadata": {"note": "\\u0000"}}', b'{"metadata": {"s": "\\ud800"}}',
     b'{"metadata": ' + b'{"a": ' * 20 + b"1" + b"}" * 20 + b"}",
+    b'{"metadata": {"log": "' + b"x" * 9000 + b'"}}',
 ])
 def test_anything_unusual_in_the_body_goes_to_the_api_untouched(docs, body):
     _, token = register("worker-001")

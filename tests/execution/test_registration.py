@@ -149,3 +149,12 @@ def test_every_unit_endpoint_refuses_who_must_not_get_in(method, url, body, alic
     assert call(api_client()).status_code == 401  # anonymous
     assert call(api_client(alice)).status_code == 403  # a staff member
     assert call(unit_client(stranger)).status_code == 403  # another unit
+
+
+def test_heartbeat_metadata_is_a_few_metrics_not_a_file(docs):
+    _, token = register("worker-001")
+
+    response = unit_client(token).post("/api/v1/execution-units/worker-001/heartbeat",
+                                       {"metadata": {"log": "x" * 9000}})
+
+    assert response.status_code == 400 and "metadata" in response.json()

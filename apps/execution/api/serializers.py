@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 from django.conf import settings
@@ -14,6 +15,7 @@ from ..models import UNIT_ID_PATTERN, ExecutionUnit
 MAX_LABELS = 50
 MAX_CLAIM = 100
 MAX_RESULTS = 500
+MAX_METADATA = 8 * 1024
 
 
 class UnitSerializer(serializers.ModelSerializer):
@@ -68,8 +70,16 @@ class RegistrationSerializer(serializers.Serializer):
 class HeartbeatSerializer(StrictFieldsMixin, serializers.Serializer):
     current_load = serializers.IntegerField(min_value=0, max_value=1_000_000, required=False,
                                             default=0)
-    metadata = serializers.DictField(required=False, default=dict,
-                                     help_text="Metrics: cpu, memory, free_memory_mb, …")
+    metadata = serializers.DictField(
+        required=False, default=dict,
+        help_text=f"Metrics: cpu, memory, free_memory_mb, … (at most {MAX_METADATA} bytes "
+                  "as JSON).")
+
+    def validate_metadata(self, value):
+        # Kept with every heartbeat (Redis, then the unit's row): a few metrics, not a file.
+        if len(json.dumps(value)) > MAX_METADATA:
+            raise serializers.ValidationError(f"At most {MAX_METADATA} bytes as JSON.")
+        return value
 
 
 class HeartbeatResultSerializer(serializers.Serializer):
