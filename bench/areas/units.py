@@ -313,6 +313,8 @@ def _failover(ctx: BenchContext, server: Server, task_type: TaskType) -> Figure:
     seconds = taken[held["id"]] - last_beat
     return Figure(
         name="units.failover_seconds", value=seconds, unit="s",
+        # The floor: no failover can come before the unit's silence is its timeout long.
+        baseline_name="unit.heartbeat_timeout", baseline_value=float(FAILOVER_TIMEOUT),
         max_value=FAILOVER_TIMEOUT + 2,
         target_note=f"heartbeat timeout {FAILOVER_TIMEOUT} s + 2 s; sweep every {SWEEP_EVERY} s",
         extra={"task": task_id},
