@@ -48,6 +48,11 @@ class ExecutionUnitAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # The list may take actions; a unit's own page is read-only: a Save there would
+        # write back `held` and `status` as read, over what claims and sweeps did meanwhile.
+        return obj is None and super().has_change_permission(request)
+
     def has_delete_permission(self, request, obj=None):
         return False  # deregistering is an action: only offline units, through the service
 
