@@ -47,6 +47,19 @@ def validate_strategy_name(value: str) -> None:
         raise ValidationError(unknown_strategy_message(value), code="invalid")
 
 
+# The strategy a type of each kind starts with when none is named. Staff: the field's
+# default (least_loaded). Units: set by apps.execution (`pull`: whoever claims first).
+DEFAULT_STRATEGIES: dict[str, str] = {}
+
+
+def register_default_strategy(kind: str, name: str) -> None:
+    DEFAULT_STRATEGIES[kind] = name
+
+
+def default_strategy_for(kind: str) -> str:
+    return DEFAULT_STRATEGIES.get(kind) or AssignmentPolicy.strategy.field.default
+
+
 class AssignmentPolicy(models.Model):
     """How the engine hands out one task type's work. Owned here, not by the task type: only
     the engine reads it. A type without a row is assigned with the defaults below, so a type

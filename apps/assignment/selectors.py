@@ -10,7 +10,7 @@ from django.utils import timezone
 from apps.tasks.models import Task, TaskType
 from apps.tasks.states import AssigneeKind, TaskStatus
 
-from .models import Assignment, AssignmentPolicy, Outcome, Unassignable
+from .models import Assignment, AssignmentPolicy, Outcome, Unassignable, default_strategy_for
 
 
 def assignment_stats() -> dict:
@@ -38,7 +38,9 @@ def policy_of(*, task_type: TaskType) -> AssignmentPolicy:
     except AssignmentPolicy.DoesNotExist:
         # By id, not by instance: setting the instance would cache this unsaved default on
         # the type (possibly a shared, cached one) as if it were its row.
-        return AssignmentPolicy(task_type_id=task_type.pk)
+        policy = AssignmentPolicy(task_type_id=task_type.pk)
+        policy.strategy = default_strategy_for(task_type.assignee_kind)
+        return policy
 
 
 def load_policies(*, task_types: Iterable[TaskType]) -> None:

@@ -53,6 +53,7 @@ from .strategies import (
     Scored,
     check_strategy_kind,
     check_strategy_params,
+    default_strategy_for,
     get_strategy,
     skill_coverage,
     strategy_class,
@@ -615,7 +616,8 @@ def assignment_policy_set(*, task_type: TaskType, by: Actor, **values) -> Assign
         raise InvalidInput(fields={"strategy": [unknown_strategy_message(values["strategy"])]})
     with transaction.atomic():
         policy = (AssignmentPolicy.objects.select_for_update().filter(task_type=task_type).first()
-                  or AssignmentPolicy(task_type=task_type))
+                  or AssignmentPolicy(task_type=task_type,
+                                      strategy=default_strategy_for(task_type.assignee_kind)))
         assignment_policy_check(task_type=task_type,
                                 strategy=values.get("strategy", policy.strategy),
                                 params=values.get("strategy_params", policy.strategy_params))

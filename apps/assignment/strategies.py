@@ -22,6 +22,7 @@ import numpy as np
 from apps.tasks.models import Task
 from apps.tasks.states import AssigneeKind, Priority
 
+from .models import default_strategy_for, register_default_strategy  # noqa: F401 (re-export)
 from .pool import Candidate, Requirement
 
 

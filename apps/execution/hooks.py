@@ -6,9 +6,9 @@ from typing import Any
 
 from apps.core.events import subscribe
 from apps.tasks.extensions import TaskTypeContribution, contribute_to_task_type
-from apps.tasks.holding import HookOrder, on_transition
+from apps.tasks.holding import HookOrder, on_transition, on_written
 
-from . import services, subscribers
+from . import services, sharding, subscribers
 from .admin import UnitQueueInline
 from .api.serializers import UnitQueueFields
 from .routing import register_unit_strategies
@@ -16,12 +16,16 @@ from .selectors import unit_queue_of
 
 
 def register() -> None:
-    # first, health_first, busyover join the assignment engine's strategy registry.
+    # first, health_first, busyover, pull and sharding_broadcast join the assignment
+    # engine's strategy registry; pull is a unit type's default.
     register_unit_strategies()
     # A guard: a hand-over to a unit with no room is refused before anyone writes.
     on_transition(services.unit_held_follow_task, order=HookOrder.GUARD)
+    # A sharded parent follows its shards, reading them as they are now written.
+    on_written(sharding.shards_follow)
     subscribe("task.transitioned")(subscribers.flag_cancelled_work)
     subscribe("tasks.queued")(subscribers.wake_waiting_units)
+    subscribe("tasks.routed")(subscribers.wake_routed_units)
     subscribe("unit_queue.changed")(subscribers.wake_on_resume)
     contribute_to_task_type(TaskTypeContribution(
         app="execution", order=30, fields=lambda: UnitQueueFields().get_fields(),

@@ -126,6 +126,8 @@ class UnitQueue(models.Model):
     unit_types = models.JSONField(
         default=list, blank=True,
         help_text="Further unit types whose units may take this type's tasks.")
+    # Round robin: the row id of the unit that had the last turn at this type's work.
+    route_cursor = models.BigIntegerField(default=0, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -40,13 +40,19 @@ from apps.assignment.strategies import (
     get_strategy,
     load_ratio,
     register,
+    register_default_strategy,
     register_params_check,
 )
 from apps.tasks.models import Task
 from apps.tasks.states import AssigneeKind
 
+from .reducers import REDUCERS
+
 UNIT = AssigneeKind.UNIT
+PULL = "pull"
+SHARDING_BROADCAST = "sharding_broadcast"
 FILTER_KEYS = ("labels", "min_free_memory_mb", "min_cpu_free")
+SHARD_FAILURE_POLICIES = ("fail", "wait")
 
 
 @dataclass
@@ -130,6 +136,12 @@ def unit_params_errors(params: Mapping[str, Any]) -> list[str]:
     cpu = params.get("min_cpu_free")
     if cpu is not None and not (_number(cpu) and 0 <= cpu <= 1):
         errors.append("min_cpu_free must be a share of the CPU between 0 and 1.")
+    failure = params.get("on_shard_failure")
+    if failure is not None and failure not in SHARD_FAILURE_POLICIES:
+        errors.append(f"on_shard_failure must be one of {', '.join(SHARD_FAILURE_POLICIES)}.")
+    reduce = params.get("reduce")
+    if reduce is not None and (not isinstance(reduce, str) or reduce not in REDUCERS):
+        errors.append(f"reduce must be one of {', '.join(sorted(REDUCERS))}.")
     return errors
 
 
@@ -288,13 +300,68 @@ class Busyover(Strategy):
             (0, 0.0, c.pk) if c.load == 0 else (1, load_ratio(c), c.pk))), ctx)
 
 
-UNIT_STRATEGIES: tuple[type[Strategy], ...] = (First, HealthFirst, Busyover)
+class Pull(Strategy):
+    """No routing: the first unit of the type to claim takes the work, most urgent first, as
+    far as its free capacity goes (the default for unit types, and the fastest: a claim is
+    one statement over the queue). Ranked, it prefers the least loaded."""
+
+    name = PULL
+    kinds = frozenset({UNIT})
+
+    def rank(self, task, candidates, ctx):
+        return _in_order(sorted(candidates, key=lambda c: (load_ratio(c), c.pk)), ctx)
+
+
+class ShardingBroadcast(Strategy):
+    """Shards spread over the units: shard i goes to the (i mod n)-th eligible unit by
+    registration, so n units take n shards one each. A task of the type that is not a shard
+    is split first (apps.execution.sharding): into its `shard_count`, or one shard per
+    eligible online unit."""
+
+    name = SHARDING_BROADCAST
+    kinds = frozenset({UNIT})
+
+    def rank(self, task, candidates, ctx):
+        ordered = sorted(candidates, key=lambda c: c.pk)
+        if not ordered:
+            return []
+        start = (task.shard_index or 0) % len(ordered)
+        return _in_order(ordered[start:] + ordered[:start], ctx)
+
+
+UNIT_STRATEGIES: tuple[type[Strategy], ...] = (First, HealthFirst, Busyover, Pull,
+                                               ShardingBroadcast)
 
 
 def register_unit_strategies() -> None:
-    """Put the unit-only strategies in the assignment registry, and the check of a unit
-    type's routing filters among the policy's checks. Idempotent (AppConfig.ready may run
-    twice in tests)."""
+    """Put the unit-only strategies in the assignment registry, `pull` as a unit type's
+    default, and the check of a unit type's routing filters among the policy's checks.
+    Idempotent (AppConfig.ready may run twice in tests)."""
     for cls in UNIT_STRATEGIES:
         register(cls)
+    register_default_strategy(UNIT, PULL)
     register_params_check(UNIT, unit_params_errors)
+
+
+# --- a unit, as routing sees it ----------------------------------------------------------------
+def candidate_of(unit: Any) -> UnitCandidate:
+    """An ExecutionUnit row as a strategy ranks it: what it holds now, and its last reported
+    free memory (`free_memory_mb`) and free CPU (`cpu_free` as a share, or `cpu` as percent
+    used)."""
+    metrics = unit.metrics if isinstance(unit.metrics, dict) else {}
+    return UnitCandidate(pk=unit.pk, unit_id=unit.unit_id, capacity=unit.capacity,
+                         load=unit.held, labels=list(unit.labels or []),
+                         free_memory_mb=_measure(metrics.get("free_memory_mb")),
+                         cpu_free=_cpu_free(metrics), last_assigned_at=unit.last_assigned_at)
+
+
+def _measure(value: Any) -> float | None:
+    return float(value) if _number(value) else None
+
+
+def _cpu_free(metrics: Mapping[str, Any]) -> float | None:
+    free = _measure(metrics.get("cpu_free"))
+    if free is not None:
+        return free
+    used = _measure(metrics.get("cpu"))
+    return None if used is None else max(0.0, 1.0 - used / 100)

@@ -25,6 +25,8 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django_fsm import can_proceed
 
+from apps.assignment.models import AssignmentPolicy
+from apps.assignment.strategies import get_strategy
 from apps.core.actors import Actor
 from apps.core.db import duplicates_refused, update_rows
 from apps.core.events import emit
@@ -35,9 +37,10 @@ from apps.tasks.models import Task, TaskType
 from apps.tasks.selectors import tasks_dependencies_known
 from apps.tasks.states import HELD_STATES, AssigneeKind
 
-from . import beats
+from . import beats, sharding
 from .models import LIVE_STATES, ExecutionUnit, UnitEvent, UnitQueue, UnitStatus
-from .selectors import forget_accepting, task_types_accepting
+from .routing import PULL, SHARDING_BROADCAST, candidate_of, pick_unit
+from .selectors import forget_accepting, task_types_accepting, unit_queue_of
 
 logger = logging.getLogger(__name__)
 U = UnitStatus
@@ -45,6 +48,7 @@ TOKEN_PREFIX = "tmu_"  # a unit's credential, told apart from a person's API tok
 SWEEPER = Actor.system("units")
 OFFLINE = "unit_offline"  # the cause tag a failover's requeue carries
 LEASE_EXPIRED = "lease_expired"
+DRAINED = "unit_draining"
 _UNSET: Any = object()
 SWEEP_BATCH = 500  # tasks a sweep takes on at most per run; the next run takes the rest
 REGISTRATION_FIELDS = ("unit_type", "name", "capacity", "endpoint", "labels",
@@ -140,10 +144,17 @@ def _locked(unit_pk: int) -> ExecutionUnit:
 
 
 def unit_drain(*, unit: ExecutionUnit, by: Actor, reason: str = "") -> ExecutionUnit:
-    """No new work for the unit; what it holds, it finishes."""
+    """No new work for the unit; what it runs, it finishes. Work routed to it that it has
+    not started goes back to the queue, to be routed to another."""
     with transaction.atomic():
         locked = _locked(unit.pk)
         _move(locked, "drain", by=by, reason=reason)
+        routed = list(Task.objects.filter(assignee_unit=locked, status="assigned")
+                      .values_list("pk", flat=True))
+        if routed:
+            task_services.tasks_requeue_from_unit(
+                unit_pk=locked.pk, task_ids=routed, by=by, cause=DRAINED,
+                reason=f"unit draining: {locked.unit_id} takes no new work")
     return locked
 
 
@@ -226,6 +237,7 @@ class SweepResult:
     failed_over: int = 0
     leases_expired: int = 0
     timed_out: int = 0
+    routed: int = 0
 
 
 def units_sweep(*, now: datetime | None = None) -> SweepResult:
@@ -245,6 +257,7 @@ def units_sweep(*, now: datetime | None = None) -> SweepResult:
             result.offline, result.failed_over = _fail_over_silent(heard, now)
     result.timed_out = _fail_timed_out(now)  # first: past its time is a failure, counted
     result.leases_expired = _take_back_expired_leases(now)
+    result.routed = units_dispatch_waiting()  # after failover: its work routed again at once
     return result
 
 
@@ -385,38 +398,173 @@ _ASSIGNEE_UNIT = Task._meta.get_field("assignee_unit")
 def served_task_type_ids(*, unit: ExecutionUnit) -> list[int]:
     """The task types a unit serves: the one whose key is its unit type, and those that
     accept its unit type besides."""
+    return list(_served(unit).values_list("pk", flat=True))
+
+
+def _served(unit: ExecutionUnit):
     accepting = task_types_accepting(unit_type=unit.unit_type)
-    return list(TaskType.objects.filter(Q(key=unit.unit_type) | Q(pk__in=accepting),
-                                        assignee_kind=AssigneeKind.UNIT, is_active=True)
-                .order_by("pk").values_list("pk", flat=True))
+    return TaskType.objects.filter(Q(key=unit.unit_type) | Q(pk__in=accepting),
+                                   assignee_kind=AssigneeKind.UNIT, is_active=True).order_by("pk")
+
+
+def _served_and_routed(unit: ExecutionUnit) -> tuple[list[int], dict[int, RoutingPolicy]]:
+    """served_task_type_ids and routing_policies of them, in one query (a claim's first)."""
+    rows = _served(unit).values_list("pk", "assignment_policy__strategy",
+                                     "assignment_policy__strategy_params")
+    served, routed = [], {}
+    for pk, strategy, params in rows:
+        served.append(pk)
+        if strategy is not None and strategy != PULL:  # no row: the default, pull
+            routed[pk] = RoutingPolicy(strategy, params or {})
+    return served, routed
 
 
 def tasks_claim(*, unit: ExecutionUnit, max_tasks: int, by: Actor) -> list[Task]:
-    """Lease up to `max_tasks` queued tasks of the unit's types to it, most urgent first
-    (priority, then age), within its free capacity; they come back started (running).
+    """Lease up to `max_tasks` tasks to a unit, most urgent first (priority, then age),
+    within its free capacity; they come back started (running).
 
-    The unit's row lock orders its own concurrent claims and the capacity they take; the
-    tasks are taken with SKIP LOCKED, so units claiming at once never wait on each other
-    and never lease the same task.
+    First what routing sent it (types whose strategy routes: their queued work is routed
+    first, in its own transaction, see units_route), then, for `pull` types, queued tasks
+    taken with SKIP LOCKED: units claiming at once never wait on each other and never lease
+    the same task. The unit's row lock orders its own concurrent claims and the capacity
+    they take.
     """
+    served, routed = _served_and_routed(unit)
+    if routed and unit.status == U.ONLINE:
+        units_route(task_type_ids=list(routed))
+    pull_types = [t for t in served if t not in routed]
     with transaction.atomic():
         locked = _locked(unit.pk)
-        room = min(max_tasks, locked.capacity - locked.held)
-        if locked.status != U.ONLINE or room <= 0:
+        if locked.status != U.ONLINE or max_tasks <= 0:
             return []
-        tasks: list[Task] = []
-        for type_ids, most in _claimable(served_task_type_ids(unit=locked), room):
-            tasks += task_services.tasks_lock_queued(
+        # Routed to it: its capacity was taken when they were routed.
+        tasks = task_services.tasks_start_routed(unit_pk=locked.pk, limit=max_tasks, by=by)
+        room = min(max_tasks - len(tasks), locked.capacity - locked.held)
+        pulled: list[Task] = []
+        if room > 0 and pull_types:
+            sharding.shards_split_waiting(task_type_ids=pull_types)  # their shards are work
+        for type_ids, most in _claimable(pull_types, room) if room > 0 and pull_types else ():
+            pulled += task_services.tasks_lock_queued(
                 kind=AssigneeKind.UNIT, task_type_ids=type_ids,
-                limit=min(most, room - len(tasks)))
-        if tasks:
-            task_services.tasks_hand_to_unit(tasks=tasks, unit_pk=locked.pk, by=by)
+                limit=min(most, room - len(pulled)))
+        if pulled:
+            task_services.tasks_hand_to_unit(tasks=pulled, unit_pk=locked.pk, by=by)
             ExecutionUnit.objects.filter(pk=locked.pk).update(
-                held=F("held") + len(tasks), last_assigned_at=timezone.now())
+                held=F("held") + len(pulled), last_assigned_at=timezone.now())
+        tasks += pulled
     # What the answer shows, known without a query per task.
     for task in tasks:
         _ASSIGNEE_UNIT.set_cached_value(task, locked)
     return list(tasks_dependencies_known(tasks=tasks))
+
+
+# --- routing: strategies that choose the unit ----------------------------------------------------
+@dataclass(frozen=True)
+class RoutingPolicy:
+    strategy: str
+    params: dict
+
+
+def routing_policies(*, task_type_ids: Sequence[int]) -> dict[int, RoutingPolicy]:
+    """The types among these whose strategy routes their work to a chosen unit (anything but
+    `pull`), with the strategy and its params: one query."""
+    if not task_type_ids:
+        return {}
+    rows = AssignmentPolicy.objects.filter(task_type_id__in=task_type_ids).exclude(
+        strategy=PULL).values_list("task_type_id", "strategy", "strategy_params")
+    return {type_id: RoutingPolicy(strategy, params or {}) for type_id, strategy, params in rows}
+
+
+ROUTE_BATCH = 500  # queued tasks one routing run takes on per type; the next run the rest
+ROUTER = Actor.system("router")
+
+
+def units_route(*, task_type_ids: Sequence[int]) -> int:
+    """Route the queued work of these types, those whose strategy routes, to units chosen by each
+    type's strategy, among the online units serving the type with room, after its labels
+    and resource filters: each chosen unit has the task `assigned` to it under a lease, and
+    starts it at its next claim (waiting claims are woken). Work no unit can take stays
+    queued for the next run. Returns how many were routed.
+
+    The units are locked in id order (routing runs at once never deadlock, and capacity is
+    exact), the tasks with SKIP LOCKED. Never called under a unit's lock: a claim routes
+    before it locks its own row.
+    """
+    policies = routing_policies(task_type_ids=task_type_ids)
+    return sum(_route_type(type_id, policy) for type_id, policy in sorted(policies.items()))
+
+
+def units_dispatch_waiting() -> int:
+    """The sweep's pass over every unit type's waiting work (claims do the same for their
+    own types): sharded parents split, routed types' work routed."""
+    type_ids = list(TaskType.objects.filter(assignee_kind=AssigneeKind.UNIT, is_active=True)
+                    .values_list("pk", flat=True))
+    routed = routing_policies(task_type_ids=type_ids)
+    sharding.shards_split_waiting(task_type_ids=[t for t in type_ids if t not in routed])
+    return units_route(task_type_ids=list(routed))
+
+
+def _route_type(type_id: int, policy: RoutingPolicy) -> int:
+    task_type = TaskType.objects.filter(pk=type_id).select_related("unit_queue").first()
+    if task_type is None:
+        return 0
+    queue = unit_queue_of(task_type=task_type)
+    if queue.paused:
+        return 0
+    broadcast = policy.strategy == SHARDING_BROADCAST
+    with transaction.atomic():
+        # Sharded parents first: their shards are what is routed.
+        sharding.shards_split_waiting(task_type_ids=[type_id],
+                                      broadcast_type_ids=[type_id] if broadcast else ())
+        units = list(ExecutionUnit.objects.select_for_update().filter(
+            status=U.ONLINE, unit_type__in=[task_type.key, *queue.unit_types]).order_by("pk"))
+        room = sum(max(u.capacity - u.held, 0) for u in units)
+        if queue.max_running:
+            room = min(room, _limit_left(task_type, queue))
+        if room <= 0:
+            return 0
+        tasks = task_services.tasks_lock_queued(
+            kind=AssigneeKind.UNIT, task_type_ids=[type_id], limit=min(room, ROUTE_BATCH),
+            shards_only=broadcast)
+        items, chosen_units = _choose(tasks, units, policy, queue)
+        if not items:
+            return 0
+        task_services.tasks_route_to_units(items=items, by=ROUTER)
+        update_rows(ExecutionUnit, ["held", "last_assigned_at"], chosen_units)
+        if get_strategy(policy.strategy).keeps_cursor:
+            UnitQueue.objects.update_or_create(task_type=task_type,
+                                               defaults={"route_cursor": queue.route_cursor})
+        emit("tasks.routed", {"types": [task_type.key], "count": len(items)})
+    return len(items)
+
+
+def _limit_left(task_type: TaskType, queue: UnitQueue) -> int:
+    running = Task.objects.filter(task_type=task_type, status__in=_HELD,
+                                  assignee_unit__isnull=False).count()
+    return queue.max_running - running
+
+
+def _choose(tasks: list[Task], units: list[ExecutionUnit], policy: RoutingPolicy,
+            queue: UnitQueue) -> tuple[list[tuple[Task, int, str]], list[ExecutionUnit]]:
+    """Each task's unit, by the strategy over the pool as earlier choices in the batch
+    left it (their load counted, the round-robin turn moved on)."""
+    pool = [candidate_of(u) for u in units]
+    rows = {u.pk: u for u in units}
+    now = timezone.now()
+    items, chosen = [], {}
+    for task in tasks:
+        pick, why = pick_unit(task, pool, strategy=policy.strategy, params=policy.params,
+                              cursor=queue.route_cursor, weight=1)
+        if pick is None:
+            continue
+        pick.load += 1
+        pick.last_assigned_at = now
+        queue.route_cursor = pick.pk
+        unit = rows[pick.pk]
+        unit.held, unit.last_assigned_at = pick.load, now
+        chosen[unit.pk] = unit
+        items.append((task, unit.pk, why[:300]))
+    return items, list(chosen.values())
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,12 @@ def wake_waiting_units(name: str, payload: dict) -> None:
             wake_ups.put(key)
 
 
+def wake_routed_units(name: str, payload: dict) -> None:
+    """Work routed to chosen units: those waiting on its type claim again, and start it."""
+    for key in payload.get("types", ()):
+        wake_ups.put(key)
+
+
 def wake_on_resume(name: str, payload: dict) -> None:
     """A queue resumed: its waiting work is claimable again, as if just queued."""
     if payload.get("resumed"):

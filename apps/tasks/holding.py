@@ -103,3 +103,22 @@ def on_created(func: CreatedListener) -> CreatedListener:
 def notify_created(tasks: list[Task], by: Actor) -> None:
     for listener in _created_listeners:
         listener(tasks, by)
+
+
+WrittenListener = Callable[[list[Task], Actor], None]
+_written_listeners: list[WrittenListener] = []
+
+
+def on_written(func: WrittenListener) -> WrittenListener:
+    """Called inside the transaction with the tasks whose transition was just written (one, or
+    a batch's): unlike `on_transition` listeners, which run before the row is saved, these
+    read the database as it now is, e.g. every sibling of a batch of shards."""
+    if func not in _written_listeners:
+        _written_listeners.append(func)
+    return func
+
+
+def notify_written(tasks: list[Task], by: Actor) -> None:
+    if tasks:
+        for listener in _written_listeners:
+            listener(tasks, by)

@@ -32,6 +32,7 @@ from .states import (
 
 S = TaskStatus
 RELEASE_TARGETS = (S.QUEUED, S.BLOCKED, S.SCHEDULED)
+MAX_SHARDS = 1000  # shards one task may be split into
 
 
 def release_status(*, has_open_dependencies: bool, run_at: datetime | None, now: datetime) -> str:
@@ -159,6 +160,12 @@ class Task(ConcurrentTransitionMixin, models.Model):
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children",
         db_index=False,
     )
+    # Sharding (execution units): a parent asks for `shard_count` shards (null: as many as
+    # its type's sharding_broadcast finds units); each shard has its `shard_index` and the
+    # same `shard_count`, and `parent` points at the task it is a part of.
+    shard_index = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    shard_count = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_SHARDS)])
     depends_on = models.ManyToManyField(
         "self", symmetrical=False, blank=True, related_name="dependents"
     )
@@ -204,6 +211,12 @@ class Task(ConcurrentTransitionMixin, models.Model):
             models.Index(
                 fields=["parent"], name="task_parent_idx", condition=Q(parent__isnull=False)
             ),
+            # Sharded parents waiting to be split: few, looked for on every claim.
+            models.Index(
+                fields=["task_type"], name="task_unsplit_idx",
+                condition=Q(status=S.QUEUED, shard_count__isnull=False,
+                            shard_index__isnull=True),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -215,7 +228,9 @@ class Task(ConcurrentTransitionMixin, models.Model):
             ),
             models.CheckConstraint(
                 condition=~Q(status__in=sorted(HELD_STATES)) | Q(assignee_user__isnull=False)
-                | Q(assignee_unit__isnull=False),
+                | Q(assignee_unit__isnull=False)
+                # A split parent runs while its shards do: they hold its work.
+                | Q(status=S.RUNNING, shard_count__isnull=False, shard_index__isnull=True),
                 name="task_held_has_assignee",
             ),
             models.CheckConstraint(
@@ -269,6 +284,14 @@ class Task(ConcurrentTransitionMixin, models.Model):
         self.lease_expires_at = None
         self.assigned_at = None
 
+    def _is_whole(self) -> bool:
+        """A sharded parent: done by its shards, never held itself."""
+        return self.shard_count is not None and self.shard_index is None
+
+    def _not_whole(self) -> bool:
+        return not self._is_whole()
+
+
     def _was_released(self) -> bool:
         # A task cancelled before it was ever approved must not skip approval by a retry.
         return self.queued_at is not None
@@ -299,7 +322,7 @@ class Task(ConcurrentTransitionMixin, models.Model):
         """run_at has come."""
         self._mark_queued()
 
-    @transition(field=status, source=S.QUEUED, target=S.ASSIGNED)
+    @transition(field=status, source=S.QUEUED, target=S.ASSIGNED, conditions=[_not_whole])
     def assign(self, *, user=None, unit_id: int | None = None,
                lease_until: datetime | None = None) -> None:
         """To a person (`user`) or to an execution unit (`unit_id`, under a lease)."""
@@ -320,6 +343,25 @@ class Task(ConcurrentTransitionMixin, models.Model):
     def start(self) -> None:
         self._begin_attempt()
 
+    @transition(field=status, source=S.QUEUED, target=S.RUNNING, conditions=[_is_whole])
+    def split(self) -> None:
+        """A sharded parent runs as its shards: nobody holds it, it ends when they have."""
+        self._begin_attempt()
+
+    @transition(field=status, source=S.RUNNING, target=S.COMPLETED, conditions=[_is_whole])
+    def join(self, *, result=None) -> None:
+        """Every shard completed: the parent's result is theirs, reduced."""
+        self.result = result
+        self.progress = 100
+        self.finished_at = timezone.now()
+
+    @transition(field=status, source=S.RUNNING, target=S.FAILED, conditions=[_is_whole])
+    def fail_shards(self, *, error: str) -> None:
+        """A shard failed for good, and the parent's policy is to fail with it. Not
+        scheduled for a retry of its own: retried by hand, only its failed shards run again."""
+        self.error = error
+        self.finished_at = timezone.now()
+
     @transition(field=status, source=S.ASSIGNED, target=S.QUEUED)
     def decline(self) -> None:
         self._unassign()
@@ -328,7 +370,7 @@ class Task(ConcurrentTransitionMixin, models.Model):
     def expire(self) -> None:
         self._unassign()
 
-    @transition(field=status, source=S.RUNNING, target=S.PAUSED)
+    @transition(field=status, source=S.RUNNING, target=S.PAUSED, conditions=[_not_whole])
     def pause(self) -> None:
         pass
 
@@ -336,13 +378,13 @@ class Task(ConcurrentTransitionMixin, models.Model):
     def resume(self) -> None:
         pass
 
-    @transition(field=status, source=S.RUNNING, target=S.COMPLETED)
+    @transition(field=status, source=S.RUNNING, target=S.COMPLETED, conditions=[_not_whole])
     def complete(self, *, result=None) -> None:
         self.result = result
         self.progress = 100
         self.finished_at = timezone.now()
 
-    @transition(field=status, source=S.RUNNING, target=S.IN_REVIEW)
+    @transition(field=status, source=S.RUNNING, target=S.IN_REVIEW, conditions=[_not_whole])
     def submit_for_review(self, *, result=None) -> None:
         self.result = result
 
@@ -356,7 +398,7 @@ class Task(ConcurrentTransitionMixin, models.Model):
         pass
 
     @transition(field=status, source=[S.ASSIGNED, S.RUNNING],
-                target=RETURN_VALUE(S.SCHEDULED, S.FAILED))
+                target=RETURN_VALUE(S.SCHEDULED, S.FAILED), conditions=[_not_whole])
     def fail(self, *, error: str = "", retryable: bool = True) -> str:
         """Retried after its backoff while retries remain, unless the failure says retrying
         cannot help (`retryable=False`): then it ends failed at once (a dead letter)."""
@@ -370,7 +412,8 @@ class Task(ConcurrentTransitionMixin, models.Model):
         self.finished_at = timezone.now()
         return S.FAILED
 
-    @transition(field=status, source=[S.ASSIGNED, S.RUNNING, S.PAUSED], target=S.QUEUED)
+    @transition(field=status, source=[S.ASSIGNED, S.RUNNING, S.PAUSED], target=S.QUEUED,
+                conditions=[_not_whole])
     def requeue(self) -> None:
         """Taken back from its holder: reassignment, leave, timeout, a unit gone silent."""
         self._unassign()

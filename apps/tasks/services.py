@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, ProtectedError, QuerySet
+from django.db.models import Exists, OuterRef, ProtectedError, Q, QuerySet
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
@@ -42,6 +42,9 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "release": ("release",),
     "promote": ("promote",),
     "assign": ("assign",),
+    "split": ("split",),  # these three: INTERNAL_ACTIONS
+    "join": ("join",),
+    "fail_shards": ("fail_shards",),
     "accept": ("accept",),
     "start": ("start",),
     "decline": ("decline",),
@@ -76,9 +79,13 @@ def task_actions_reaching(*, task: Task, status: str, among: Iterable[str]) -> l
     return found
 
 
+# A sharded parent's own: the system's alone (apps.execution.sharding), never offered.
+INTERNAL_ACTIONS = frozenset({"split", "join", "fail_shards"})
+
+
 def allowed_actions(*, task: Task, among: Iterable[str] | None = None) -> list[str]:
     possible = set(task_available_transitions(task=task))
-    names = among if among is not None else ACTIONS
+    names = among if among is not None else ACTIONS.keys() - INTERNAL_ACTIONS
     return sorted(a for a in names if possible.intersection(ACTIONS[a]))
 
 
@@ -158,6 +165,7 @@ def task_apply_locked(*, task: Task, transition: str, by: Actor, reason: str, ca
     except ConcurrentTransition as exc:  # the row changed under us despite the lock
         raise Conflict(str(exc), current=from_status) from exc
     history.save()
+    holding.notify_written([task], by)
     emit("task.transitioned", event)
     if task.status == S.QUEUED:
         emit("tasks.queued", {"task_ids": [str(task.pk)],
@@ -168,10 +176,11 @@ def task_apply_locked(*, task: Task, transition: str, by: Actor, reason: str, ca
     return task
 
 
-def _write_batch(tasks: Sequence[Task], fields: list[str], applied: list) -> None:
+def _write_batch(tasks: Sequence[Task], fields: list[str], applied: list, *, by: Actor) -> None:
     """A batch's rows in one UPDATE, its history in one INSERT, its events after commit."""
     update_rows(Task, [*fields, "updated_at"], tasks)
     TaskHistory.objects.bulk_create([history for history, _ in applied])
+    holding.notify_written(list(tasks), by)
     for _, event in applied:
         emit("task.transitioned", event)
 
@@ -248,7 +257,7 @@ def tasks_assign_many(
                                         capacity_reserved=capacity_reserved))
         task.updated_at = now
     _write_batch([t for t, _, _ in items], ["status", "assignee_user", "assigned_at",
-                                             "held_weight"], applied)
+                                             "held_weight"], applied, by=by)
 
 
 def tasks_hand_to_unit(*, tasks: Sequence[Task], unit_pk: int, by: Actor) -> None:
@@ -268,7 +277,38 @@ def tasks_hand_to_unit(*, tasks: Sequence[Task], unit_pk: int, by: Actor) -> Non
                                         capacity_reserved=True))
         task.updated_at = now
     _write_batch(tasks, ["status", "assignee_unit", "lease_expires_at", "assigned_at",
-                         "attempts", "started_at"], applied)
+                         "attempts", "started_at"], applied, by=by)
+
+
+def tasks_route_to_units(*, items: Sequence[tuple[Task, int, str]], by: Actor) -> None:
+    """Assign queued tasks the caller has locked to the units routing chose, under a lease:
+    each unit starts them when it next claims. `items` are (task, unit row id, why). The
+    caller took the units' capacity for them up front."""
+    if not items:
+        return
+    now = timezone.now()
+    until = lease_until(now=now)
+    applied = []
+    for task, unit_pk, reason in items:
+        applied.append(_apply_in_memory(task, "assign", by=by, reason=reason, unit_id=unit_pk,
+                                        lease_until=until, capacity_reserved=True))
+        task.updated_at = now
+    _write_batch([t for t, _, _ in items], ["status", "assignee_unit", "lease_expires_at",
+                                             "assigned_at"], applied, by=by)
+
+
+def tasks_start_routed(*, unit_pk: int, limit: int, by: Actor) -> list[Task]:
+    """The tasks routed to a unit (assigned, not started), locked and started: its claim."""
+    tasks = list(Task.objects.filter(assignee_unit_id=unit_pk, status=S.ASSIGNED)
+                 .select_for_update(skip_locked=True, of=("self",)).select_related("task_type")
+                 .order_by("-priority", "queued_at", "pk")[:limit])
+    if tasks:
+        now = timezone.now()
+        applied = [_apply_in_memory(t, "start", by=by, reason="claimed") for t in tasks]
+        for task in tasks:
+            task.updated_at = now
+        _write_batch(tasks, ["status", "attempts", "started_at"], applied, by=by)
+    return tasks
 
 
 def tasks_requeue_from_unit(*, unit_pk: int, by: Actor, reason: str, cause: str,
@@ -303,11 +343,14 @@ def tasks_renew_leases(*, unit_pks: Sequence[int], now: datetime | None = None) 
 
 
 def tasks_lock_queued(
-    *, kind: str, task_ids=None, task_type_ids=None, limit: int = 200
+    *, kind: str, task_ids=None, task_type_ids=None, limit: int = 200, shards_only: bool = False,
 ) -> list[Task]:
     """Queued tasks of one assignee kind, locked, in the order they should be served:
-    priority first, then age. Rows other workers hold are skipped, not waited for."""
-    qs = Task.objects.filter(status=S.QUEUED, task_type__assignee_kind=kind)
+    priority first, then age. Rows other workers hold are skipped, not waited for. A sharded
+    parent is never among them: its shards are the work (`shards_only`: nothing else)."""
+    qs = Task.objects.filter(status=S.QUEUED, task_type__assignee_kind=kind).filter(
+        Q(shard_index__isnull=False) if shards_only
+        else Q(shard_count__isnull=True) | Q(shard_index__isnull=False))
     if task_ids is not None:
         qs = qs.filter(pk__in=task_ids)
     if task_type_ids is not None:
@@ -377,7 +420,8 @@ def tasks_finish_many(*, reports: Sequence[Report], by: Actor) -> list[str | Con
                 completed.append(task)
         _write_batch(changed, ["status", "result", "error", "progress", "finished_at",
                                "attempts", "run_at", "assignee_unit", "assignee_user",
-                               "lease_expires_at", "assigned_at", "held_weight"], applied)
+                               "lease_expires_at", "assigned_at", "held_weight"], applied,
+                     by=by)
         _release_dependents_of(completed, by=by)
     return outcomes
 
@@ -501,6 +545,8 @@ class TaskSpec:
     depends_on: list[uuid.UUID] = field(default_factory=list)
     idempotency_key: str | None = None
     parent_id: uuid.UUID | None = None
+    shard_index: int | None = None
+    shard_count: int | None = None
     draft: bool = False
 
 
@@ -570,8 +616,8 @@ def _dependency_status(specs: Sequence[TaskSpec]) -> dict[uuid.UUID, str]:
 def _initial_status(spec: TaskSpec, dep_status: dict[uuid.UUID, str], now: datetime) -> str:
     if spec.draft:
         return S.DRAFT
-    if spec.task_type.requires_creation_approval:
-        return S.PENDING_APPROVAL
+    if spec.task_type.requires_creation_approval and spec.shard_index is None:
+        return S.PENDING_APPROVAL  # a shard's approval was its parent's
     open_deps = any(dep_status.get(d) != S.COMPLETED for d in spec.depends_on)
     return release_status(has_open_dependencies=open_deps, run_at=spec.run_at, now=now)
 
@@ -583,7 +629,8 @@ def _build(spec: TaskSpec, *, make, by: Actor, now: datetime, dep_status) -> Tas
         priority=spec.task_type.priority if spec.priority is None else spec.priority,
         status=status, payload=spec.payload, reference=spec.reference, labels=spec.labels,
         run_at=spec.run_at, due_at=spec.due_at, idempotency_key=spec.idempotency_key,
-        parent_id=spec.parent_id, queued_at=now if status == S.QUEUED else None,
+        parent_id=spec.parent_id, shard_index=spec.shard_index, shard_count=spec.shard_count,
+        queued_at=now if status == S.QUEUED else None,
     )
     # Related objects the caller has: reading them later costs no query.
     _TASK_TYPE.set_cached_value(task, spec.task_type)

@@ -28,7 +28,7 @@ from apps.tasks.models import Task, TaskType
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SHARED = ["consistent_hash", "failover", "least_loaded", "least_recently_assigned", "random",
           "round_robin"]
-UNIT_ONLY = ["busyover", "first", "health_first"]
+UNIT_ONLY = ["busyover", "first", "health_first", "pull", "sharding_broadcast"]
 STAFF_ONLY = ["optimal_batch", "priority_match", "skill_match"]
 
 

@@ -20,7 +20,8 @@ from tests.builders import api_client, field_errors, make_task_type
 pytestmark = pytest.mark.django_db
 PREFIX = "assignment_policy"
 UNIT_SERVING = ("busyover", "consistent_hash", "failover", "first", "health_first",
-                "least_loaded", "least_recently_assigned", "random", "round_robin")
+                "least_loaded", "least_recently_assigned", "pull", "random", "round_robin",
+                "sharding_broadcast")
 
 
 def post_type(user, **body):
@@ -39,7 +40,8 @@ def test_a_staff_only_strategy_on_a_unit_type_is_a_400_naming_strategy(olga, str
     assert not TaskType.objects.filter(key="doc").exists()
 
 
-@pytest.mark.parametrize("strategy", ["first", "health_first", "busyover"])
+@pytest.mark.parametrize("strategy", ["first", "health_first", "busyover", "pull",
+                                      "sharding_broadcast"])
 def test_a_unit_only_strategy_on_a_staff_type_is_a_400_naming_strategy(olga, strategy):
     resp = post_type(olga, key="review", strategy=strategy)  # assignee_kind: staff by default
     assert resp.status_code == 400, resp.json()
@@ -56,8 +58,10 @@ def test_a_unit_type_takes_any_strategy_that_serves_units(olga, strategy):
     assert policy_of(task_type=TaskType.objects.get(key="doc")).strategy == strategy
 
 
-def test_a_unit_type_without_a_strategy_gets_the_default_which_serves_units(olga):
+def test_a_unit_type_without_a_strategy_gets_pull_and_a_staff_type_least_loaded(olga):
     resp = post_type(olga, key="doc", assignee_kind="unit")
+    assert resp.status_code == 201 and resp.json()["strategy"] == "pull"
+    resp = post_type(olga, key="review", assignee_kind="staff")
     assert resp.status_code == 201 and resp.json()["strategy"] == "least_loaded"
 
 
@@ -119,7 +123,7 @@ def test_the_service_refuses_for_any_caller():
         services.assignment_policy_set(task_type=kind, by=Actor.system("t"),
                                        strategy="priority_match")
     assert list(exc.value.fields) == ["strategy"]
-    assert policy_of(task_type=kind).strategy == "least_loaded"
+    assert policy_of(task_type=kind).strategy == "pull"
 
 
 # --- admin -------------------------------------------------------------------------------------

@@ -10,9 +10,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .. import extensions
-from ..models import Task, TaskHistory, TaskLog, TaskType
+from ..models import MAX_SHARDS, Task, TaskHistory, TaskLog, TaskType
 from ..services import TaskSpec, allowed_actions
-from ..states import PRIORITY_NAMES, LogLevel, Priority, TaskStatus
+from ..states import PRIORITY_NAMES, AssigneeKind, LogLevel, Priority, TaskStatus
 
 
 class PriorityField(serializers.ChoiceField):
@@ -129,9 +129,9 @@ class TaskSerializer(serializers.ModelSerializer):
         fields = [
             "id", "title", "task_type", "priority", "status", "payload", "result", "error",
             "progress", "estimated_completion", "assignee", "created_by", "reference", "labels",
-            "idempotency_key", "run_at", "due_at", "attempts", "parent", "depends_on",
-            "allowed_transitions", "created_at", "updated_at", "queued_at", "assigned_at",
-            "started_at", "finished_at",
+            "idempotency_key", "run_at", "due_at", "attempts", "parent", "shard_index",
+            "shard_count", "depends_on", "allowed_transitions", "created_at", "updated_at",
+            "queued_at", "assigned_at", "started_at", "finished_at",
         ]
         read_only_fields = fields
 
@@ -152,6 +152,7 @@ class TaskSerializer(serializers.ModelSerializer):
             "reference": task.reference, "labels": task.labels,
             "idempotency_key": task.idempotency_key, "run_at": dt(task.run_at),
             "due_at": dt(task.due_at), "attempts": task.attempts, "parent": task.parent_id,
+            "shard_index": task.shard_index, "shard_count": task.shard_count,
             "depends_on": self.get_depends_on(task),
             "allowed_transitions": self.get_allowed_transitions(task),
             "created_at": dt(task.created_at), "updated_at": dt(task.updated_at),
@@ -209,6 +210,10 @@ class TaskCreateSerializer(StrictFieldsMixin, serializers.Serializer):
         max_length=200, required=False, allow_null=True, default=None
     )
     parent = serializers.UUIDField(required=False, allow_null=True, default=None)
+    shard_count = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=1, max_value=MAX_SHARDS,
+        help_text="Split the task into this many shards, spread over the execution units of "
+                  "its type (a unit type only); the task completes when every shard has.")
     draft = serializers.BooleanField(required=False, default=False)
 
     def validate_payload(self, value):
@@ -238,6 +243,13 @@ class TaskCreateSerializer(StrictFieldsMixin, serializers.Serializer):
         run_at, due_at = attrs.get("run_at"), attrs.get("due_at")
         if due_at and run_at and due_at < run_at:
             raise serializers.ValidationError({"due_at": ["Must not be before run_at."]})
+        if attrs.get("shard_count") is not None:
+            if attrs["task_type"].assignee_kind != AssigneeKind.UNIT:
+                raise serializers.ValidationError({"shard_count": [
+                    "Only a task done by execution units is split into shards."]})
+            if attrs.get("parent") is not None:
+                raise serializers.ValidationError({"shard_count": [
+                    "A task with a parent is not split again."]})
         return attrs
 
     def to_spec(self, attrs=None) -> TaskSpec:
@@ -246,7 +258,8 @@ class TaskCreateSerializer(StrictFieldsMixin, serializers.Serializer):
             title=a["title"], task_type=a["task_type"], priority=a.get("priority"),
             payload=a["payload"], reference=a["reference"], labels=a["labels"],
             run_at=a["run_at"], due_at=a["due_at"], depends_on=a["depends_on"],
-            idempotency_key=a["idempotency_key"], parent_id=a["parent"], draft=a["draft"],
+            idempotency_key=a["idempotency_key"], parent_id=a["parent"],
+            shard_count=a.get("shard_count"), draft=a["draft"],
         )
 
 
