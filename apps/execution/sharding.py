@@ -53,7 +53,9 @@ def shards_split_waiting(*, task_type_ids: Sequence[int], broadcast_type_ids: Se
     wanted = Q(task_type_id__in=task_type_ids, shard_count__isnull=False)
     if broadcast_type_ids:
         wanted |= Q(task_type_id__in=broadcast_type_ids, parent__isnull=True)
-    with transaction.atomic():
+    # No savepoint inside a claim's transaction: this runs on every claim, and a failure
+    # here fails the claim anyway.
+    with transaction.atomic(savepoint=False):
         parents = list(Task.objects.filter(wanted, status=S.QUEUED, shard_index__isnull=True)
                        .select_for_update(skip_locked=True, of=("self",))
                        .select_related("task_type").order_by("-priority", "queued_at", "pk")

@@ -115,6 +115,28 @@ class TaskHistoryInline(admin.TabularInline):
         return False
 
 
+class ShardInline(admin.TabularInline):
+    """A sharded task's shards, on the parent's page: where each one is and who holds it."""
+
+    model = Task
+    fk_name = "parent"
+    verbose_name, verbose_name_plural = "shard", "shards"
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ("shard_index", "title", "status", "assignee_unit", "attempts", "progress",
+              "error", "finished_at")
+    readonly_fields = fields
+    ordering = ("shard_index",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(shard_index__isnull=False).select_related(
+            "assignee_unit")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Task)
 class TaskAdmin(ServiceAdminMixin, admin.ModelAdmin):
     change_form_template = "admin/tasks/task/change_form.html"
@@ -133,14 +155,14 @@ class TaskAdmin(ServiceAdminMixin, admin.ModelAdmin):
         "id", "task_type", "status", "assignee_user", "attempts", "progress", "result", "error",
         "created_by", "created_at", "updated_at", "queued_at", "assigned_at", "started_at",
         "finished_at", "estimated_completion", "idempotency_key", "run_at", "parent",
-        "depends_on",
+        "shard_index", "shard_count", "depends_on",
     )
     fieldsets = (
         (None, {"fields": ("id", "title", "task_type", "priority", "status", "assignee_user")}),
         ("Work", {"fields": ("payload", "result", "error", "progress", "estimated_completion",
                              "attempts")}),
         ("Routing", {"fields": ("reference", "labels", "idempotency_key", "run_at", "due_at",
-                                "parent", "depends_on")}),
+                                "parent", "shard_index", "shard_count", "depends_on")}),
         ("Times", {"fields": ("created_by", "created_at", "updated_at", "queued_at",
                               "assigned_at", "started_at", "finished_at")}),
     )
@@ -178,7 +200,9 @@ class TaskAdmin(ServiceAdminMixin, admin.ModelAdmin):
         return [*self.own_actions, *extensions.task_admin_actions()]
 
     def get_inlines(self, request, obj):
-        return [*self.inlines, *extensions.task_admin_inlines()]
+        shards = [ShardInline] if obj is not None and obj.shard_count is not None \
+            and obj.shard_index is None else []
+        return [*self.inlines, *shards, *extensions.task_admin_inlines()]
 
     # --- transition buttons ---------------------------------------------------------------
     def get_urls(self):

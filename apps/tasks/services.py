@@ -300,7 +300,8 @@ def tasks_route_to_units(*, items: Sequence[tuple[Task, int, str]], by: Actor) -
 def tasks_start_routed(*, unit_pk: int, limit: int, by: Actor) -> list[Task]:
     """The tasks routed to a unit (assigned, not started), locked and started: its claim."""
     tasks = list(Task.objects.filter(assignee_unit_id=unit_pk, status=S.ASSIGNED)
-                 .select_for_update(skip_locked=True, of=("self",)).select_related("task_type")
+                 .select_for_update(skip_locked=True, of=("self",))
+                 .select_related("task_type", "created_by")
                  .order_by("-priority", "queued_at", "pk")[:limit])
     if tasks:
         now = timezone.now()
@@ -355,8 +356,10 @@ def tasks_lock_queued(
         qs = qs.filter(pk__in=task_ids)
     if task_type_ids is not None:
         qs = qs.filter(task_type_id__in=task_type_ids)
+    # With the creator: the claim's answer shows it, and reading it per task cost a query each.
     return list(
-        qs.select_for_update(skip_locked=True, of=("self",)).select_related("task_type")
+        qs.select_for_update(skip_locked=True, of=("self",))
+        .select_related("task_type", "created_by")
         .order_by("-priority", "queued_at", "pk")[:limit]
     )
 
@@ -399,7 +402,9 @@ def tasks_finish_many(*, reports: Sequence[Report], by: Actor) -> list[str | Con
     capacity is given back by the caller, in one statement (`release_counted`)."""
     ids = sorted({str(r.task_id) for r in reports})
     outcomes: list[str | Conflict] = []
-    with transaction.atomic():
+    # No savepoint of its own inside a caller's transaction (a unit's batch of results): it
+    # catches nothing of ours, so a failure here fails the caller's transaction either way.
+    with transaction.atomic(savepoint=False):
         locked = {str(t.pk): t for t in Task.objects.filter(pk__in=ids)
                   .select_for_update(of=("self",)).select_related("task_type").order_by("pk")}
         now, changed, applied, completed = timezone.now(), [], [], []

@@ -288,3 +288,20 @@ def test_shards_completing_at_once_on_different_units_complete_the_parent_once(o
     assert parent.status == S.COMPLETED and parent.result == 4
     assert parent.history.filter(transition="join").count() == 1
 
+
+
+def test_the_parents_admin_page_lists_its_shards_and_their_units(olga, units, client):
+    docs = sharded_type()
+    parent = create_task(by=olga, task_type=docs, shard_count=2)
+    services.units_sweep()
+    client.force_login(olga)
+
+    page = client.get(f"/admin/tasks/task/{parent.pk}/change/")
+
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Shards" in text and text.count("[shard ") >= 2
+    assert "w1" in text and "w2" in text
+    shard = parent.children.get(shard_index=1)
+    page = client.get(f"/admin/tasks/task/{shard.pk}/change/")
+    assert page.status_code == 200 and "Shards" not in page.content.decode()
