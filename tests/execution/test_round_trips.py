@@ -23,7 +23,8 @@ pytestmark = [
 # dependencies the answer lists.
 CLAIM = ['FROM "execution_executionunit"', 'FROM "tasks_tasktype"', "BEGIN",
          'FOR UPDATE', '"tasks_task"."status" = \'assigned\'',
-         '"tasks_task"."shard_count" IS NOT NULL', 'FROM "execution_unitqueue"', 'SKIP LOCKED', 'UPDATE "tasks_task"',
+         '"tasks_task"."shard_count" IS NOT NULL', 'FROM "execution_unitqueue"', 'SKIP LOCKED',
+         'UPDATE "tasks_task"',
          'INSERT INTO "tasks_taskhistory"', 'UPDATE "execution_executionunit"', "COMMIT",
          'FROM "tasks_task_depends_on"']
 # The unit; BEGIN; the tasks locked; their rows; their history; dependants to release; the
