@@ -426,7 +426,11 @@ def assignment_exclusions(*, task_ids) -> dict:
 
 # --- dry run ----------------------------------------------------------------------------------
 def task_candidates(*, task: Task, now: datetime | None = None) -> list[Scored]:
-    """Rank the pool for one task with scores and explanations, without assigning."""
+    """Rank the pool for one task with scores and explanations, without assigning. The pool
+    is people: a unit type's task has none (its units are ranked by apps.execution), and is
+    answered with nobody rather than ranked by a strategy written for units."""
+    if task.task_type.assignee_kind != AssigneeKind.STAFF:
+        return []
     planner = Planner(now or timezone.now())
     _load_cursors(planner, [task])
     excluded = assignment_exclusions(task_ids=[task.pk]).get(task.pk, set())

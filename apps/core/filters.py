@@ -32,6 +32,21 @@ class IdFilter(IntegerFilter):
         super().__init__(*args, **kwargs)
 
 
+class _PresentUUIDField(forms.UUIDField):
+    def to_python(self, value):
+        # Forms read "" as "not given"; in a query string `?parent=` was given, and is not a
+        # UUID: a 400 naming the filter, not every row.
+        if value == "":
+            raise forms.ValidationError("Enter a valid UUID.", code="invalid")
+        return super().to_python(value)
+
+
+class UUIDFilter(django_filters.UUIDFilter):
+    """A UUID; present but empty is an error, not a filter left out."""
+
+    field_class = _PresentUUIDField
+
+
 class _UtcDateTimeField(django_filters.fields.IsoDateTimeField):
     def clean(self, value):
         moment = super().clean(value)

@@ -4,13 +4,14 @@ Units are ranked by the same registry as people (apps.assignment.strategies). A 
 is a list of `UnitCandidate`s, small records that read like the engine's `Candidate` to every
 strategy that serves units (`kinds` holds "unit"): load, capacity, an id to order and hash
 by, a name to list in a failover order, when it last got work. The unit-only strategies
-(`first`, `health_first`, `busyover`) live here, above apps.assignment, and join the registry
-through `register_unit_strategies()` (called from apps.execution.hooks).
+(`first`, `health_first`, `busyover`, `pull`, `sharding_broadcast`) live here, above
+apps.assignment, and join the registry through `register_unit_strategies()` (called from
+apps.execution.hooks), which also makes `pull` the unit types' default.
 
-`pick_unit` is pure: the caller (the claim and dispatch services) reads the online units of
-the task's type into `UnitCandidate`s, passes the type's policy (strategy, params) and the
-round-robin cursor it keeps, and records the choice. Nothing here reads or writes the
-database.
+`pick_unit` is pure: the caller (services.units_route) reads the online units of the task's
+type into `UnitCandidate`s (`candidate_of`), passes the type's policy (strategy, params) and
+the round-robin cursor it keeps, and records the choice. Nothing here reads or writes the
+database. A `pull` type is never routed: its units take its work as they claim.
 
 Filters come from the task type's `strategy_params`, beside the strategy's own keys:
 
@@ -18,7 +19,11 @@ Filters come from the task type's `strategy_params`, beside the strategy's own k
 - `min_free_memory_mb`: the unit's last reported free memory must be at least this;
 - `min_cpu_free`: the unit's last reported free CPU share (0..1) must be at least this.
 
-They belong to the type, not the task: a task's own `labels` are a client's free tags
+A `sharding_broadcast` type's params may also say how its sharded tasks end (apps.execution
+.sharding): `reduce` (a name in apps.execution.reducers) and `on_shard_failure` (`fail` or
+`wait`). All are checked when the type is saved.
+
+The filters belong to the type, not the task: a task's own `labels` are a client's free tags
 (search, reports), and reading them as requirements would strand every task tagged with a
 word no unit carries. A unit that has not reported a measure does not meet a minimum on it:
 nothing shows that it has the room.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import django_filters
 from drf_spectacular.utils import extend_schema_field
 
-from apps.core.filters import IdFilter, IntegerFilter, UtcDateTimeFilter
+from apps.core.filters import IdFilter, IntegerFilter, UtcDateTimeFilter, UUIDFilter
 
 from .models import Task, TaskLog
 from .states import PRIORITY_NAMES, Priority, TaskStatus
@@ -33,12 +33,14 @@ class TaskFilter(django_filters.FilterSet):
     )
     reference = django_filters.CharFilter()
     assignee = IdFilter(field_name="assignee_user_id", help_text="The holder's user id")
+    parent = UUIDFilter(field_name="parent_id",
+                                       help_text="The parent's id: a sharded task's shards")
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Task
-        fields = ["status", "task_type", "priority", "reference", "assignee"]
+        fields = ["status", "task_type", "priority", "reference", "assignee", "parent"]
 
     def __init__(self, data=None, *args, **kwargs):
         # Accept ?status=queued,running as well as ?status=queued&status=running.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from apps.execution.models import ExecutionUnit
+from apps.execution import subscribers
+from apps.execution.models import ExecutionUnit, UnitQueue
+from tests.admin_forms import form_data
 from tests.execution.conftest import register
 
 pytestmark = pytest.mark.django_db
@@ -56,3 +58,33 @@ def test_the_unit_list_shows_load_and_the_page_is_read_only(client, operator, do
     assert client.post(f"/admin/execution/executionunit/{unit.pk}/change/",
                        {}).status_code == 403  # no stale held or status written back
     assert client.get("/admin/execution/executionunit/add/").status_code == 403
+
+
+def test_a_unit_types_queue_is_paused_and_limited_from_its_type_page(
+        client, operator, docs, monkeypatch, django_capture_on_commit_callbacks):
+    woken = []
+    monkeypatch.setattr(subscribers.wake_ups, "put", woken.append)
+    url = f"/admin/tasks/tasktype/{docs.pk}/change/"
+    data = form_data(client.get(url), **{"unit_queue-0-paused": "on",
+                                         "unit_queue-0-max_running": 3})
+    resp = client.post(url, data)
+    assert resp.status_code == 302, resp.context["errors"] if resp.context else resp
+    queue = UnitQueue.objects.get(task_type=docs)
+    assert (queue.paused, queue.max_running) == (True, 3)
+
+    # Resumed through the same service: the units waiting for the type's work are woken.
+    data = form_data(client.get(url))
+    data.pop("unit_queue-0-paused")  # an unticked box is not sent
+    with django_capture_on_commit_callbacks(execute=True):
+        resp = client.post(url, data)
+    assert resp.status_code == 302, resp.context["errors"] if resp.context else resp
+    assert UnitQueue.objects.get(task_type=docs).paused is False
+    assert woken == ["docs"]
+
+
+def test_a_bad_running_limit_is_a_form_error_and_nothing_is_saved(client, operator, docs):
+    url = f"/admin/tasks/tasktype/{docs.pk}/change/"
+    resp = client.post(url, form_data(client.get(url), **{"unit_queue-0-max_running": 0}))
+    assert resp.status_code == 200  # the form again, with the error
+    assert "greater than or equal to 1" in resp.content.decode()
+    assert not UnitQueue.objects.filter(task_type=docs).exists()

@@ -13,7 +13,7 @@ from apps.execution import beats, services
 from apps.execution.models import ExecutionUnit
 from apps.tasks.models import Task
 from apps.tasks.states import TaskStatus as S
-from tests.builders import create_task, make_task_type
+from tests.builders import api_client, create_task, make_task_type
 from tests.execution.conftest import register, unit_client
 
 pytestmark = pytest.mark.django_db
@@ -182,3 +182,12 @@ def test_a_silent_unit_loses_routed_work_to_the_next_in_order_in_one_sweep(setti
     assert str(task.pk) in held_by("worker-002")
     assert list(Task.objects.get(pk=task.pk).history.values_list("transition", flat=True)) == [
         "create", "assign", "requeue", "assign"]
+
+
+def test_the_dry_run_ranks_no_people_for_a_unit_types_task(olga, alice):
+    # alice is staff with room: a staff strategy would rank her; a unit's ranks nobody here.
+    for strategy in ("pull", "first", "health_first", "least_loaded"):
+        docs = make_task_type(f"docs-{strategy}", assignee_kind="unit", strategy=strategy)
+        task = create_task(by=olga, task_type=docs)
+        response = api_client(olga).get(f"/api/v1/tasks/{task.pk}/candidates")
+        assert response.status_code == 200 and response.json() == [], strategy

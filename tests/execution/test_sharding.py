@@ -305,3 +305,18 @@ def test_the_parents_admin_page_lists_its_shards_and_their_units(olga, units, cl
     shard = parent.children.get(shard_index=1)
     page = client.get(f"/admin/tasks/task/{shard.pk}/change/")
     assert page.status_code == 200 and "Shards" not in page.content.decode()
+
+
+def test_a_parents_shards_are_listed_with_the_parent_filter(olga, units):
+    docs = sharded_type()
+    parent = create_task(by=olga, task_type=docs, shard_count=3)
+    create_task(by=olga, task_type=docs, shard_count=2)  # another parent's shards: not listed
+    services.units_sweep()
+    client = api_client(olga)
+
+    listed = client.get(f"/api/v1/tasks?parent={parent.pk}").json()["results"]
+
+    assert sorted(t["shard_index"] for t in listed) == [0, 1, 2]
+    for bad_value in ("not-a-uuid", ""):
+        bad = client.get(f"/api/v1/tasks?parent={bad_value}")
+        assert bad.status_code == 400 and "parent" in field_errors(bad)
