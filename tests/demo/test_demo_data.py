@@ -26,3 +26,17 @@ def test_demo_task_types_are_made_as_an_operator_makes_them(alice):
     assert review.assignment_policy.strategy == "least_loaded"  # a policy row, not defaults
     assert list(review.required_skills.values_list("skill__name", "level")) == [
         ("accounting", 3)]
+
+
+def test_the_demo_has_a_sharded_task_the_demo_unit_can_take(alice):
+    from apps.execution import services as unit_services
+
+    call_command("demo_data", "--if-empty")
+    parent = Task.objects.get(reference="kb-all")
+    assert parent.shard_count == 4 and parent.status == "queued"
+
+    unit_services.units_dispatch_waiting()  # the units sweep's pass: split into its shards
+
+    parent.refresh_from_db()
+    assert parent.status == "running"
+    assert parent.children.filter(status="queued").count() == 4

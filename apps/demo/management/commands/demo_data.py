@@ -72,6 +72,10 @@ class Command(BaseCommand):
                               task_type=types["document_processing"], labels=["kb"])
             for n in range(1, 6)
         ]
+        # A sharded one: four shards the demo unit takes, and the parent that joins them.
+        specs.append(services.TaskSpec(title="Re-embed the whole knowledge base",
+                                       reference="kb-all", labels=["kb"], shard_count=4,
+                                       task_type=types["document_processing"]))
         specs += [
             services.TaskSpec(title="Review invoice 2026-114", task_type=types["invoice_review"]),
             services.TaskSpec(title="Call back ACME about renewal",
