@@ -351,9 +351,7 @@ class Task(ConcurrentTransitionMixin, models.Model):
     @transition(field=status, source=S.RUNNING, target=S.COMPLETED, conditions=[_is_whole])
     def join(self, *, result=None) -> None:
         """Every shard completed: the parent's result is theirs, reduced."""
-        self.result = result
-        self.progress = 100
-        self.finished_at = timezone.now()
+        self._completed_with(result)
 
     @transition(field=status, source=S.RUNNING, target=S.FAILED, conditions=[_is_whole])
     def fail_shards(self, *, error: str) -> None:
@@ -380,6 +378,9 @@ class Task(ConcurrentTransitionMixin, models.Model):
 
     @transition(field=status, source=S.RUNNING, target=S.COMPLETED, conditions=[_not_whole])
     def complete(self, *, result=None) -> None:
+        self._completed_with(result)
+
+    def _completed_with(self, result) -> None:
         self.result = result
         self.progress = 100
         self.finished_at = timezone.now()

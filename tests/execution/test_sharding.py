@@ -115,13 +115,17 @@ def test_a_shards_retryable_failure_retries_that_shard_alone(olga, units):
     assert len(shards) == 3  # no new shard was made
 
 
-def test_a_shard_failed_for_good_fails_the_parent_and_cancels_the_others(olga, units):
-    docs = sharded_type()
-    parent = create_task(by=olga, task_type=docs, shard_count=3)
+def three_shards_one_done_one_failed(olga, units, error: str):
+    """A parent of three shards, one per unit: w2's completed, w1's failed for good."""
+    parent = create_task(by=olga, task_type=sharded_type(), shard_count=3)
     got = {uid: claim(token, uid)[0] for uid, token in units.items()}
     finish(units["w2"], got["w2"], "ok")
+    finish(units["w1"], got["w1"], fail=error, retryable=False)
+    return parent, got
 
-    finish(units["w1"], got["w1"], fail="corrupt page", retryable=False)
+
+def test_a_shard_failed_for_good_fails_the_parent_and_cancels_the_others(olga, units):
+    parent, got = three_shards_one_done_one_failed(olga, units, "corrupt page")
 
     parent.refresh_from_db()
     assert parent.status == S.FAILED
@@ -135,11 +139,7 @@ def test_a_shard_failed_for_good_fails_the_parent_and_cancels_the_others(olga, u
 
 
 def test_retrying_a_failed_parent_runs_only_the_shards_that_did_not_complete(olga, units):
-    docs = sharded_type()
-    parent = create_task(by=olga, task_type=docs, shard_count=3)
-    got = {uid: claim(token, uid)[0] for uid, token in units.items()}
-    finish(units["w2"], got["w2"], "kept")
-    finish(units["w1"], got["w1"], fail="flaky", retryable=False)
+    parent, got = three_shards_one_done_one_failed(olga, units, "flaky")
     completed_id = got["w2"]["id"]
 
     response = api_client(olga).post(f"/api/v1/tasks/{parent.pk}/retry")
