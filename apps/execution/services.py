@@ -49,6 +49,7 @@ SWEEPER = Actor.system("units")
 OFFLINE = "unit_offline"  # the cause tag a failover's requeue carries
 LEASE_EXPIRED = "lease_expired"
 DRAINED = "unit_draining"
+NOT_STARTED = "not_started"
 _UNSET: Any = object()
 SWEEP_BATCH = 500  # tasks a sweep takes on at most per run; the next run takes the rest
 REGISTRATION_FIELDS = ("unit_type", "name", "capacity", "endpoint", "labels",
@@ -256,7 +257,7 @@ def units_sweep(*, now: datetime | None = None) -> SweepResult:
         if now.timestamp() - remembering_since >= settings.UNIT_HEARTBEAT_GRACE_SECONDS:
             result.offline, result.failed_over = _fail_over_silent(heard, now)
     result.timed_out = _fail_timed_out(now)  # first: past its time is a failure, counted
-    result.leases_expired = _take_back_expired_leases(now)
+    result.leases_expired = _take_back_expired_leases(now) + _take_back_unstarted(now)
     result.routed = units_dispatch_waiting()  # after failover: its work routed again at once
     return result
 
@@ -338,15 +339,30 @@ def _fail_over_silent(heard: dict[int, beats.Beat], now: datetime) -> tuple[int,
 
 
 def _take_back_expired_leases(now: datetime) -> int:
+    return _requeue_by_unit(
+        task_services.tasks_lease_expired_ids(now=now), cause=LEASE_EXPIRED,
+        reason="lease expired: no heartbeat or progress from its unit in time")
+
+
+def _take_back_unstarted(now: datetime) -> int:
+    """Work routed to a unit that heartbeats but never claims it (its claim loop is stuck, or
+    it serves the type no more) goes back to be routed again: heartbeats renew the lease of
+    everything a unit holds, so the lease alone would keep such work there for ever."""
+    stale = (Task.objects.filter(status="assigned", assignee_unit__isnull=False,
+                                 assigned_at__lt=now - timedelta(
+                                     seconds=settings.UNIT_LEASE_SECONDS))
+             .values_list("pk", "assignee_unit_id")[:SWEEP_BATCH])
+    return _requeue_by_unit(stale, cause=NOT_STARTED, reason=(
+        f"not started: routed to its unit more than {settings.UNIT_LEASE_SECONDS} s ago"))
+
+
+def _requeue_by_unit(rows, *, cause: str, reason: str) -> int:
     by_unit: dict[int, list] = {}
-    for task_id, unit_pk in task_services.tasks_lease_expired_ids(now=now):
+    for task_id, unit_pk in rows:
         by_unit.setdefault(unit_pk, []).append(task_id)
-    taken = 0
-    for unit_pk, task_ids in by_unit.items():
-        taken += task_services.tasks_requeue_from_unit(
-            unit_pk=unit_pk, task_ids=task_ids, by=SWEEPER, cause=LEASE_EXPIRED,
-            reason="lease expired: no heartbeat or progress from its unit in time")
-    return taken
+    return sum(task_services.tasks_requeue_from_unit(
+        unit_pk=unit_pk, task_ids=task_ids, by=SWEEPER, cause=cause, reason=reason)
+        for unit_pk, task_ids in by_unit.items())
 
 
 # --- flow control of a unit type's queue -------------------------------------------------------

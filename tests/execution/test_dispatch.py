@@ -191,3 +191,21 @@ def test_the_dry_run_ranks_no_people_for_a_unit_types_task(olga, alice):
         task = create_task(by=olga, task_type=docs)
         response = api_client(olga).get(f"/api/v1/tasks/{task.pk}/candidates")
         assert response.status_code == 200 and response.json() == [], strategy
+
+
+def test_work_routed_to_a_unit_that_never_starts_it_is_routed_again(settings, olga):
+    docs = routed_type("failover", order=["worker-001", "worker-002"])
+    units = [register(uid, capacity=5)[0] for uid in ("worker-001", "worker-002")]
+    task = create_task(by=olga, task_type=docs)
+    services.units_route(task_type_ids=[docs.pk])
+    assert str(task.pk) in held_by("worker-001")
+    # Both heartbeat (their leases renewed) but worker-001 never claims: the work goes back
+    # once it has sat there longer than a lease, and is routed anew (by failover: to the
+    # first live unit, worker-001 again, which is what the order says).
+    later = timezone.now() + timedelta(seconds=settings.UNIT_LEASE_SECONDS + 1)
+    for unit in units:
+        beats.record(unit.pk, load=0, metrics={}, at=later.timestamp())
+    services.units_sweep(now=later)
+    history = list(Task.objects.get(pk=task.pk).history.values_list("transition", "reason"))
+    assert history[-2][0] == "requeue" and history[-2][1].startswith("not started:")
+    assert history[-1][0] == "assign"
