@@ -3,7 +3,8 @@ the next requests with the faults it is given, then forwards to the real server.
 
 Faults, one per request in order: `503` (optionally with a Retry-After value), `429`, `502`,
 `drop` (the connection closes before the request is forwarded: nothing done) and
-`lost` (forwarded and done, then the connection closes before the answer: the answer is lost).
+`lost` (forwarded and done, then the connection closes before the answer: the answer is lost),
+`slow` (forwarded after SLOW_SECONDS, as a server holding a long-poll claim would answer).
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import http.client
 import json
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+SLOW_SECONDS = 1.5
 
 
 @dataclass
@@ -78,7 +82,9 @@ class FaultProxy:
                 proxy.seen.append(Seen(self.command, self.path, body, name))
                 if name == "drop":
                     return self._hang_up()
-                if fault and name != "lost":
+                if name == "slow":
+                    time.sleep(SLOW_SECONDS)
+                elif fault and name != "lost":
                     return self._refuse(int(name), fault[1])
                 status, headers, answer = self._forward(body)
                 if name == "lost":
