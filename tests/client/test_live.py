@@ -26,10 +26,13 @@ from .conftest import unit_id
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_login_gives_a_token_the_client_then_uses(api_url, docs, django_user_model):
+def test_login_gives_a_token_the_client_then_uses(api_url, docs, django_user_model, settings):
     # A name of its own: login counters live in a Redis shared by parallel runs.
     name = f"integrator-{uuid.uuid4().hex[:8]}"
-    # Hashed as the server process hashes (this process's test settings use a fast hasher).
+    # Hashed as a server process hashes; the live_server thread (SQLite) reads this
+    # process's settings, whose test hasher is another.
+    settings.PASSWORD_HASHERS = [*settings.PASSWORD_HASHERS,
+                                 "django.contrib.auth.hashers.PBKDF2PasswordHasher"]
     hasher = PBKDF2PasswordHasher()
     django_user_model.objects.create(username=name, is_staff=True,
                                      password=hasher.encode("correct horse", hasher.salt()))
