@@ -18,7 +18,9 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY taskmanage ./taskmanage
 COPY apps ./apps
-RUN pip install .
+# The Python client too: the reference execution unit runs on it.
+COPY clients/python ./clients/python
+RUN pip install ./clients/python .
 
 COPY manage.py ./
 COPY templates ./templates

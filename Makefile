@@ -42,9 +42,11 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-# The stamp makes repeated runs instant: pip runs again only when pyproject.toml changed.
-$(VENV)/.installed: pyproject.toml | $(PY)
-	$(PY) -m pip install -e '.[dev]'
+# The stamp makes repeated runs instant: pip runs again only when a pyproject.toml changed.
+# The Python client (clients/python) is a package of its own, installed editable beside the
+# product: its tests run with the suite, and the reference unit is built on it.
+$(VENV)/.installed: pyproject.toml clients/python/pyproject.toml | $(PY)
+	$(PY) -m pip install -e clients/python -e '.[dev]'
 	touch $@
 
 # One shell under one WITH_REDIS: migrate and demo data need the broker as much as the system.
