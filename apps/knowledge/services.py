@@ -37,7 +37,7 @@ class ChunkIn:
     embedding: Sequence[float]
 
 
-def content_url(document_id: uuid.UUID) -> str:
+def content_url(*, document_id: uuid.UUID) -> str:
     """Where a unit fetches the bytes: a path on the API it already talks to."""
     return f"/api/v1/knowledge/documents/{document_id}/content"
 
@@ -53,7 +53,7 @@ def document_add(*, name: str, content: bytes, content_type: str, reference: str
         raise Conflict(f"there is no active task type {settings.KNOWLEDGE_TASK_TYPE!r} to "
                        "process documents (KNOWLEDGE_TASK_TYPE); an admin creates it")
     doc_id = uuid.uuid4()
-    payload = {"document_id": str(doc_id), "content_url": content_url(doc_id),
+    payload = {"document_id": str(doc_id), "content_url": content_url(document_id=doc_id),
                "chunk_size": chunk_size, "chunk_overlap": chunk_overlap,
                "content_type": kind, "name": name}
     spec = TaskSpec(title=f"Process {name}"[:TITLE_MAX], task_type=task_type,

@@ -77,7 +77,9 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     def get_parsers(self):
         method = getattr(self.request, "method", None)
         if method == "POST":
-            return [MultiPartParser()]
+            # JSON too, only to answer it clearly: a 400 saying the file is missing (or
+            # what is wrong with the JSON), where a 415 would leave the caller guessing.
+            return [MultiPartParser(), JSONParser()]
         if method == "PUT":
             return [ChunksParser()]
         return super().get_parsers()
@@ -141,10 +143,11 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     @action(detail=True, methods=["put"], filter_backends=[], pagination_class=None)
     def chunks(self, request, pk=None):
         """Replace the document's chunks: by the unit running its processing task."""
+        data = request.data  # a body that is no JSON is a 400 whoever sends it
         doc = get_object_or_404(Document.objects.defer("content").select_related("task"),
                                 pk=pk)
         services.chunks_may_store(document=doc, by=self._actor())
-        ser = ChunksStoreSerializer(data=request.data)
+        ser = ChunksStoreSerializer(data=data)
         ser.is_valid(raise_exception=True)
         task = Task(pk=ser.validated_data["task_id"])
         stored = services.chunks_store(document=doc, task=task, chunks=ser.chunk_items(),
