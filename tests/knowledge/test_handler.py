@@ -70,11 +70,29 @@ def test_each_kind_of_document_is_processed_end_to_end(alice, processing, unit, 
                       "characters": result["characters"], "embedding_dim": 256}
     assert len(stored) > 1 and all(len(c.text) <= 300 for c in stored)
     assert result["characters"] > 1000
-    stages = [line.split(":")[0] for _, line in job.reporter.lines]
-    assert stages == ["validate", "convert", "chunk", "embed", "store", "index"]
+    lines = [message for _, message in job.reporter.progresses if message]
+    assert [line.split(":")[0] for line in lines] == [
+        "validate", "convert", "chunk", "embed", "store", "index"]
+    assert lines[-1] == "index: searchable"
     percents = [p for p, _ in job.reporter.progresses]
     assert percents == sorted(percents) and percents[-1] == 100
-    assert "s left" in job.reporter.progresses[0][1]  # an estimate of the time left
+
+
+def test_a_long_stage_reports_the_time_left_and_embedding_progress(
+        alice, processing, unit, monkeypatch):
+    from taskmanage_client.pipeline import handler as pipeline
+
+    clock = iter(range(0, 1000, 10))  # ten seconds pass between readings
+    monkeypatch.setattr(pipeline, "clock", lambda: next(clock))
+    add(alice, b"word " * 2000, chunk_size=50, chunk_overlap=0)  # 200 chunks
+
+    outcome, _, job = process(unit)
+
+    assert outcome == "completed"
+    messages = [m for _, m in job.reporter.progresses if m]
+    assert messages[0] == "validate: 10000 bytes of text/plain (about 190 s left)"
+    assert [p for p, m in job.reporter.progresses if m is None] == [
+        20 + 60 * 64 / 200, 20 + 60 * 128 / 200, 20 + 60 * 192 / 200]
 
 
 def test_the_processed_document_is_what_search_finds(alice, processing, unit):
@@ -94,7 +112,7 @@ def test_a_cancelled_job_stops_between_stages_and_stores_nothing(alice, processi
     job.cancelled.set()
 
     assert run_handler(handlers.get("document_processing"), job) == ("cancelled", None)
-    assert [line.split(":")[0] for _, line in job.reporter.lines] == ["validate"]
+    assert [m.split(":")[0] for _, m in job.reporter.progresses] == ["validate"]
     assert not Chunk.objects.exists()
 
 

@@ -75,9 +75,12 @@ class Command(BaseCommand):
         # Cancelled below, before any unit sees it: the demo's cancelled task.
         specs = [services.TaskSpec(title="Index the old wiki", reference="kb-old",
                                    task_type=types["document_processing"], labels=["kb"])]
-        # A sharded one: four shards the demo unit takes, and the parent that joins them.
-        specs.append(services.TaskSpec(title="Re-embed the whole knowledge base",
+        # A sharded one: four shards a unit takes, and the parent that joins them. Its
+        # payload names the reference unit's `sleep` handler (shards copy it): there is no
+        # document behind it for the document pipeline to process.
+        specs.append(services.TaskSpec(title="Sharded demo: four shards that pause 2 s each",
                                        reference="kb-all", labels=["kb"], shard_count=4,
+                                       payload={"handler": "sleep", "seconds": 2},
                                        task_type=types["document_processing"]))
         specs += [
             services.TaskSpec(title="Review invoice 2026-114", task_type=types["invoice_review"]),

@@ -3,8 +3,9 @@
 Registered in the reference unit's registry on import (`taskmanage_client.unit` imports it,
 or `--import taskmanage_client.pipeline.handler`). The payload is what the server's
 `document_add` wrote: document_id, content_url, chunk_size, chunk_overlap, content_type,
-name. Each stage logs one line and reports progress with an estimate of the time left; a
-cancel is honoured between stages (and between embedding batches).
+name. Each stage reports its progress with one message (the task's log line for the stage)
+that estimates the time left; a cancel is honoured between stages (and between embedding
+batches).
 """
 
 from __future__ import annotations
@@ -25,25 +26,26 @@ STAGE_END = {"validate": 5, "convert": 15, "chunk": 20, "embed": 80, "store": 95
 # token sent there.
 CONTENT_PATH = re.compile(r"/api/v1/knowledge/documents/[0-9a-f-]{36}/content")
 EMBED_BATCH = 64
+clock = time.monotonic  # the estimate's clock (a test replaces it)
 
 
 class Stages:
     """Progress across the stages, with the time left estimated from the time spent."""
 
     def __init__(self, job: Job) -> None:
-        self.job, self.started, self.done = job, time.monotonic(), 0.0
-
-    def report(self, stage: str, pct: float, detail: str) -> None:
-        self.done = pct
-        elapsed = time.monotonic() - self.started
-        left = elapsed * (100 - pct) / pct if pct else None
-        eta = f", about {left:.0f} s left" if left is not None and pct < 100 else ""
-        self.job.progress(pct, f"{stage}: {detail}{eta}")
+        self.job, self.started = job, clock()
 
     def finish(self, stage: str, detail: str) -> None:
-        self.job.log(f"{stage}: {detail}")
-        self.report(stage, STAGE_END[stage], detail)
+        """The stage's line (a progress message is also the task's log line, so one call
+        does both), then a cancel check before the next stage begins."""
+        pct = STAGE_END[stage]
+        self.job.progress(pct, f"{stage}: {detail}{self.time_left(pct)}")
         self.job.raise_if_cancelled()
+
+    def time_left(self, pct: float) -> str:
+        elapsed = clock() - self.started
+        left = elapsed * (100 - pct) / pct
+        return f" (about {left:.0f} s left)" if left >= 1 else ""
 
 
 @handler("document_processing")
@@ -121,7 +123,7 @@ def _embed_all(chunks: list[str], stages: Stages) -> list[list[float]]:
         vectors.append([round(v, 6) for v in embed(text)])
         if i % EMBED_BATCH == 0 and i < len(chunks):
             stages.job.raise_if_cancelled()
-            stages.report("embed", start + span * i / len(chunks), f"{i} of {len(chunks)}")
+            stages.job.progress(start + span * i / len(chunks))  # no message: no log line
     return vectors
 
 
