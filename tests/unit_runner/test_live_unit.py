@@ -18,7 +18,7 @@ import pytest
 from taskmanage_client import Client
 from taskmanage_client.models import Task
 
-from tests.unit_runner.conftest import REGISTRATION_SECRET, Live
+from tests.unit_runner.conftest import REGISTRATION_SECRET, REPO_DIR, Live
 
 HEARTBEAT_EVERY = 0.5
 
@@ -199,3 +199,26 @@ def test_a_unit_started_again_after_a_shutdown_takes_work_again(live, tmp_path, 
     task = admin.create_task(title="next", task_type=kind, payload={"handler": "noop"})
     with unit(live, tmp_path, kind):
         assert finished(admin, task, tmp_path).status == "completed"
+
+
+def test_manage_py_run_unit_registers_through_the_database_and_serves(live, tmp_path):
+    admin = live.admin()
+    kind = new_type(admin)
+    task = admin.create_task(title="noop", task_type=kind, payload={"handler": "noop"})
+    with open(tmp_path / "unit.log", "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "run_unit", "--id", "from-manage", "--type", kind,
+             "--url", live.url, "--heartbeat-every", str(HEARTBEAT_EVERY), "--claim-wait", "1"],
+            cwd=REPO_DIR, env=live.env, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL)
+        try:
+            assert finished(admin, task, tmp_path).status == "completed"
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=20) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    assert admin.get_unit("from-manage").unit_type == kind
+

@@ -72,7 +72,7 @@ class Command(BaseCommand):
                               task_type=types["document_processing"], labels=["kb"])
             for n in range(1, 6)
         ]
-        # A sharded one: four shards the demo unit takes, and the parent that joins them.
+        # A sharded one: four shards the unit takes, and the parent that joins them.
         specs.append(services.TaskSpec(title="Re-embed the whole knowledge base",
                                        reference="kb-all", labels=["kb"], shard_count=4,
                                        task_type=types["document_processing"]))

@@ -285,7 +285,8 @@ class UnitRunner:
             self._give_back(running, "the unit is shutting down")
             return
         func = self.handlers.get(name) or self._missing(name)
-        logger.info("%s: task %s (%s) → %s", self.unit_id, job.id, task.task_type, name)
+        logger.info("%s: task %s %r (%s) → %s", self.unit_id, job.id, task.title, task.task_type,
+                    name)
         threading.Thread(target=self._work, args=(running, func), name=f"job-{job.id}",
                          daemon=True).start()
 
