@@ -222,3 +222,15 @@ def test_manage_py_run_unit_registers_through_the_database_and_serves(live, tmp_
 
     assert admin.get_unit("from-manage").unit_type == kind
 
+
+
+def test_a_unit_whose_token_was_replaced_stops_with_exit_code_3(live, tmp_path):
+    admin = live.admin()
+    kind = new_type(admin)
+    with unit(live, tmp_path, kind) as process:
+        wait_until(lambda: "serving" in unit_log(tmp_path), seconds=20, what="start",
+                   log=tmp_path)
+        admin.register_unit(unit_id=f"{kind}-worker", unit_type=kind)  # a new token
+
+        assert process.wait(timeout=20) == 3
+    assert "no longer accepts this unit's token" in unit_log(tmp_path)

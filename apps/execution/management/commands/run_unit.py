@@ -31,9 +31,12 @@ class Command(BaseCommand):
         logging.getLogger("httpx").setLevel(logging.WARNING)
         try:
             client = self._client(options)
-            serve(runner_for(client, options))
+            code = serve(runner_for(client, options))
         except TaskManageError as exc:
             raise CommandError(f"{options['id']}: {exc}") from exc
+        if code:
+            raise CommandError(f"{options['id']}: stopped: its token is no longer accepted",
+                               returncode=code)
 
     def _client(self, options) -> Client:
         if options["token"] or options["registration_secret"] or options["token_file"]:

@@ -218,7 +218,7 @@ def build_children(host: str, port: int) -> list[Child]:
         # (a second, with progress).
         Child(
             "unit",
-            [python, "manage.py", "run_unit", "--id", "worker-001",
+            [python, "manage.py", "run_unit", "--id", "demo-worker-1",
              "--type", "document_processing", "--capacity", "2",
              "--handler-for", "document_processing=sleep",
              "--url", f"http://{_local(host)}:{port}"],

@@ -154,6 +154,7 @@ class UnitRunner:
         self.batcher = Batcher(client, every=progress_every, on_lost=self._lost)
         self._threads: list[threading.Thread] = []
         self.done = 0
+        self.credential_lost = False
 
     # --- life cycle --------------------------------------------------------------------------
     def run(self) -> None:
@@ -245,10 +246,22 @@ class UnitRunner:
                 if failing:
                     logger.info("%s: heartbeats answered again", self.unit_id)
                 failing = False
+            except AuthenticationFailed as exc:
+                self._credential_lost(exc)
             except TaskManageError as exc:
                 if not failing:  # once per outage, not once per beat
                     logger.warning("%s: heartbeat failed (%s); still trying", self.unit_id, exc)
                 failing = True
+
+    def _credential_lost(self, exc: TaskManageError) -> None:
+        """The token was replaced (the unit registered again elsewhere) or revoked: nothing
+        more can be done with it, so the unit stops and says so; a supervisor that starts it
+        again (`make run`) registers it anew."""
+        if not self.credential_lost:
+            logger.error("%s: the server no longer accepts this unit's token (%s); stopping",
+                         self.unit_id, exc)
+        self.credential_lost = True
+        self.stop()
 
     # --- claims ------------------------------------------------------------------------------
     def _free(self) -> int:
@@ -265,6 +278,9 @@ class UnitRunner:
                 continue
             try:
                 tasks = self.client.claim(self.unit_id, max=free, wait=self.claim_wait)
+            except AuthenticationFailed as exc:
+                self._credential_lost(exc)
+                return
             except TaskManageError as exc:
                 logger.warning("%s: claim failed (%s); trying again in %.1f s", self.unit_id,
                                exc, delay)
