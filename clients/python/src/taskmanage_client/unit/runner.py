@@ -188,8 +188,12 @@ class UnitRunner:
         with contextlib.suppress(TaskManageError):
             self.client.drain(self.unit_id, reason="the unit is shutting down")
         claims = next((t for t in self._threads if t.name == "unit-claims"), None)
-        if claims is not None:  # what a claim under way brings back is given back at once
-            claims.join(self.claim_wait + 15)
+        # A claim under way is let to end (what it brings back is given back at once), unless
+        # a second signal says not to wait.
+        until = time.monotonic() + self.claim_wait + 15
+        while claims is not None and claims.is_alive() and not self.hurry.is_set() \
+                and time.monotonic() < until:
+            claims.join(0.2)
         deadline = time.monotonic() + self.grace
         with self._lock:
             while self.running and not self.hurry.is_set() and time.monotonic() < deadline:
@@ -223,8 +227,12 @@ class UnitRunner:
         if beat.status == "draining":
             # Left draining by its own last shutdown (or an admin): starting is serving again.
             logger.info("%s: was draining; taking work again", self.unit_id)
-            self.client.request("POST", f"/api/v1/execution-units/{self.unit_id}/undrain",
-                                json={"reason": "the unit started"})
+            try:
+                self.client.request("POST", f"/api/v1/execution-units/{self.unit_id}/undrain",
+                                    json={"reason": "the unit started"})
+            except TaskManageError as exc:
+                logger.warning("%s: could not undrain (%s); it gets no work until it is",
+                               self.unit_id, exc)
 
     def _beat(self) -> Any:
         metadata = {**machine_metrics(), "running": len(self.running),
