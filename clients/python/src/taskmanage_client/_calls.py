@@ -178,8 +178,10 @@ def log(task_id: str, lines: list[str | tuple[str, str]]) -> Call:
 
 
 def complete(task_id: str, result: Any = None) -> Call:
-    # A task type that asks for approval of completion sends it to review instead.
-    return _task_action(task_id, "complete", {"result": result},
+    # A task type that asks for approval of completion sends it to review instead. No
+    # result is no `result` key: the API takes any JSON there but null.
+    body = {} if result is None else {"result": result}
+    return _task_action(task_id, "complete", body,
                         settled=frozenset({"completed", "in_review"}))
 
 

@@ -79,12 +79,16 @@ def runner_for(client: Client, options: dict[str, Any]) -> UnitRunner:
                       claim_wait=options["claim_wait"], grace=options["grace"])
 
 
+CREDENTIAL_LOST = 3
+
+
 def serve(runner: UnitRunner) -> int:
-    """Run until SIGTERM or SIGINT (a second one skips the grace period); 0 when stopped."""
+    """Run until SIGTERM or SIGINT (a second one skips the grace period): 0 when stopped so,
+    3 when the server stopped accepting the unit's token."""
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: runner.stop())
     runner.run()
-    return 0
+    return CREDENTIAL_LOST if runner.credential_lost else 0
 
 
 def configure_logging(level: str) -> None:

@@ -154,6 +154,7 @@ class UnitRunner:
         self.batcher = Batcher(client, every=progress_every, on_lost=self._lost)
         self._threads: list[threading.Thread] = []
         self.done = 0
+        self.credential_lost = False
 
     # --- life cycle --------------------------------------------------------------------------
     def run(self) -> None:
@@ -187,8 +188,12 @@ class UnitRunner:
         with contextlib.suppress(TaskManageError):
             self.client.drain(self.unit_id, reason="the unit is shutting down")
         claims = next((t for t in self._threads if t.name == "unit-claims"), None)
-        if claims is not None:  # what a claim under way brings back is given back at once
-            claims.join(self.claim_wait + 15)
+        # A claim under way is let to end (what it brings back is given back at once), unless
+        # a second signal says not to wait.
+        until = time.monotonic() + self.claim_wait + 15
+        while claims is not None and claims.is_alive() and not self.hurry.is_set() \
+                and time.monotonic() < until:
+            claims.join(0.2)
         deadline = time.monotonic() + self.grace
         with self._lock:
             while self.running and not self.hurry.is_set() and time.monotonic() < deadline:
@@ -222,8 +227,12 @@ class UnitRunner:
         if beat.status == "draining":
             # Left draining by its own last shutdown (or an admin): starting is serving again.
             logger.info("%s: was draining; taking work again", self.unit_id)
-            self.client.request("POST", f"/api/v1/execution-units/{self.unit_id}/undrain",
-                                json={"reason": "the unit started"})
+            try:
+                self.client.request("POST", f"/api/v1/execution-units/{self.unit_id}/undrain",
+                                    json={"reason": "the unit started"})
+            except TaskManageError as exc:
+                logger.warning("%s: could not undrain (%s); it gets no work until it is",
+                               self.unit_id, exc)
 
     def _beat(self) -> Any:
         metadata = {**machine_metrics(), "running": len(self.running),
@@ -245,10 +254,22 @@ class UnitRunner:
                 if failing:
                     logger.info("%s: heartbeats answered again", self.unit_id)
                 failing = False
+            except AuthenticationFailed as exc:
+                self._credential_lost(exc)
             except TaskManageError as exc:
                 if not failing:  # once per outage, not once per beat
                     logger.warning("%s: heartbeat failed (%s); still trying", self.unit_id, exc)
                 failing = True
+
+    def _credential_lost(self, exc: TaskManageError) -> None:
+        """The token was replaced (the unit registered again elsewhere) or revoked: nothing
+        more can be done with it, so the unit stops and says so; a supervisor that starts it
+        again (`make run`) registers it anew."""
+        if not self.credential_lost:
+            logger.error("%s: the server no longer accepts this unit's token (%s); stopping",
+                         self.unit_id, exc)
+        self.credential_lost = True
+        self.stop()
 
     # --- claims ------------------------------------------------------------------------------
     def _free(self) -> int:
@@ -265,6 +286,9 @@ class UnitRunner:
                 continue
             try:
                 tasks = self.client.claim(self.unit_id, max=free, wait=self.claim_wait)
+            except AuthenticationFailed as exc:
+                self._credential_lost(exc)
+                return
             except TaskManageError as exc:
                 logger.warning("%s: claim failed (%s); trying again in %.1f s", self.unit_id,
                                exc, delay)
@@ -285,7 +309,8 @@ class UnitRunner:
             self._give_back(running, "the unit is shutting down")
             return
         func = self.handlers.get(name) or self._missing(name)
-        logger.info("%s: task %s (%s) → %s", self.unit_id, job.id, task.task_type, name)
+        logger.info("%s: task %s %r (%s) → %s", self.unit_id, job.id, task.title, task.task_type,
+                    name)
         threading.Thread(target=self._work, args=(running, func), name=f"job-{job.id}",
                          daemon=True).start()
 
