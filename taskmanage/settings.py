@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "apps.assignment",
     "apps.approvals",
     "apps.execution",
+    "apps.knowledge",
     "apps.ops",
     "apps.demo",
 ]
@@ -427,6 +428,19 @@ UNIT_CLAIM_MAX_WAIT = env_int("UNIT_CLAIM_MAX_WAIT", 30, minimum=0)
 UNIT_REGISTRATION_SECRETS = dict(
     item.split(":", 1) for item in env_list("UNIT_REGISTRATION_SECRETS", []) if ":" in item
 )
+
+# --- Knowledge base ---------------------------------------------------------------------------
+# An uploaded document is kept in the database: small files only (a 400 past this size).
+KNOWLEDGE_MAX_DOCUMENT_BYTES = env_int("KNOWLEDGE_MAX_DOCUMENT_BYTES", 10 * 1024 * 1024,
+                                       minimum=1024)
+# The task type that processes an uploaded document (served by the reference unit).
+KNOWLEDGE_TASK_TYPE = env_str("KNOWLEDGE_TASK_TYPE", "document_processing")
+# Bounds on what a unit stores for one document: chunks, characters per chunk.
+KNOWLEDGE_MAX_CHUNKS = env_int("KNOWLEDGE_MAX_CHUNKS", 5000, minimum=1)
+KNOWLEDGE_MAX_CHUNK_SIZE = env_int("KNOWLEDGE_MAX_CHUNK_SIZE", 4000, minimum=100)
+# A document's chunks with their vectors are one request body, larger than API_MAX_BODY_BYTES.
+KNOWLEDGE_MAX_CHUNKS_BODY_BYTES = env_int("KNOWLEDGE_MAX_CHUNKS_BODY_BYTES", 64 * 1024 * 1024,
+                                          minimum=1024)
 
 APPROVAL_ESCALATE_AFTER = env_int("APPROVAL_ESCALATE_AFTER_SECONDS", 86400, minimum=60)
 

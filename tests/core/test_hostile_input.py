@@ -85,6 +85,7 @@ def every_kind_of_object():
     returns the id to put in a route after each resource's path segment."""
     from apps.core.actors import Actor
     from apps.execution.services import unit_register
+    from apps.knowledge.services import document_add
     from apps.staff.models import Skill, Team
     from tests.builders import create_task, make_leave
 
@@ -92,7 +93,12 @@ def every_kind_of_object():
     staff = make_staff("ann")
     asked = create_task(by=admin, task_type=make_task_type(
         "nest", requires_creation_approval=True))
+    make_task_type("document_processing", assignee_kind="unit")
+    document = document_add(name="a.txt", content=b"text", content_type="text/plain",
+                            reference="kb-1", chunk_size=100, chunk_overlap=0,
+                            by=Actor.for_user(admin))
     return admin, {
+        "documents": document.pk,
         "tasks": asked.pk, "task-types": "nest", "skills": Skill.objects.create(name="py").pk,
         "teams": Team.objects.create(name="core").pk, "staff": staff.pk,
         "leaves": make_leave(staff, days_from_now=3).pk,

@@ -28,7 +28,7 @@ def test_demo_task_types_are_made_as_an_operator_makes_them(alice):
         ("accounting", 3)]
 
 
-def test_the_demo_has_a_sharded_task_the_demo_unit_can_take(alice):
+def test_the_demo_has_a_sharded_task_a_unit_can_take(alice):
     from apps.execution import services as unit_services
 
     call_command("demo_data", "--if-empty")

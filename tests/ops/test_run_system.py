@@ -252,7 +252,7 @@ def test_children_die_with_a_supervisor_killed_outright(tmp_path: Path) -> None:
     assert not alive(child)
 
 
-def test_children_are_web_worker_beat_and_a_demo_unit_from_this_interpreter() -> None:
+def test_children_are_web_worker_beat_and_the_reference_unit_from_this_interpreter() -> None:
     children = {c.name: c.argv for c in run_system.build_children("127.0.0.1", 8123)}
 
     assert set(children) == {"web", "worker", "beat", "unit"}
@@ -267,7 +267,7 @@ def test_children_are_web_worker_beat_and_a_demo_unit_from_this_interpreter() ->
     assert web[web.index("--host") + 1] == "127.0.0.1"
     assert children["worker"][children["worker"].index("-Q") + 1] == "critical,default,low"
     assert "django_celery_beat.schedulers:DatabaseScheduler" in children["beat"]
-    assert children["unit"][1:3] == ["manage.py", "demo_unit"]
+    assert children["unit"][1:3] == ["manage.py", "run_unit"]
     assert children["unit"][-1] == "http://127.0.0.1:8123"  # the web child's address
 
 

@@ -7,6 +7,7 @@ lives in its own app (apps.demo), above all the others, rather than in any one o
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -15,12 +16,16 @@ from django.utils import timezone
 
 from apps.assignment.services import assign_queued
 from apps.core.actors import Actor
+from apps.knowledge.services import document_add
 from apps.staff.models import Skill, Team
 from apps.staff.services import skill_create, staff_create, team_create
 from apps.tasks import services
 from apps.tasks.models import Task, TaskType
 from apps.tasks.states import AssigneeKind, Priority
 
+DOCUMENTS = Path(__file__).resolve().parents[2] / "documents"
+DOCUMENT_TYPES = {".txt": "text/plain", ".md": "text/markdown", ".html": "text/html",
+                  ".pdf": "application/pdf"}
 TEAM = [  # username, capacity, seniority, skills
     ("demo-ann", 3, 4, {"phone": 4, "accounting": 5}),
     ("demo-ben", 3, 2, {"phone": 5, "sql": 3}),
@@ -67,14 +72,15 @@ class Command(BaseCommand):
             types[spec["key"]] = (TaskType.objects.filter(key=spec["key"]).first()
                                   or services.task_type_create(by=by, **spec,
                                                                required_skills=skills))
-        specs = [
-            services.TaskSpec(title=f"Index knowledge base {n}", reference=f"kb-{n}",
-                              task_type=types["document_processing"], labels=["kb"])
-            for n in range(1, 6)
-        ]
-        # A sharded one: four shards the demo unit takes, and the parent that joins them.
-        specs.append(services.TaskSpec(title="Re-embed the whole knowledge base",
+        # Cancelled below, before any unit sees it: the demo's cancelled task.
+        specs = [services.TaskSpec(title="Index the old wiki", reference="kb-old",
+                                   task_type=types["document_processing"], labels=["kb"])]
+        # A sharded one: four shards a unit takes, and the parent that joins them. Its
+        # payload names the reference unit's `sleep` handler (shards copy it): there is no
+        # document behind it for the document pipeline to process.
+        specs.append(services.TaskSpec(title="Sharded demo: four shards that pause 2 s each",
                                        reference="kb-all", labels=["kb"], shard_count=4,
+                                       payload={"handler": "sleep", "seconds": 2},
                                        task_type=types["document_processing"]))
         specs += [
             services.TaskSpec(title="Review invoice 2026-114", task_type=types["invoice_review"]),
@@ -86,10 +92,19 @@ class Command(BaseCommand):
         _, created = services.tasks_create_batch(specs=specs, by=by)
         services.task_transition(task_id=created[0].pk, action="cancel", by=by,
                                  reason="demo: a cancelled task")
+        self._documents(by)
         assign_queued()
         self.stdout.write(f"Demo team {team.name}: " + ", ".join(u for u, *_ in TEAM)
                           + " (no passwords yet: `make manage ARGS=set_demo_passwords` sets them)")
         return Task.objects.count()
+
+    def _documents(self, by: Actor) -> None:
+        """The shipped documents, each in its knowledge base (kb-1…), through the same
+        service as an upload: each gets its processing task, which the reference unit runs."""
+        for n, path in enumerate(sorted(DOCUMENTS.iterdir()), 1):
+            document_add(name=path.name, content=path.read_bytes(),
+                         content_type=DOCUMENT_TYPES[path.suffix], reference=f"kb-{n}",
+                         chunk_size=400, chunk_overlap=60, by=by)
 
     def _team(self) -> Team:
         team = (Team.objects.filter(name="Demo operations").first()

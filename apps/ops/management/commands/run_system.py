@@ -213,10 +213,15 @@ def build_children(host: str, port: int) -> list[Child]:
             [python, "-m", "celery", "-A", "taskmanage", "beat", "-l", "info",
              "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"],
         ),
-        # A demo execution unit, so the demo's unit work (document_processing) moves.
+        # The reference execution unit, so the demo's unit work (document_processing) moves.
+        # Until the document pipeline's handler exists, that work is the `sleep` handler's
+        # (a second, with progress).
         Child(
             "unit",
-            [python, "manage.py", "demo_unit", "--url", f"http://{_local(host)}:{port}"],
+            [python, "manage.py", "run_unit", "--id", "demo-worker-1",
+             "--type", "document_processing", "--capacity", "2",
+             "--handler-for", "document_processing=sleep",
+             "--url", f"http://{_local(host)}:{port}"],
         ),
     ]  # fmt: skip
 
@@ -248,8 +253,8 @@ def port_open(host: str, port: int) -> bool:
 
 
 class Command(BaseCommand):
-    help = ("Start web (HTTP and WebSockets), Celery worker and beat and a demo execution "
-            "unit, plus Redis when REDIS_URL is unset.")
+    help = ("Start web (HTTP and WebSockets), Celery worker and beat and the reference "
+            "execution unit, plus Redis when REDIS_URL is unset.")
 
     def handle(self, *args, **options) -> None:
         host = os.environ.get("HOST", "127.0.0.1")
