@@ -17,11 +17,15 @@ from .models import Chunk, Document
 def documents_visible_to(*, user) -> QuerySet[Document]:
     """Who may see a document's processing task may see the document (admins and managers
     every document, tasks gone included); without its bytes, which only `content` serves."""
-    qs = (Document.objects.defer("content").select_related("task", "created_by")
-          .annotate(chunk_count=Count("chunks")).order_by("-created_at", "id"))
+    return (_visible(Document.objects.defer("content"), user=user)
+            .select_related("task", "created_by").annotate(chunk_count=Count("chunks"))
+            .order_by("-created_at", "id"))
+
+
+def _visible(documents: QuerySet[Document], *, user) -> QuerySet[Document]:
     if sees_all_tasks(user):
-        return qs
-    return qs.filter(task__in=tasks_visible_to(user=user).values("pk"))
+        return documents
+    return documents.filter(task__in=tasks_visible_to(user=user).values("pk"))
 
 
 @dataclass(frozen=True)
@@ -34,8 +38,11 @@ class Hit:
     score: float
 
 
-def kb_search(*, query: str, reference: str | None = None, limit: int = 5) -> list[Hit]:
-    """The chunks nearest the query by cosine similarity, best first.
+def kb_search(*, query: str, user=None, reference: str | None = None,
+              limit: int = 5) -> list[Hit]:
+    """The chunks nearest the query by cosine similarity, best first, among the documents
+    `user` may see (None: all of them, for an operator's command): a search must not show a
+    document's text to someone its page would refuse.
 
     The query is embedded by the very function the units embed chunks with
     (taskmanage_client.pipeline.embed), so both are in one space. Without pgvector the
@@ -48,6 +55,9 @@ def kb_search(*, query: str, reference: str | None = None, limit: int = 5) -> li
     if not vector.any():
         return []
     candidates = Chunk.objects.order_by("pk")
+    if user is not None:
+        candidates = candidates.filter(
+            document__in=_visible(Document.objects.all(), user=user).values("pk"))
     if reference:
         candidates = candidates.filter(reference=reference)
     rows = list(candidates.values_list("pk", "embedding"))

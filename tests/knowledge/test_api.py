@@ -301,8 +301,8 @@ def test_search_returns_the_nearest_chunks_first(alice, mallory, processing):
     _store(leases, ["Units claim tasks under a lease.", "Heartbeats renew the lease."], token)
     _store(money, ["Invoice reviews need a manager's approval."], token)
 
-    response = api_client(mallory).get("/api/v1/knowledge/search",
-                                       {"q": "invoice approval", "limit": 2})
+    response = api_client(alice).get("/api/v1/knowledge/search",
+                                     {"q": "invoice approval", "limit": 2})
 
     assert response.status_code == 200
     hits = response.json()
@@ -311,9 +311,12 @@ def test_search_returns_the_nearest_chunks_first(alice, mallory, processing):
                        "index": 0, "text": "Invoice reviews need a manager's approval.",
                        "score": pytest.approx(hits[0]["score"])}
     assert hits[0]["score"] > hits[1]["score"]
-    only_kb1 = api_client(mallory).get("/api/v1/knowledge/search",
-                                       {"q": "invoice approval", "reference": "kb-1"}).json()
+    only_kb1 = api_client(alice).get("/api/v1/knowledge/search",
+                                     {"q": "invoice approval", "reference": "kb-1"}).json()
     assert {h["reference"] for h in only_kb1} == {"kb-1"}
+    # mallory may see neither document's task: the search shows her none of their text.
+    assert api_client(mallory).get("/api/v1/knowledge/search",
+                                   {"q": "invoice approval"}).json() == []
 
 
 @pytest.mark.parametrize(("params", "field"), [

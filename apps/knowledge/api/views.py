@@ -165,7 +165,7 @@ class SearchView(APIView):
             raise PermissionDenied("Units do not search the knowledge base.")
         ser = SearchQuerySerializer(data=request.query_params)
         ser.is_valid(raise_exception=True)
-        hits = kb_search(query=ser.validated_data["q"],
+        hits = kb_search(query=ser.validated_data["q"], user=request.user,
                          reference=ser.validated_data.get("reference") or None,
                          limit=ser.validated_data["limit"])
         return Response(SearchHitSerializer(hits, many=True).data)
