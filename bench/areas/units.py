@@ -15,6 +15,12 @@ On the deployed server (taskmanage.serving) with PostgreSQL and Redis, in one ru
   a time through the API; beside the peers' dispatch p99 (publish to the task body
   starting). Target: below 100 ms. The API call's own time before the task is queued (auth,
   validation) is not counted, as a peer's publisher's is not.
+- units.reference_unit: the same no-op tasks done end to end by REFERENCE_UNITS processes of the
+  reference unit (`python -m taskmanage_client.unit`, handler `noop`, capacity BATCH each):
+  from the tasks being queued (the units already long-polling) to the last one completed;
+  beside the raw protocol figure of this run (units.claim_complete), which batches its
+  results where the reference unit reports each task as its handler returns. No target: it
+  shows what a real unit's own work (threads, one report per task) costs over the protocol.
 - units.failover_seconds: from a unit's last heartbeat to its task claimed by another unit
   (the units sweep running every UNIT_SWEEP_INTERVAL_SECONDS, as beat runs it). Target: at
   most the unit's heartbeat timeout + 2 s.
@@ -27,12 +33,17 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import suppress
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -40,6 +51,7 @@ from django.db import transaction
 from django.db.models import ProtectedError
 
 from apps.core.actors import Actor
+from apps.execution import beats
 from apps.execution import services as unit_services
 from apps.execution.models import ExecutionUnit
 from apps.tasks import services as task_services
@@ -70,6 +82,7 @@ def run(ctx: BenchContext) -> Iterator[Figure]:
     yield _heartbeats(ctx, server)
     tasks = max(500, int(400 * ctx.seconds))
     throughput = _claim_complete(ctx, server, task_type, tasks)
+    reference = _reference_units(ctx, server, tasks)
     latency = _dispatch_latency(ctx, server, who)
     failover = _failover(ctx, server, task_type)
     peers = dict(peer_results(
@@ -78,6 +91,7 @@ def run(ctx: BenchContext) -> Iterator[Figure]:
     for peer, result in peers.items():
         yield from figures(peer, result)
     yield _throughput_figure(throughput, peers)
+    yield _reference_figure(reference, throughput)
     yield _latency_figure(latency, peers)
     yield failover
 
@@ -208,6 +222,74 @@ def _claim_complete(ctx: BenchContext, server: Server, task_type: TaskType,
         raise RuntimeError(f"{completed} of {n} tasks completed ({sum(done)} reported)")
     return {"rate": n / elapsed, "tasks": n, "seconds": round(elapsed, 2), "units": UNITS,
             "batch": BATCH}
+
+
+def _reference_units(ctx: BenchContext, server: Server, n: int) -> dict[str, Any]:
+    """The reference unit's processes against the server: how fast they finish `n` tasks."""
+    ctx.log(f"units.reference_unit: {UNITS} reference unit processes, {n} no-op tasks")
+    processes, logs = [], []
+    for i in range(UNITS):
+        unit_id, token = _register(f"ref-{i}", capacity=BATCH)
+        fd, name = tempfile.mkstemp(prefix=f"bench-reference-unit-{i}-", suffix=".log")
+        logs.append(name)
+        with os.fdopen(fd, "wb") as log:  # the child keeps its own copy of the descriptor
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "taskmanage_client.unit", "--id", unit_id,
+                 "--type", UNIT_TYPE, "--capacity", str(BATCH),
+                 "--url", f"http://{server.hostport}", "--token", token,
+                 "--handler-for", f"{UNIT_TYPE}=noop", "--heartbeat-every", "1",
+                 "--claim-wait", "5", "--log-level", "WARNING"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT))
+    try:
+        _wait_heard(UNITS, prefix=f"{UNIT_PREFIX}ref-")
+        ids = _queue(n)
+        started = time.perf_counter()
+        done = _wait_completed(ids, timeout=max(60.0, 20 * ctx.seconds))
+        elapsed = time.perf_counter() - started
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            with suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=30)
+    if done != n:
+        raise RuntimeError(f"the reference units completed {done} of {n} tasks; logs: {logs}")
+    for name in logs:
+        Path(name).unlink(missing_ok=True)
+    return {"rate": n / elapsed, "tasks": n, "seconds": round(elapsed, 2), "units": UNITS,
+            "capacity": BATCH}
+
+
+def _wait_heard(count: int, *, prefix: str, timeout: float = 60.0) -> None:
+    """Until `count` units of `prefix` have heartbeated (started, registered, claiming)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pks = set(ExecutionUnit.objects.filter(unit_id__startswith=prefix)
+                  .values_list("pk", flat=True))
+        if len(pks & set(beats.latest())) >= count:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{count} reference units did not heartbeat within {timeout:g} s")
+
+
+def _wait_completed(ids: list[str], *, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    done = 0
+    while time.monotonic() < deadline:
+        done = Task.objects.filter(pk__in=ids, status=TaskStatus.COMPLETED).count()
+        if done == len(ids):
+            break
+        time.sleep(0.02)
+    return done
+
+
+def _reference_figure(reference: dict[str, Any], raw: dict[str, Any]) -> Figure:
+    return Figure(
+        name="units.reference_unit", value=reference["rate"], unit="tasks/s",
+        baseline_name="units.claim_complete", baseline_value=raw["rate"],
+        target_note="none: reported beside the raw protocol (batched results) of this run",
+        extra={"reference_unit": reference},
+    )
 
 
 def _throughput_figure(units: dict[str, Any], peers: dict[str, dict[str, Any]]) -> Figure:
