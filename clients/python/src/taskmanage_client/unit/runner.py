@@ -184,6 +184,7 @@ class UnitRunner:
 
     def shutdown(self) -> None:
         self.stopping.set()
+        deadline = time.monotonic() + self.grace  # for running work, counted from the signal
         logger.info("%s: stopping: no new work, %d running", self.unit_id, len(self.running))
         with contextlib.suppress(TaskManageError):
             self.client.drain(self.unit_id, reason="the unit is shutting down")
@@ -194,7 +195,6 @@ class UnitRunner:
         while claims is not None and claims.is_alive() and not self.hurry.is_set() \
                 and time.monotonic() < until:
             claims.join(0.2)
-        deadline = time.monotonic() + self.grace
         with self._lock:
             while self.running and not self.hurry.is_set() and time.monotonic() < deadline:
                 self._lock.wait(min(0.2, max(0.0, deadline - time.monotonic())))
