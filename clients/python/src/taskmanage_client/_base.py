@@ -23,6 +23,12 @@ class BaseClient:
         # The same bound on connecting, reading, writing and waiting for a pooled connection.
         self._timeout = httpx.Timeout(timeout)
         self._policy = RetryPolicy(retries=retries, backoff=backoff, max_backoff=max_backoff)
+        self._http = self._open(transport)
+
+    def _open(self, transport: Any) -> Any:
+        """The httpx client of this flavour (`transport`: an httpx transport, e.g. a mock
+        or one with its own TLS or proxy settings)."""
+        raise NotImplementedError
 
     def _request_args(self, call: Call, extra: dict[str, Any]) -> dict[str, Any]:
         extra = dict(extra)  # the same for every attempt: never consumed

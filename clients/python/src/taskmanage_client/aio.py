@@ -21,11 +21,9 @@ class AsyncClient(BaseClient):
     """Client's twin for asyncio: same arguments, same methods, same retries and errors;
     `list_tasks` is an async iterator."""
 
-    def __init__(self, base_url: str, **options: Any) -> None:
-        super().__init__(base_url, **options)
-        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=self._timeout,
-                                       transport=options.get("transport"),
-                                       headers={"User-Agent": self.user_agent})
+    def _open(self, transport: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base_url, timeout=self._timeout,
+                                 transport=transport, headers={"User-Agent": self.user_agent})
 
     async def close(self) -> None:
         await self._http.aclose()

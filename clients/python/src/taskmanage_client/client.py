@@ -21,11 +21,9 @@ class Client(BaseClient):
     units (register, heartbeat, claim, report). Thread-safe as httpx.Client is; use it as a
     context manager or call `close()`."""
 
-    def __init__(self, base_url: str, **options: Any) -> None:
-        super().__init__(base_url, **options)
-        self._http = httpx.Client(base_url=self.base_url, timeout=self._timeout,
-                                  transport=options.get("transport"),
-                                  headers={"User-Agent": self.user_agent})
+    def _open(self, transport: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=self._timeout, transport=transport,
+                            headers={"User-Agent": self.user_agent})
 
     def close(self) -> None:
         self._http.close()
