@@ -77,6 +77,8 @@ def test_sleep_sleeps_its_seconds_reporting_progress():
     assert time.monotonic() - started >= 0.4
     figures = [pct for pct, _ in sleeping.reporter.progresses]
     assert figures == sorted(figures) and figures[-1] == 100 and len(figures) >= 3
+    etas = [eta for eta in sleeping.reporter.etas if eta is not None]
+    assert etas and all(abs((eta - etas[0]).total_seconds()) < 0.3 for eta in etas)
 
 
 def test_sleep_stops_at_once_when_cancelled():

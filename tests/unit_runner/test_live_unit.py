@@ -89,7 +89,7 @@ def test_the_unit_does_noop_and_sleep_tasks_with_progress_and_logs(live, tmp_pat
         done = finished(admin, nap, tmp_path)
 
         assert done.status == "completed" and done.result == {"slept": 0.6}
-        assert done.progress == 100
+        assert done.progress == 100 and done.estimated_completion is not None
         assert process.poll() is None
         live.manage("units", "sweep")  # heartbeats reach the unit's row with the sweep
         metrics = admin.get_unit(f"{kind}-worker").metrics

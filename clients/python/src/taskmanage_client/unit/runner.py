@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -82,14 +83,15 @@ class Batcher:
                  on_lost: Callable[[str], None]) -> None:
         self.client, self.every, self.on_lost = client, every, on_lost
         self._lock = threading.Lock()
-        self._progress: dict[str, float] = {}
+        self._progress: dict[str, tuple[float, datetime | None]] = {}
         self._lines: dict[str, list[tuple[str, str]]] = {}
 
-    def progress(self, task_id: str, pct: float, message: str | None) -> None:
+    def progress(self, task_id: str, pct: float, message: str | None,
+                 eta: datetime | None = None) -> None:
         if message:  # the API keeps a progress message as a log line
             self.log(task_id, message, "info")
         with self._lock:
-            self._progress[task_id] = pct
+            self._progress[task_id] = (pct, eta)
 
     def log(self, task_id: str, message: str, level: str) -> None:
         with self._lock:
@@ -111,7 +113,8 @@ class Batcher:
                 if lines:
                     self.client.log(tid, lines)
                 if progress is not None:
-                    self.client.progress(tid, int(progress))
+                    self.client.progress(tid, int(progress[0]),
+                                         estimated_completion=progress[1])
             except LOST:
                 self.on_lost(tid)
             except TaskManageError as exc:  # the next period sends newer figures
