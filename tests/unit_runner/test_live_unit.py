@@ -235,3 +235,18 @@ def test_a_unit_whose_token_was_replaced_stops_with_exit_code_3(live, tmp_path):
 
         assert process.wait(timeout=20) == 3
     assert "no longer accepts this unit's token" in unit_log(tmp_path)
+
+
+def test_the_command_line_turns_on_private_http_and_the_shell(live, tmp_path):
+    admin = live.admin()
+    kind = new_type(admin)
+    fetch = admin.create_task(title="health", task_type=kind, payload={
+        "handler": "http_request", "url": f"{live.url}/health"})
+    echo = admin.create_task(title="echo", task_type=kind,
+                             payload={"handler": "shell", "argv": ["echo", "hi"]})
+
+    with unit(live, tmp_path, kind, "--allow-private-http", "--enable-shell"):
+        fetched, echoed = finished(admin, fetch, tmp_path), finished(admin, echo, tmp_path)
+
+    assert fetched.status == "completed" and fetched.result["status"] == 200
+    assert echoed.result == {"exit_code": 0, "stdout": "hi\n", "stderr": ""}
