@@ -154,14 +154,16 @@ def test_the_unit_outlives_a_server_restart_and_goes_on_working(live, tmp_path):
     with unit(live, tmp_path, kind, "--heartbeat-timeout", "2") as process:
         assert finished(admin, before, tmp_path).status == "completed"
         live.stop()
-        # Down until the unit has seen it (the client's own retries outlast a short outage)
-        # and long enough for the units sweep to take it for offline.
-        wait_until(lambda: " failed (" in unit_log(tmp_path), seconds=30,
-                   what="a failed claim or heartbeat", log=tmp_path)
-        time.sleep(2.5)
-        live.manage("units", "sweep")
-        assert f"{unit_id}\t{kind}\toffline" in live.manage("units", "list")
-        live.start()
+        try:
+            # Down until the unit has seen it (the client's own retries outlast a short
+            # outage) and long enough for the units sweep to take it for offline.
+            wait_until(lambda: " failed (" in unit_log(tmp_path), seconds=30,
+                       what="a failed claim or heartbeat", log=tmp_path)
+            time.sleep(2.5)
+            live.manage("units", "sweep")
+            assert f"{unit_id}\t{kind}\toffline" in live.manage("units", "list")
+        finally:
+            live.start()  # the next tests need it, whatever happened here
         after = admin.create_task(title="after", task_type=kind, payload={"handler": "noop"})
 
         assert finished(admin, after, tmp_path, seconds=40).status == "completed"
