@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,9 @@ class Batcher:
                  on_lost: Callable[[str], None]) -> None:
         self.client, self.every, self.on_lost = client, every, on_lost
         self._lock = threading.Lock()
+        # One flush at a time (the periodic one, a job's last before its result), so a
+        # task's log lines reach the server in the order they were written.
+        self._sending = threading.Lock()
         self._progress: dict[str, tuple[float, datetime | None]] = {}
         self._lines: dict[str, list[tuple[str, str]]] = {}
 
@@ -105,9 +108,14 @@ class Batcher:
             self._lines.pop(task_id, None)
 
     def flush(self, task_id: str | None = None) -> None:
-        with self._lock:
-            ids = [task_id] if task_id else list({*self._progress, *self._lines})
-            work = [(i, self._lines.pop(i, None), self._progress.pop(i, None)) for i in ids]
+        with self._sending:
+            with self._lock:
+                ids = [task_id] if task_id else list({*self._progress, *self._lines})
+                work = [(i, self._lines.pop(i, None), self._progress.pop(i, None))
+                        for i in ids]
+            self._send(work)
+
+    def _send(self, work: list) -> None:
         for tid, lines, progress in work:
             try:
                 if lines:
@@ -131,7 +139,6 @@ class Running:
     job: Job
     handler_name: str
     settled: bool = False  # a result, a give-back or a drop: nothing more is reported
-    started: float = field(default_factory=time.monotonic)
 
 
 class UnitRunner:
