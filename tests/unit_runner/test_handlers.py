@@ -77,6 +77,8 @@ def test_sleep_sleeps_its_seconds_reporting_progress():
     assert time.monotonic() - started >= 0.4
     figures = [pct for pct, _ in sleeping.reporter.progresses]
     assert figures == sorted(figures) and figures[-1] == 100 and len(figures) >= 3
+    etas = [eta for eta in sleeping.reporter.etas if eta is not None]
+    assert etas and all(abs((eta - etas[0]).total_seconds()) < 0.3 for eta in etas)
 
 
 def test_sleep_stops_at_once_when_cancelled():
@@ -111,6 +113,13 @@ class Routes(BaseHTTPRequestHandler):
         self.send_header("Set-Cookie", "session=secret")
         self.end_headers()
         self.wfile.write(body)
+
+    def do_POST(self):  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        answer = f"{self.headers['Content-Type']} {self.headers['X-Trace']} {body.decode()}"
+        self.send_response(201)
+        self.end_headers()
+        self.wfile.write(answer.encode())
 
     def log_message(self, *args):
         pass
@@ -161,6 +170,15 @@ def test_http_request_reaches_a_private_address_when_allowed(local_http):
     assert result["headers"]["content-type"] == "text/plain; charset=utf-8"
     assert "set-cookie" not in result["headers"]
     assert result["elapsed"] >= 0
+
+
+def test_http_request_sends_its_method_headers_and_json_body(local_http):
+    outcome, result = run("http_request", {
+        "url": f"{local_http}/echo", "method": "post", "headers": {"X-Trace": "t-1"},
+        "body": {"n": 1}}, allow_private_http=True)
+
+    assert outcome == "completed" and result["status"] == 201
+    assert result["body"] == 'application/json t-1 {"n":1}'
 
 
 def test_http_request_is_allowed_private_addresses_by_the_environment(local_http, monkeypatch):

@@ -44,7 +44,7 @@ class Recorder:
             time.sleep(min(wait, 0.05))
         return taken
 
-    def progress(self, task_id, progress, *, message=None):
+    def progress(self, task_id, progress, *, message=None, estimated_completion=None):
         self._call("progress", task_id, progress)
 
     def log(self, task_id, lines):

@@ -45,10 +45,13 @@ class Command(BaseCommand):
                            token=options["token"],
                            registration_secret=options["registration_secret"],
                            token_file=options["token_file"], name=options["name"],
-                           labels=options["labels"] or None)
+                           labels=options["labels"] or None,
+                           heartbeat_timeout=options["heartbeat_timeout"])
         fields = {"name": options["name"]} if options["name"] else {}
         if options["labels"]:
             fields["labels"] = options["labels"]
+        if options["heartbeat_timeout"]:
+            fields["heartbeat_timeout"] = options["heartbeat_timeout"]
         done = unit_register(unit_id=options["id"], unit_type=options["unit_type"],
                              capacity=options["capacity"], may_rotate=True,
                              by=Actor.system("run_unit"), **fields)

@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--handler-for", action="append", default=[], metavar="TYPE=NAME",
                         help="run the task type TYPE's tasks with handler NAME (repeatable)")
     parser.add_argument("--heartbeat-every", type=float, default=5.0, help="seconds (5)")
+    parser.add_argument("--heartbeat-timeout", type=int,
+                        help="seconds of silence after which the server takes the unit for "
+                             "offline (set when registering; the server's default otherwise)")
     parser.add_argument("--claim-wait", type=float, default=10.0,
                         help="seconds a claim waits for work (10)")
     parser.add_argument("--grace", type=float, default=30.0,
@@ -108,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
                          capacity=options["capacity"], token=options["token"],
                          registration_secret=options["registration_secret"],
                          token_file=options["token_file"], name=options["name"],
-                         labels=options["labels"] or None)
+                         labels=options["labels"] or None,
+                         heartbeat_timeout=options["heartbeat_timeout"])
         return serve(runner_for(client, options))
     except TaskManageError as exc:
         logging.getLogger("taskmanage_client.unit").error("%s: %s", options["id"], exc)

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 logger = logging.getLogger("taskmanage_client.unit")
@@ -56,7 +57,8 @@ class UnitSettings:
 class Reporter(Protocol):
     """Where a job's progress and log lines go (the runner batches them to the server)."""
 
-    def progress(self, task_id: str, pct: float, message: str | None) -> None: ...
+    def progress(self, task_id: str, pct: float, message: str | None,
+                 eta: datetime | None = None) -> None: ...
 
     def log(self, task_id: str, message: str, level: str) -> None: ...
 
@@ -66,10 +68,13 @@ class MemoryReporter:
 
     def __init__(self) -> None:
         self.progresses: list[tuple[float, str | None]] = []
+        self.etas: list[datetime | None] = []
         self.lines: list[tuple[str, str]] = []
 
-    def progress(self, task_id: str, pct: float, message: str | None) -> None:
+    def progress(self, task_id: str, pct: float, message: str | None,
+                 eta: datetime | None = None) -> None:
         self.progresses.append((pct, message))
+        self.etas.append(eta)
 
     def log(self, task_id: str, message: str, level: str) -> None:
         self.lines.append((level, message))
@@ -94,10 +99,15 @@ class Job:
         payload = getattr(self.task, "payload", None)
         return payload if isinstance(payload, dict) else {}
 
-    def progress(self, pct: float, message: str | None = None) -> None:
-        """Report how far the work is (0..100); sent at most twice a second, and each one
-        sent renews the task's lease."""
-        self.reporter.progress(self.id, max(0.0, min(100.0, float(pct))), message)
+    def progress(self, pct: float, message: str | None = None, *,
+                 remaining: float | None = None) -> None:
+        """Report how far the work is (0..100), and optionally the seconds it still needs
+        (the task's `estimated_completion`); sent at most twice a second, and each one sent
+        renews the task's lease. The message goes to the task's log."""
+        eta = None
+        if remaining is not None:
+            eta = datetime.now(UTC) + timedelta(seconds=max(0.0, float(remaining)))
+        self.reporter.progress(self.id, max(0.0, min(100.0, float(pct))), message, eta)
 
     def log(self, message: str, level: str = "info") -> None:
         if level not in LEVELS:
@@ -210,7 +220,7 @@ def sleep(job: Job) -> dict[str, Any]:
     started = time.monotonic()
     step = min(0.5, seconds / 4) if seconds else 0
     while (elapsed := time.monotonic() - started) < seconds:
-        job.progress(100 * elapsed / seconds)
+        job.progress(100 * elapsed / seconds, remaining=seconds - elapsed)
         if job.sleep(min(step, seconds - elapsed)):
             raise Cancelled(job.id)
     job.progress(100)

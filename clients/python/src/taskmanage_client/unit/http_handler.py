@@ -117,11 +117,14 @@ def http_request(job: Job) -> dict[str, Any]:
     url: httpx.URL = parts["url"]
     address = checked_address(job, url)
     pinned = url.copy_with(host=str(address))
-    headers = {"Host": url.netloc.decode("ascii"), **parts["headers"]}
+    headers = httpx.Headers(parts["headers"])
+    headers.setdefault("Host", url.netloc.decode("ascii"))  # the name, not the address
     extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
     started = time.monotonic()
     deadline = started + parts["timeout"]
     try:
+        # trust_env off: a proxy from the environment would connect on its own terms,
+        # past the address check.
         with httpx.Client(timeout=parts["timeout"], follow_redirects=False,
                           trust_env=False) as http, http.stream(
                 parts["method"], pinned, headers=headers, extensions=extensions,

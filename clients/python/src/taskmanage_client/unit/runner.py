@@ -16,7 +16,8 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -82,14 +83,18 @@ class Batcher:
                  on_lost: Callable[[str], None]) -> None:
         self.client, self.every, self.on_lost = client, every, on_lost
         self._lock = threading.Lock()
-        self._progress: dict[str, float] = {}
+        # One flush at a time (the periodic one, a job's last before its result), so a
+        # task's log lines reach the server in the order they were written.
+        self._sending = threading.Lock()
+        self._progress: dict[str, tuple[float, datetime | None]] = {}
         self._lines: dict[str, list[tuple[str, str]]] = {}
 
-    def progress(self, task_id: str, pct: float, message: str | None) -> None:
+    def progress(self, task_id: str, pct: float, message: str | None,
+                 eta: datetime | None = None) -> None:
         if message:  # the API keeps a progress message as a log line
             self.log(task_id, message, "info")
         with self._lock:
-            self._progress[task_id] = pct
+            self._progress[task_id] = (pct, eta)
 
     def log(self, task_id: str, message: str, level: str) -> None:
         with self._lock:
@@ -103,15 +108,21 @@ class Batcher:
             self._lines.pop(task_id, None)
 
     def flush(self, task_id: str | None = None) -> None:
-        with self._lock:
-            ids = [task_id] if task_id else list({*self._progress, *self._lines})
-            work = [(i, self._lines.pop(i, None), self._progress.pop(i, None)) for i in ids]
+        with self._sending:
+            with self._lock:
+                ids = [task_id] if task_id else list({*self._progress, *self._lines})
+                work = [(i, self._lines.pop(i, None), self._progress.pop(i, None))
+                        for i in ids]
+            self._send(work)
+
+    def _send(self, work: list) -> None:
         for tid, lines, progress in work:
             try:
                 if lines:
                     self.client.log(tid, lines)
                 if progress is not None:
-                    self.client.progress(tid, int(progress))
+                    self.client.progress(tid, int(progress[0]),
+                                         estimated_completion=progress[1])
             except LOST:
                 self.on_lost(tid)
             except TaskManageError as exc:  # the next period sends newer figures
@@ -128,7 +139,6 @@ class Running:
     job: Job
     handler_name: str
     settled: bool = False  # a result, a give-back or a drop: nothing more is reported
-    started: float = field(default_factory=time.monotonic)
 
 
 class UnitRunner:
@@ -184,6 +194,7 @@ class UnitRunner:
 
     def shutdown(self) -> None:
         self.stopping.set()
+        deadline = time.monotonic() + self.grace  # for running work, counted from the signal
         logger.info("%s: stopping: no new work, %d running", self.unit_id, len(self.running))
         with contextlib.suppress(TaskManageError):
             self.client.drain(self.unit_id, reason="the unit is shutting down")
@@ -194,7 +205,6 @@ class UnitRunner:
         while claims is not None and claims.is_alive() and not self.hurry.is_set() \
                 and time.monotonic() < until:
             claims.join(0.2)
-        deadline = time.monotonic() + self.grace
         with self._lock:
             while self.running and not self.hurry.is_set() and time.monotonic() < deadline:
                 self._lock.wait(min(0.2, max(0.0, deadline - time.monotonic())))
