@@ -213,14 +213,12 @@ def build_children(host: str, port: int) -> list[Child]:
             [python, "-m", "celery", "-A", "taskmanage", "beat", "-l", "info",
              "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"],
         ),
-        # The reference execution unit, so the demo's unit work (document_processing) moves.
-        # Until the document pipeline's handler exists, that work is the `sleep` handler's
-        # (a second, with progress).
+        # The reference execution unit, so the demo's unit work (document_processing: the
+        # knowledge base's documents, read, chunked, embedded and stored) moves.
         Child(
             "unit",
             [python, "manage.py", "run_unit", "--id", "demo-worker-1",
              "--type", "document_processing", "--capacity", "2",
-             "--handler-for", "document_processing=sleep",
              "--url", f"http://{_local(host)}:{port}"],
         ),
     ]  # fmt: skip

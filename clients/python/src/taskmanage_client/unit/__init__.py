@@ -3,7 +3,10 @@
 `handler` registers a handler by name; `UnitRunner` runs them on claimed work.
 """
 
-from . import http_handler, shell_handler  # noqa: F401  (the built-ins register on import)
+# The built-ins register on import; the document pipeline's handler is one of them (its
+# parsers load only when a document needs them: the `documents` extra).
+from ..pipeline import handler as _document_processing  # noqa: F401
+from . import http_handler, shell_handler  # noqa: F401
 from .handlers import (
     Cancelled,
     Fatal,
