@@ -9,7 +9,7 @@ import time
 import uuid
 
 from taskmanage_client import Conflict, TransportError
-from taskmanage_client.models import Heartbeat, Task
+from taskmanage_client.models import Heartbeat, Outcome, Task
 from taskmanage_client.unit import Registry, UnitRunner
 
 
@@ -20,6 +20,7 @@ class Recorder:
         self.tasks, self.lost = list(tasks), set(lost)
         self.calls: list[tuple] = []
         self.cancelled: list[str] = []
+        self.batches: list[int] = []  # the size of each batch of results
         self.down_until = time.monotonic() + down_for
         self._lock = threading.Lock()
 
@@ -55,6 +56,22 @@ class Recorder:
 
     def fail(self, task_id, error, *, retryable=True):
         self._call("fail", task_id, error, retryable)
+
+    def report_results(self, unit_id, results):
+        """The batch endpoint, recorded as the one-by-one calls it stands for: a task in
+        `lost` answers `conflict` in its place, as the server does."""
+        with self._lock:
+            self.batches.append(len(results))
+            for r in results:
+                if r["outcome"] == "completed":
+                    self.calls.append(("complete", r["task_id"], r.get("result")))
+                else:
+                    self.calls.append(("fail", r["task_id"], r["error"], r["retryable"]))
+        if time.monotonic() < self.down_until:
+            raise TransportError("no answer (the server is away)")
+        return [Outcome(task_id=r["task_id"],
+                        status="conflict" if r["task_id"] in self.lost else r["outcome"])
+                for r in results]
 
     def drain(self, unit_id, *, reason=""):
         self._call("drain", unit_id)
@@ -219,3 +236,24 @@ def test_a_result_is_reported_once_the_server_is_back():
     assert until(lambda: len(server.of("complete", work.id)) >= 2, seconds=6)
     unit.shutdown()
     assert server.of("complete", work.id)[-1] == ("complete", work.id, {"ok": True})
+
+
+def test_many_short_tasks_are_claimed_and_reported_in_batches_not_one_by_one():
+    works = [task("noop") for _ in range(40)]
+    server = Recorder(works)
+    registry = Registry()
+
+    @registry.handler("noop")
+    def noop(job):
+        return {"ok": True}
+
+    unit = runner(server, registry, capacity=10, gather=0.05)
+    unit.start()
+    assert until(lambda: len(server.of("complete")) == 40)
+    unit.shutdown()
+
+    assert sorted(c[1] for c in server.of("complete")) == sorted(w.id for w in works)
+    # One at a time would be 40 of each; a slot freed waits a moment for others.
+    assert len(server.batches) <= 20, server.batches
+    assert len([c for c in server.of("claim") if c[2] > 0]) <= 20
+    assert max(server.batches) > 1

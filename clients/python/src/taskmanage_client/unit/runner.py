@@ -45,6 +45,7 @@ from .handlers import (
 
 UNIT_TOKEN_PREFIX = "tmu_"
 MAX_LOG_LINES = 1000  # the API's largest batch
+MAX_RESULTS = 100  # results reported in one request at most
 LOST = (Conflict, NotFound)  # the task is no longer this unit's
 
 
@@ -146,7 +147,8 @@ class UnitRunner:
                  handlers: Registry | None = None, handler_for: dict[str, str] | None = None,
                  settings: UnitSettings | None = None, heartbeat_every: float = 5.0,
                  claim_wait: float = 10.0, grace: float = 30.0, progress_every: float = 0.5,
-                 report_for: float = 120.0, max_backoff: float = 30.0) -> None:
+                 report_for: float = 120.0, max_backoff: float = 30.0,
+                 gather: float = 0.02) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.client, self.unit_id, self.unit_type = client, unit_id, unit_type
@@ -156,6 +158,10 @@ class UnitRunner:
         self.settings = settings or UnitSettings()
         self.heartbeat_every, self.claim_wait, self.grace = heartbeat_every, claim_wait, grace
         self.report_for, self.max_backoff = report_for, max_backoff
+        # How long a claim waits for more free slots, and a batch of results for more ends,
+        # once it has one: a round trip and a transaction each, shared by many small tasks.
+        self.gather = gather
+        self._ends: list[tuple[Running, dict]] = []
         self.running: dict[str, Running] = {}
         self._lock = threading.Condition()
         self.stopping = threading.Event()  # no more claims
@@ -177,7 +183,8 @@ class UnitRunner:
     def start(self) -> None:
         self._first_heartbeat()
         for name, target in (("heartbeat", self._heartbeats), ("claims", self._claims),
-                             ("reports", lambda: self.batcher.run(self._halt))):
+                             ("reports", lambda: self.batcher.run(self._halt)),
+                             ("results", self._results)):
             thread = threading.Thread(target=target, name=f"unit-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -286,6 +293,12 @@ class UnitRunner:
         with self._lock:
             while len(self.running) >= self.capacity and not self.stopping.is_set():
                 self._lock.wait(1.0)
+            # A slot came free while others run: wait a moment for more, so one claim brings
+            # several short tasks rather than one each.
+            enough, until = max(1, self.capacity // 2), time.monotonic() + self.gather
+            while (self.running and self.capacity - len(self.running) < enough
+                   and not self.stopping.is_set() and time.monotonic() < until):
+                self._lock.wait(max(0.0, until - time.monotonic()))
             return self.capacity - len(self.running)
 
     def _claims(self) -> None:
@@ -338,18 +351,87 @@ class UnitRunner:
             return  # given back meanwhile
         task_id = running.job.id
         self.batcher.flush(task_id)  # its logs before its result
-        try:
-            if outcome == "completed":
-                self._report(task_id, "completed",
-                             lambda: self._complete(task_id, value))
-            elif outcome == "failed":
-                error, retryable = value
-                self._report(task_id, "failed",
-                             lambda: self.client.fail(task_id, error, retryable=retryable))
-            else:
-                logger.info("%s: task %s cancelled; nothing reported", self.unit_id, task_id)
-        finally:
+        if outcome == "completed":
+            self._end(running, {"task_id": task_id, "outcome": "completed", "result": value})
+        elif outcome == "failed":
+            error, retryable = value
+            self._end(running, {"task_id": task_id, "outcome": "failed", "error": error,
+                                "retryable": retryable})
+        else:
+            logger.info("%s: task %s cancelled; nothing reported", self.unit_id, task_id)
             self._release(running)
+
+    def _end(self, running: Running, item: dict) -> None:
+        """A job's end, for the results thread to report with others (its slot is freed
+        once the server has it: until then the server counts the task against the unit)."""
+        with self._lock:
+            self._ends.append((running, item))
+            self._lock.notify_all()
+
+    def _results(self) -> None:
+        """Report ends in batches (POST .../results) until the unit halts with none left."""
+        while True:
+            with self._lock:
+                while not self._ends and not self._halt.is_set():
+                    self._lock.wait(0.5)
+                if not self._ends:
+                    return  # halted, everything reported
+                # The first end waits `gather` for others (the jobs of one claim end close
+                # together); a full batch or a halt goes at once.
+                until = time.monotonic() + self.gather
+                while (len(self._ends) < MAX_RESULTS and not self._halt.is_set()
+                       and time.monotonic() < until):
+                    self._lock.wait(max(0.0, until - time.monotonic()))
+                batch, self._ends = self._ends[:MAX_RESULTS], self._ends[MAX_RESULTS:]
+            self._report_batch(batch)
+
+    def _report_batch(self, batch: list[tuple[Running, dict]]) -> None:
+        items = [item for _, item in batch]
+        try:
+            outcomes = self._deliver(items)
+            if outcomes is None:
+                # Refused as a whole (one result too large, say): one by one, so a bad
+                # result costs only its own task.
+                for item in items:
+                    self._report_one(item)
+                return
+            for outcome in outcomes:
+                if outcome.ok:
+                    self.done += outcome.status == "completed"
+                    logger.info("%s: task %s %s", self.unit_id, outcome.task_id, outcome.status)
+                else:  # cancelled or taken back meanwhile: the server keeps what it has
+                    logger.warning("%s: task %s was taken back (%s); its result is dropped",
+                                   self.unit_id, outcome.task_id, outcome.detail)
+        finally:
+            for running, _ in batch:
+                self._release(running)
+
+    def _deliver(self, items: list[dict]) -> list[Any] | None:
+        """The batch's outcomes, trying through a server outage for `report_for` seconds;
+        None when the server refuses the batch as a whole."""
+        deadline, delay = time.monotonic() + self.report_for, 0.5
+        while True:
+            try:
+                return self.client.report_results(self.unit_id, items)
+            except ValidationError:
+                return None
+            except TaskManageError as exc:
+                if not is_transient(exc) or time.monotonic() + delay > deadline:
+                    logger.error("%s: %d results could not be reported: %s", self.unit_id,
+                                 len(items), exc)
+                    return None
+                logger.warning("%s: reporting %d results failed (%s); trying again",
+                               self.unit_id, len(items), exc)
+                time.sleep(delay)
+                delay = min(delay * 2, self.max_backoff)
+
+    def _report_one(self, item: dict) -> None:
+        task_id = item["task_id"]
+        if item["outcome"] == "completed":
+            self._report(task_id, "completed", lambda: self._complete(task_id, item["result"]))
+        else:
+            self._report(task_id, "failed", lambda: self.client.fail(
+                task_id, item["error"], retryable=item["retryable"]))
 
     def _complete(self, task_id: str, result: Any) -> None:
         try:
