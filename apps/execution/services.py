@@ -50,6 +50,7 @@ OFFLINE = "unit_offline"  # the cause tag a failover's requeue carries
 LEASE_EXPIRED = "lease_expired"
 DRAINED = "unit_draining"
 NOT_STARTED = "not_started"
+GIVEN_BACK = "given_back"
 _UNSET: Any = object()
 SWEEP_BATCH = 500  # tasks a sweep takes on at most per run; the next run takes the rest
 REGISTRATION_FIELDS = ("unit_type", "name", "capacity", "endpoint", "labels",
@@ -612,6 +613,23 @@ def _outcome(report, status: str | Conflict) -> Outcome:
     if isinstance(status, Conflict):
         return Outcome(task_id=report.task_id, status="conflict", detail=str(status))
     return Outcome(task_id=report.task_id, status=status)
+
+
+def unit_give_back(*, unit: ExecutionUnit, task_ids: Sequence[str], by: Actor,
+                   reason: str = "") -> list[str]:
+    """Put tasks the unit holds back in the queue at once, with no failure counted against
+    them: a unit that stops gives back what it will not finish (its attempt stays counted,
+    as a failover's does). Ids it does not hold are left alone and not in the answer."""
+    why = "given back by its unit" + (f": {reason}" if reason else "")
+    with transaction.atomic():
+        held = [str(pk) for pk in Task.objects.filter(
+            assignee_unit_id=unit.pk, status__in=_HELD, pk__in=list(task_ids)
+        ).values_list("pk", flat=True)]
+        task_services.tasks_requeue_from_unit(unit_pk=unit.pk, task_ids=held, by=by,
+                                              cause=GIVEN_BACK, reason=why[:300])
+        # Rows another transaction held were skipped: only what is queued now went back.
+        return sorted(str(pk) for pk in Task.objects.filter(
+            pk__in=held, status="queued").values_list("pk", flat=True))
 
 
 def unit_held_follow_task(change: Change) -> None:

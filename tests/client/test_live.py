@@ -289,6 +289,17 @@ def _settings_reach_the_server(api_url: str) -> bool:
     return connection.vendor != "postgresql"
 
 
+def test_a_unit_gives_back_a_task_it_holds(service, docs, unit):
+    client, uid = unit
+    task = service.create_task(title="given back", task_type=docs.key)
+    (claimed,) = client.claim(uid, max=1)
+
+    assert client.give_back(uid, [claimed.id], reason="stopping") == [task.id]
+    assert client.give_back(uid, [claimed.id]) == []  # not held any more: nothing to give
+    again = service.get_task(task.id)
+    assert again.status == "queued" and again.assignee is None
+
+
 def test_drain_and_deregister(service, docs, unit):
     client, uid = unit
     drained = client.drain(uid, reason="deploy")

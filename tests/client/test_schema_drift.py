@@ -52,6 +52,7 @@ SAMPLES: dict[str, Call] = {
     "fail": calls.fail(ID, "e", retryable=False),
     "report_results": calls.report_results("w-1", [
         {"task_id": ID, "outcome": "failed", "result": None, "error": "e", "retryable": True}]),
+    "give_back": calls.give_back("w-1", ["00000000-0000-0000-0000-000000000001"], reason="r"),
     "drain": calls.drain("w-1", reason="r"),
     "deregister": calls.deregister("w-1"),
 }

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from apps.execution import beats, services
 from apps.execution.models import ExecutionUnit
@@ -328,3 +329,34 @@ def test_reconciling_corrects_only_the_units_whose_held_count_drifted(olga, docs
     held = dict(ExecutionUnit.objects.values_list("unit_id", "held"))
     assert held == {"worker-001": 1, "worker-002": 0}
     assert services.units_reconcile_held() == 0
+
+
+def test_a_unit_gives_back_what_it_holds_to_the_queue_without_a_failure(olga, docs):
+    tasks = [create_task(by=olga, task_type=docs) for _ in range(2)]
+    unit, token = register("worker-001", capacity=2)
+    _, other_token = register("worker-002")
+    claim(token, "worker-001", n=2)
+    stranger = create_task(by=olga, task_type=docs)  # queued, not held by worker-001
+
+    response = unit_client(token).post(
+        "/api/v1/execution-units/worker-001/give-back",
+        {"task_ids": [str(tasks[0].pk), str(stranger.pk)], "reason": "shutting down"},
+        format="json")
+
+    assert response.status_code == 200, response.json()
+    assert response.json() == {"given_back": [str(tasks[0].pk)]}
+    given = Task.objects.get(pk=tasks[0].pk)
+    assert (given.status, given.assignee_unit, given.error) == (S.QUEUED, None, "")
+    assert given.history.last().reason == "given back by its unit: shutting down"
+    assert Task.objects.get(pk=tasks[1].pk).status == S.RUNNING  # not asked for: kept
+    assert ExecutionUnit.objects.get(pk=unit.pk).held == 1
+    # Another unit's token, a person, nobody: not theirs to give back.
+    body = {"task_ids": [str(tasks[1].pk)]}
+    path = "/api/v1/execution-units/worker-001/give-back"
+    assert unit_client(other_token).post(path, body, format="json").status_code == 403
+    assert api_client(olga).post(path, body, format="json").status_code == 403
+    assert APIClient().post(path, body, format="json").status_code == 401
+    for bad in ({"task_ids": []}, {"task_ids": ["nope"]}, {}):
+        reply = unit_client(token).post(path, bad, format="json")
+        assert reply.status_code == 400 and "task_ids" in reply.json(), bad
+    assert Task.objects.get(pk=tasks[1].pk).status == S.RUNNING

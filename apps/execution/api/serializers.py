@@ -125,6 +125,19 @@ class ResultsSerializer(StrictFieldsMixin, serializers.Serializer):
         return items
 
 
+class GiveBackSerializer(StrictFieldsMixin, serializers.Serializer):
+    task_ids = serializers.ListField(child=serializers.UUIDField(), min_length=1,
+                                     max_length=MAX_RESULTS)
+    reason = serializers.CharField(max_length=300, required=False, default="",
+                                   allow_blank=True)
+
+
+class GivenBackSerializer(serializers.Serializer):
+    given_back = serializers.ListField(
+        child=serializers.UUIDField(),
+        help_text="The tasks put back in the queue; an id the unit does not hold is not here.")
+
+
 class OutcomeSerializer(serializers.Serializer):
     task_id = serializers.UUIDField()
     status = serializers.CharField(help_text="The task's status now, or `conflict`: the unit "

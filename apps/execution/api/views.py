@@ -21,6 +21,8 @@ from ..selectors import held_task_ids, units_listed
 from .serializers import (
     ClaimResultSerializer,
     ClaimSerializer,
+    GiveBackSerializer,
+    GivenBackSerializer,
     HeartbeatResultSerializer,
     HeartbeatSerializer,
     OutcomesSerializer,
@@ -69,7 +71,7 @@ class ExecutionUnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     permission_classes = [Registering]
     filterset_fields = ["unit_type", "status"]
     machine_actions = frozenset({"register", "retrieve", "heartbeat", "claim", "results",
-                                 "drain", "undrain"})
+                                 "give_back", "drain", "undrain"})
 
     def get_queryset(self):
         return units_listed()
@@ -177,6 +179,18 @@ class ExecutionUnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         outcomes = services.unit_report_results(unit=unit, results=data["results"],
                                                 by=Actor.for_user(request.user))
         return Response(OutcomesSerializer({"results": outcomes}).data)
+
+    @extend_schema(request=GiveBackSerializer, responses=GivenBackSerializer,
+                   description="Tasks the unit holds, back to the queue at once (a unit "
+                               "shutting down gives back what it will not finish): no "
+                               "failure, no retry backoff; routed again like any queued work.")
+    @action(detail=True, methods=["post"], url_path="give-back", filter_backends=[],
+            pagination_class=None)
+    def give_back(self, request, id=None):
+        unit, data = self._own_with(id, GiveBackSerializer)
+        given = services.unit_give_back(unit=unit, task_ids=[str(t) for t in data["task_ids"]],
+                                        by=Actor.for_user(request.user), reason=data["reason"])
+        return Response(GivenBackSerializer({"given_back": given}).data)
 
     def _change_status(self, request, id, service) -> Response:
         ser = UnitStatusChangeSerializer(data=request.data)

@@ -203,6 +203,13 @@ def report_results(unit_id: str, results: list[dict]) -> Call:
                 parse=lambda r: [Outcome.from_json(o) for o in r.json()["results"]])
 
 
+def give_back(unit_id: str, task_ids: list[str], *, reason: str = "") -> Call:
+    # Safe: a repeat finds the tasks queued already, not held, and gives back nothing more.
+    return Call("POST", f"{API}/execution-units/{_seg(unit_id)}/give-back",
+                json={"task_ids": [str(t) for t in task_ids], "reason": reason}, safe=True,
+                parse=lambda r: [str(t) for t in r.json()["given_back"]])
+
+
 def drain(unit_id: str, *, reason: str = "") -> Call:
     return Call("POST", f"{API}/execution-units/{_seg(unit_id)}/drain",
                 json={"reason": reason}, safe=True, settled=frozenset({"draining"}),

@@ -168,6 +168,10 @@ class AsyncClient(BaseClient):
     async def report_results(self, unit_id: str, results: list[dict]) -> list[Outcome]:
         return await self._run(calls.report_results(unit_id, results))
 
+    async def give_back(self, unit_id: str, task_ids: list[str], *,
+                        reason: str = "") -> list[str]:
+        return await self._run(calls.give_back(unit_id, task_ids, reason=reason))
+
     async def drain(self, unit_id: str, *, reason: str = "") -> Unit:
         return await self._run(calls.drain(unit_id, reason=reason))
 

@@ -179,6 +179,11 @@ class Client(BaseClient):
         "error", "retryable"} each; one the unit no longer holds answers `conflict`."""
         return self._run(calls.report_results(unit_id, results))
 
+    def give_back(self, unit_id: str, task_ids: list[str], *, reason: str = "") -> list[str]:
+        """Tasks the unit holds, back to the queue at once (no failure, no backoff); returns
+        those given back (an id it does not hold is left out)."""
+        return self._run(calls.give_back(unit_id, task_ids, reason=reason))
+
     def drain(self, unit_id: str, *, reason: str = "") -> Unit:
         return self._run(calls.drain(unit_id, reason=reason))
 

@@ -478,8 +478,8 @@ class UnitRunner:
             self._lock.notify_all()
 
     def _give_back(self, running: Running, why: str) -> None:
-        """No give-back call exists: a retryable failure puts the task back in the queue (or
-        schedules it after the type's backoff), to be done by a unit that stays."""
+        """Back to the queue at once (POST .../give-back), to be done by a unit that stays:
+        no failure is counted and no retry backoff waited for."""
         if not self._settle(running):
             return
         running.job.cancelled.set()  # the handler, if it checks, stops now
@@ -487,8 +487,7 @@ class UnitRunner:
         self.batcher.flush(task_id)
         try:
             self._report(task_id, "given back",
-                         lambda: self.client.fail(task_id, f"{why} ({self.unit_id})",
-                                                  retryable=True))
+                         lambda: self.client.give_back(self.unit_id, [task_id], reason=why))
         finally:
             self._release(running)
 
