@@ -441,6 +441,10 @@ KNOWLEDGE_MAX_CHUNK_SIZE = env_int("KNOWLEDGE_MAX_CHUNK_SIZE", 4000, minimum=100
 # A document's chunks with their vectors are one request body, larger than API_MAX_BODY_BYTES.
 KNOWLEDGE_MAX_CHUNKS_BODY_BYTES = env_int("KNOWLEDGE_MAX_CHUNKS_BODY_BYTES", 64 * 1024 * 1024,
                                           minimum=1024)
+# DRF has Django read a JSON body whole before the parsers see it, under Django's own cap: it
+# must let the largest body an endpoint takes through (each parser then holds its endpoint to
+# its own limit), or its 2.5 MB default would be every endpoint's limit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(API_MAX_BODY_BYTES, KNOWLEDGE_MAX_CHUNKS_BODY_BYTES)
 
 APPROVAL_ESCALATE_AFTER = env_int("APPROVAL_ESCALATE_AFTER_SECONDS", 86400, minimum=60)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -26,6 +27,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
 from .exceptions import Conflict, InvalidInput, PermissionDenied
+from .parsers import RequestTooLarge
 
 # Django's own logger for failed requests, so an API 500 is reported where any other is.
 request_logger = logging.getLogger("django.request")
@@ -54,6 +56,10 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound(*exc.args)
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(*exc.args)
+    elif isinstance(exc, RequestDataTooBig):
+        # Django's own cap (DATA_UPLOAD_MAX_MEMORY_SIZE), met before a parser's limit when
+        # DRF reads the whole body first: too large, as the parsers say it (413).
+        exc = RequestTooLarge()
     response = drf_exception_handler(exc, context)
     if response is None:
         return server_error(exc, context)

@@ -46,7 +46,8 @@ class TaskRefSerializer(serializers.Serializer):
 class DocumentSerializer(serializers.ModelSerializer):
     task = serializers.SerializerMethodField()
     chunks = serializers.IntegerField(source="chunk_count", read_only=True, default=0)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
+                                              allow_null=True)  # the demo's: nobody
 
     class Meta:
         model = Document

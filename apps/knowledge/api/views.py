@@ -15,6 +15,7 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from taskmanage_client.pipeline import SUPPORTED_TYPES
 
 from apps.core.actors import Actor
 from apps.core.exceptions import InvalidInput, PermissionDenied
@@ -116,8 +117,9 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         if declared > limit + MULTIPART_OVERHEAD:
             raise InvalidInput.on("file", f"The file is larger than {limit} bytes.")
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiResponse(
-        OpenApiTypes.BINARY, description="The document's bytes, with its content type.")})
+    @extend_schema(responses={(200, kind): OpenApiResponse(
+        OpenApiTypes.BINARY, description="The document's bytes, with its content type.")
+        for kind in SUPPORTED_TYPES})
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def content(self, request, pk=None):
         """The bytes: for people who may see the document, and for the unit processing it
