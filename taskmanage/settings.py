@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "apps.approvals",
     "apps.execution",
     "apps.knowledge",
+    "apps.schedules",
     "apps.ops",
     "apps.demo",
 ]
@@ -243,6 +244,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # Which queue each task goes to. critical: what keeps work moving (failover, the clock,
 # dispatch); default: the rest; low: housekeeping that may wait.
 CELERY_TASK_ROUTES = {
+    # A schedule's firing: its lateness is the schedule's, so it never waits behind bulk.
+    "schedules.fire": {"queue": "critical"},
     "apps.execution.tasks.sweep_units": {"queue": "critical"},
     "apps.tasks.tasks.promote_due_tasks": {"queue": "critical"},
     "apps.tasks.tasks.release_unblocked_tasks": {"queue": "critical"},
@@ -526,3 +529,10 @@ LOGGING = {
            for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace")},
     },
 }
+
+# --- Schedules (apps.schedules) -------------------------------------------------------------
+# A beat firing later than this after its planned time is a misfire (beat was down): the
+# schedule's misfire policy decides whether it still runs (`run_once`) or is dropped (`skip`).
+SCHEDULES_MISFIRE_GRACE_SECONDS = env_int("SCHEDULES_MISFIRE_GRACE_SECONDS", 60, minimum=1)
+# One backfill spawns at most this many runs (a wider range is a 400 naming `end`).
+SCHEDULES_BACKFILL_MAX_RUNS = env_int("SCHEDULES_BACKFILL_MAX_RUNS", 500, minimum=1)
