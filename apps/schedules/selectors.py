@@ -9,4 +9,4 @@ from .models import Schedule
 
 def schedules_with_last_spawn() -> QuerySet[Schedule]:
     return (Schedule.objects.select_related("task_type")
-            .annotate(last_spawned_at=Max("spawns__created_at")))
+            .annotate(last_spawned_at=Max("spawns__created_at")).order_by("name"))

@@ -18,8 +18,7 @@ class ScheduleWriteSerializer(StrictFieldsMixin, serializers.Serializer):
     """Create (everything but the "when" optional except one of it) or edit (any subset)."""
 
     name = serializers.CharField(max_length=200)
-    task_type = serializers.SlugRelatedField(
-        slug_field="key", queryset=TaskType.objects.filter(is_active=True))
+    task_type = serializers.CharField(max_length=100, help_text="An active task type's key.")
     title = serializers.CharField(max_length=300)
     payload = serializers.DictField(required=False, default=dict)
     priority = PriorityField(required=False, allow_null=True, default=None)
@@ -43,6 +42,12 @@ class ScheduleWriteSerializer(StrictFieldsMixin, serializers.Serializer):
                                              help_text="Fixed delay after the previous "
                                                        "spawned task ends.")
     run_once_at = serializers.DateTimeField(required=False, allow_null=True)
+
+    def validate_task_type(self, value):
+        task_type = TaskType.objects.filter(key=value, is_active=True).first()
+        if task_type is None:
+            raise serializers.ValidationError(f"Unknown or inactive task type {value!r}.")
+        return task_type
 
     def validate_timezone(self, value):
         zone_of(value)
