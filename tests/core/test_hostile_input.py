@@ -86,6 +86,7 @@ def every_kind_of_object():
     from apps.core.actors import Actor
     from apps.execution.services import unit_register
     from apps.knowledge.services import document_add
+    from apps.schedules.services import schedule_create
     from apps.staff.models import Skill, Team
     from tests.builders import create_task, make_leave
 
@@ -97,8 +98,11 @@ def every_kind_of_object():
     document = document_add(name="a.txt", content=b"text", content_type="text/plain",
                             reference="kb-1", chunk_size=100, chunk_overlap=0,
                             by=Actor.for_user(admin))
+    schedule = schedule_create(fields={
+        "name": "nightly", "task_type": make_task_type("report"), "title": "Report",
+        "cron": "0 2 * * *"}, by=Actor.system("tests"))
     return admin, {
-        "documents": document.pk,
+        "documents": document.pk, "schedules": schedule.pk,
         "tasks": asked.pk, "task-types": "nest", "skills": Skill.objects.create(name="py").pk,
         "teams": Team.objects.create(name="core").pk, "staff": staff.pk,
         "leaves": make_leave(staff, days_from_now=3).pk,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -33,11 +33,11 @@ BAD = {400: OpenApiResponse(description="Invalid input, naming the field.")}
     retrieve=extend_schema(responses={200: ScheduleSerializer, **REFUSED, **MISSING}),
     destroy=extend_schema(responses={204: None, **REFUSED, **MISSING}),
 )
-class ScheduleViewSet(viewsets.ModelViewSet):
+class ScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                      viewsets.GenericViewSet):
     """Schedules that spawn tasks. Admins and managers define and run them; staff read."""
 
     serializer_class = ScheduleSerializer
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     # No unit's token is accepted anywhere here.
     machine_actions = frozenset()
 
@@ -86,12 +86,14 @@ class ScheduleViewSet(viewsets.ModelViewSet):
     @extend_schema(request=None, responses={200: ScheduleSerializer, **REFUSED, **MISSING})
     @action(detail=True, methods=["post"])
     def enable(self, request, pk=None):
+        request.data  # noqa: B018 (no body is expected, but one that is no JSON is a 400)
         return self._answer(services.schedule_set_enabled(
             schedule_id=self.get_object().pk, enabled=True, by=self._by()))
 
     @extend_schema(request=None, responses={200: ScheduleSerializer, **REFUSED, **MISSING})
     @action(detail=True, methods=["post"])
     def disable(self, request, pk=None):
+        request.data  # noqa: B018 (no body is expected, but one that is no JSON is a 400)
         return self._answer(services.schedule_set_enabled(
             schedule_id=self.get_object().pk, enabled=False, by=self._by()))
 
@@ -101,6 +103,7 @@ class ScheduleViewSet(viewsets.ModelViewSet):
         **REFUSED, **MISSING})
     @action(detail=True, methods=["post"])
     def trigger(self, request, pk=None):
+        request.data  # noqa: B018 (no body is expected, but one that is no JSON is a 400)
         spawn = services.schedule_trigger(schedule_id=self.get_object().pk, by=self._by())
         code = status.HTTP_201_CREATED if spawn.task_id else status.HTTP_200_OK
         return Response(SpawnSerializer(spawn).data, status=code)
