@@ -83,3 +83,10 @@ def test_the_celery_task_beat_calls_spawns_through_the_service(report_type):
 
     assert task_id is not None
     assert fire.run(schedule.pk) is None
+
+
+def test_a_schedules_firing_goes_to_the_critical_queue():
+    from taskmanage.celery import app
+
+    # Spawn lateness is the schedule's lateness: it never waits behind bulk work.
+    assert app.amqp.router.route({}, "schedules.fire")["queue"].name == "critical"
