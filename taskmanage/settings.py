@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "apps.approvals",
     "apps.execution",
     "apps.knowledge",
+    "apps.workflows",
     "apps.ops",
     "apps.demo",
 ]

@@ -553,6 +553,9 @@ class TaskSpec:
     shard_index: int | None = None
     shard_count: int | None = None
     draft: bool = False
+    # Chosen by the caller when other specs of the same batch name this task in `depends_on`
+    # (a workflow's graph, created in one batch); otherwise a fresh one.
+    id: uuid.UUID | None = None
 
 
 def task_create(*, spec: TaskSpec, by: Actor) -> tuple[Task, bool]:
@@ -612,7 +615,8 @@ def _existing_by_key(specs: Sequence[TaskSpec], by: Actor) -> dict[str, Task]:
 
 
 def _dependency_status(specs: Sequence[TaskSpec]) -> dict[uuid.UUID, str]:
-    ids = {dep for s in specs for dep in s.depends_on}
+    # Dependencies inside the batch are not written yet: they are open, no need to ask.
+    ids = {dep for s in specs for dep in s.depends_on} - {s.id for s in specs if s.id}
     if not ids:
         return {}
     return dict(Task.objects.filter(pk__in=ids).values_list("pk", "status"))
@@ -630,7 +634,7 @@ def _initial_status(spec: TaskSpec, dep_status: dict[uuid.UUID, str], now: datet
 def _build(spec: TaskSpec, *, make, by: Actor, now: datetime, dep_status) -> Task:
     status = _initial_status(spec, dep_status, now)
     task = make(
-        id=uuid.uuid4(), title=spec.title, task_type_id=spec.task_type.pk,
+        id=spec.id or uuid.uuid4(), title=spec.title, task_type_id=spec.task_type.pk,
         priority=spec.task_type.priority if spec.priority is None else spec.priority,
         status=status, payload=spec.payload, reference=spec.reference, labels=spec.labels,
         run_at=spec.run_at, due_at=spec.due_at, idempotency_key=spec.idempotency_key,
