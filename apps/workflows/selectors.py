@@ -36,6 +36,14 @@ def with_counts(qs: QuerySet[Workflow]) -> QuerySet[Workflow]:
     ).order_by("-created_at", "-id")  # a GROUP BY query drops Meta.ordering
 
 
+def set_counts(workflow: Workflow, *, statuses: list[str]) -> Workflow:
+    """The counts with_counts would read, from statuses at hand (a workflow just created)."""
+    workflow.n_total = len(statuses)
+    for name, status in _COUNTED.items():
+        setattr(workflow, f"n_{name}", statuses.count(status))
+    return workflow
+
+
 def status_of(workflow: Workflow) -> str:
     """A workflow's status from its counts (see with_counts)."""
     total, done = workflow.n_total, workflow.n_completed

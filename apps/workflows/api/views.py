@@ -15,7 +15,13 @@ from apps.tasks.selectors import active_task_types, tasks_visible_to
 
 from .. import services
 from ..models import Workflow
-from ..selectors import node_for, node_inputs, with_counts, workflow_graph, workflows_visible_to
+from ..selectors import (
+    node_for,
+    node_inputs,
+    set_counts,
+    workflow_graph,
+    workflows_visible_to,
+)
 from .serializers import (
     InputsSerializer,
     WorkflowCreatedSerializer,
@@ -51,7 +57,8 @@ class WorkflowViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         workflow, tasks = services.workflow_create(
             name=data["name"], on_failure=data["on_failure"], nodes=ser.nodes(),
             edges=[tuple(e) for e in data["edges"]], by=Actor.for_user(request.user))
-        workflow = with_counts(Workflow.objects.filter(pk=workflow.pk)).get()
+        # Just written: shaped from memory, not read back.
+        set_counts(workflow, statuses=[t.status for t in tasks])
         body = WorkflowSerializer(workflow).data
         body["tasks"] = [{"key": n.key, "id": str(t.pk), "status": t.status}
                          for n, t in zip(ser.nodes(), tasks, strict=True)]
