@@ -31,15 +31,15 @@ class WorkflowAdmin(admin.ModelAdmin):
         return False
 
     def get_queryset(self, request):
-        return with_counts(super().get_queryset(request).select_related("created_by"))
+        return with_counts(qs=super().get_queryset(request).select_related("created_by"))
 
     @admin.display(description="status")
     def workflow_status(self, workflow: Workflow) -> str:
-        return status_of(workflow)
+        return status_of(workflow=workflow)
 
     @admin.display(description="progress")
     def progress(self, workflow: Workflow) -> str:
-        p = progress_of(workflow)
+        p = progress_of(workflow=workflow)
         return f"{p['done']} / {p['total']}"
 
     @admin.display(description="graph")

@@ -27,7 +27,7 @@ _COUNTED = {"completed": S.COMPLETED, "failed": S.FAILED, "cancelled": S.CANCELL
             "rejected": S.REJECTED, "blocked": S.BLOCKED}
 
 
-def with_counts(qs: QuerySet[Workflow]) -> QuerySet[Workflow]:
+def with_counts(*, qs: QuerySet[Workflow]) -> QuerySet[Workflow]:
     """Annotate each workflow with its task counts (total and by status): one query."""
     return qs.annotate(
         n_total=Count("nodes"),
@@ -36,7 +36,7 @@ def with_counts(qs: QuerySet[Workflow]) -> QuerySet[Workflow]:
     ).order_by("-created_at", "-id")  # a GROUP BY query drops Meta.ordering
 
 
-def set_counts(workflow: Workflow, *, statuses: list[str]) -> Workflow:
+def set_counts(*, workflow: Workflow, statuses: list[str]) -> Workflow:
     """The counts with_counts would read, from statuses at hand (a workflow just created)."""
     workflow.n_total = len(statuses)
     for name, status in _COUNTED.items():
@@ -44,7 +44,7 @@ def set_counts(workflow: Workflow, *, statuses: list[str]) -> Workflow:
     return workflow
 
 
-def status_of(workflow: Workflow) -> str:
+def status_of(*, workflow: Workflow) -> str:
     """A workflow's status from its counts (see with_counts)."""
     total, done = workflow.n_total, workflow.n_completed
     bad = workflow.n_failed + workflow.n_cancelled + workflow.n_rejected
@@ -59,14 +59,14 @@ def status_of(workflow: Workflow) -> str:
     return WorkflowStatus.RUNNING
 
 
-def progress_of(workflow: Workflow) -> dict[str, int]:
+def progress_of(*, workflow: Workflow) -> dict[str, int]:
     return {"done": workflow.n_completed, "total": workflow.n_total}
 
 
 def workflows_visible_to(*, user) -> QuerySet[Workflow]:
     """Workflows with at least one task the user may see, with their counts."""
     visible = tasks_visible_to(user=user).filter(workflow_node__workflow=OuterRef("pk"))
-    return with_counts(Workflow.objects.filter(Exists(visible)).select_related("created_by"))
+    return with_counts(qs=Workflow.objects.filter(Exists(visible)).select_related("created_by"))
 
 
 @dataclass(frozen=True)

@@ -76,11 +76,11 @@ class WorkflowSerializer(serializers.Serializer):
 
     @extend_schema_field(serializers.ChoiceField(choices=WorkflowStatus.values))
     def get_status(self, workflow) -> str:
-        return status_of(workflow)
+        return status_of(workflow=workflow)
 
     @extend_schema_field(ProgressSerializer)
     def get_progress(self, workflow) -> dict[str, int]:
-        return progress_of(workflow)
+        return progress_of(workflow=workflow)
 
 
 class WorkflowCreatedSerializer(WorkflowSerializer):

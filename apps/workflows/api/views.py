@@ -58,7 +58,7 @@ class WorkflowViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             name=data["name"], on_failure=data["on_failure"], nodes=ser.nodes(),
             edges=[tuple(e) for e in data["edges"]], by=Actor.for_user(request.user))
         # Just written: shaped from memory, not read back.
-        set_counts(workflow, statuses=[t.status for t in tasks])
+        set_counts(workflow=workflow, statuses=[t.status for t in tasks])
         body = WorkflowSerializer(workflow).data
         body["tasks"] = [{"key": n.key, "id": str(t.pk), "status": t.status}
                          for n, t in zip(ser.nodes(), tasks, strict=True)]

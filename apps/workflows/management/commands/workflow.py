@@ -17,11 +17,11 @@ class Command(BaseCommand):
         show.add_argument("id", type=int)
 
     def handle(self, *args, **options):
-        workflow = with_counts(Workflow.objects.filter(pk=options["id"])).first()
+        workflow = with_counts(qs=Workflow.objects.filter(pk=options["id"])).first()
         if workflow is None:
             raise CommandError(f"No workflow {options['id']}.")
-        progress = progress_of(workflow)
-        self.stdout.write(f"workflow {workflow.pk} {workflow.name!r}: {status_of(workflow)}, "
+        progress, status = progress_of(workflow=workflow), status_of(workflow=workflow)
+        self.stdout.write(f"workflow {workflow.pk} {workflow.name!r}: {status}, "
                           f"{progress['done']}/{progress['total']} done, "
                           f"on failure: {workflow.on_failure}")
         nodes, _ = workflow_graph(workflow=workflow)
