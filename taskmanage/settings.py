@@ -376,6 +376,7 @@ SPECTACULAR_SETTINGS = {
         "AssigneeKindEnum": "apps.tasks.states.AssigneeKind",
         "HolderKindEnum": ["staff", "user", "unit"],
         "UnitStatusEnum": "apps.execution.models.UnitStatus",
+        "WorkflowStatusEnum": "apps.workflows.models.WorkflowStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

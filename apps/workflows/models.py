@@ -18,6 +18,16 @@ class OnFailure(models.TextChoices):
     WAIT = "wait"
 
 
+class WorkflowStatus(models.TextChoices):
+    """Derived from the tasks (apps.workflows.selectors.status_of), never stored."""
+
+    RUNNING = "running"  # something is still to do
+    STALLED = "stalled"  # only blocked tasks are left, behind one that ended badly (`wait`)
+    COMPLETED = "completed"  # every task completed
+    FAILED = "failed"  # nothing open, and some task failed or was rejected
+    CANCELLED = "cancelled"  # nothing open, some cancelled, none failed
+
+
 class Workflow(models.Model):
     name = models.CharField(max_length=200)
     on_failure = models.CharField(max_length=20, choices=OnFailure.choices,

@@ -10,18 +10,7 @@ from apps.tasks.models import Task
 from apps.tasks.selectors import tasks_visible_to
 from apps.tasks.states import TaskStatus as S
 
-from .models import Workflow, WorkflowNode
-
-
-class WorkflowStatus:
-    RUNNING = "running"  # something is still to do
-    STALLED = "stalled"  # only blocked tasks are left, behind one that ended badly (`wait`)
-    COMPLETED = "completed"  # every task completed
-    FAILED = "failed"  # nothing open, and some task failed or was rejected
-    CANCELLED = "cancelled"  # nothing open, some cancelled, none failed
-
-    values = (RUNNING, STALLED, COMPLETED, FAILED, CANCELLED)
-
+from .models import Workflow, WorkflowNode, WorkflowStatus
 
 _COUNTED = {"completed": S.COMPLETED, "failed": S.FAILED, "cancelled": S.CANCELLED,
             "rejected": S.REJECTED, "blocked": S.BLOCKED}

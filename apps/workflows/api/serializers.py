@@ -11,8 +11,8 @@ from apps.tasks.api.serializers import StrictFieldsMixin, TaskCreateSerializer
 from apps.tasks.services import TaskSpec
 from apps.tasks.states import TaskStatus
 
-from ..models import OnFailure
-from ..selectors import WorkflowStatus, progress_of, status_of
+from ..models import OnFailure, WorkflowStatus
+from ..selectors import progress_of, status_of
 from ..services import MAX_EDGES, MAX_NODES, NodeSpec
 
 KEY_PATTERN = r"^[A-Za-z0-9_.:-]+$"
@@ -70,13 +70,16 @@ class WorkflowSerializer(serializers.Serializer):
     on_failure = serializers.ChoiceField(choices=OnFailure.choices)
     status = serializers.SerializerMethodField()
     progress = serializers.SerializerMethodField()
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
-                                              allow_null=True)
+    created_by = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
 
-    @extend_schema_field(serializers.ChoiceField(choices=WorkflowStatus.values))
+    @extend_schema_field(serializers.ChoiceField(choices=WorkflowStatus.choices))
     def get_status(self, workflow) -> str:
         return status_of(workflow=workflow)
+
+    @extend_schema_field(serializers.CharField(allow_null=True, help_text="A username."))
+    def get_created_by(self, workflow) -> str | None:
+        return workflow.created_by.username if workflow.created_by else None
 
     @extend_schema_field(ProgressSerializer)
     def get_progress(self, workflow) -> dict[str, int]:
