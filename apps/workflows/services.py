@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from apps.core.actors import Actor
 from apps.core.exceptions import InvalidInput
@@ -90,7 +90,10 @@ def _cancel_below(node: WorkflowNode, ended_as: str, by: Actor) -> int:
     if not below:
         return 0
     reason = f"workflow {node.workflow.name!r}: {node.key} ended {ended_as}"
-    victims = (Task.objects.filter(pk__in=below, status__in=OPEN_STATES)
+    # Only the workflow's own tasks: a task created later outside it, depending on one of
+    # its tasks, follows its own rules.
+    victims = (Task.objects.filter(pk__in=below, status__in=OPEN_STATES,
+                                   workflow_node__workflow_id=node.workflow_id)
                .select_for_update(of=("self",)).select_related("task_type")
                .order_by("pk"))  # a fixed lock order, as the task services lock
     count = 0
@@ -100,13 +103,14 @@ def _cancel_below(node: WorkflowNode, ended_as: str, by: Actor) -> int:
     return count
 
 
-def _downstream_of(task_id) -> set:
-    """Every task that depends on `task_id`, directly or not: one query per level."""
-    links = Task.depends_on.through.objects
-    found: set = set()
-    frontier = {task_id}
-    while frontier:
-        nxt = set(links.filter(to_task_id__in=frontier).values_list("from_task_id", flat=True))
-        frontier = nxt - found
-        found |= frontier
-    return found
+def _downstream_of(task_id) -> list:
+    """Every task that depends on `task_id`, directly or not: one recursive query, however
+    deep the graph (UNION, not UNION ALL: a diamond's task is reached once)."""
+    links = Task.depends_on.through._meta.db_table
+    sql = (f'WITH RECURSIVE down(id) AS ('
+           f'SELECT from_task_id FROM "{links}" WHERE to_task_id = %s '
+           f'UNION SELECT l.from_task_id FROM "{links}" l JOIN down ON l.to_task_id = down.id'
+           f') SELECT id FROM down')
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [Task._meta.pk.get_db_prep_value(task_id, connection)])
+        return [row[0] for row in cursor.fetchall()]

@@ -8,7 +8,7 @@ import pytest
 from apps.core.actors import Actor
 from apps.tasks.models import Task
 from apps.tasks.services import task_transition
-from tests.builders import api_client
+from tests.builders import api_client, make_task_type
 from tests.workflows.conftest import complete, create, fail, graph_body, ids, status
 
 pytestmark = pytest.mark.django_db
@@ -134,3 +134,34 @@ def test_the_list_shows_status_and_progress(rita, step):
     body = api_client(rita).get("/api/v1/workflows").json()
     assert [(w["id"], w["status"], w["progress"]) for w in body["results"]] == [
         (created["id"], "running", {"done": 0, "total": 4})]
+
+
+def test_cancel_downstream_reaches_the_end_of_a_long_chain_in_one_transaction(
+        rita, alice, step):
+    keys = [f"k{i}" for i in range(60)]
+    t = ids(create(rita, graph_body(list(zip(keys, keys[1:], strict=False)))))
+    fail(t["k0"], alice)
+    assert set(statuses(t).values()) == {"failed", "cancelled"}
+    assert status(t["k59"]) == "cancelled"
+
+
+def test_a_task_outside_the_workflow_that_depends_on_one_of_its_tasks_is_left_alone(
+        rita, alice, step):
+    from tests.builders import create_task
+
+    t = ids(create(rita, graph_body([("a", "b")])))
+    outside = create_task(by=rita, task_type=step, depends_on=[t["a"]])
+    fail(t["a"], alice)
+    assert (status(t["b"]), status(outside.pk)) == ("cancelled", "blocked")
+
+
+def test_cancel_downstream_follows_a_rejected_creation_too(rita, olga, step):
+    make_task_type("gated", requires_creation_approval=True)
+    body = graph_body([("a", "b")])
+    body["tasks"][0]["task_type"] = "gated"
+    t = ids(create(rita, body))
+    assert statuses(t) == {"a": "pending_approval", "b": "blocked"}
+    task_transition(task_id=t["a"], action="reject", by=Actor.for_user(olga), reason="no")
+    assert statuses(t) == {"a": "rejected", "b": "cancelled"}
+    assert Task.objects.get(pk=t["b"]).history.latest("created_at").reason == (
+        "workflow 'etl': a ended rejected")
