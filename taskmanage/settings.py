@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "apps.execution",
     "apps.knowledge",
     "apps.schedules",
+    "apps.workflows",
     "apps.ops",
     "apps.demo",
 ]
@@ -378,6 +379,7 @@ SPECTACULAR_SETTINGS = {
         "AssigneeKindEnum": "apps.tasks.states.AssigneeKind",
         "HolderKindEnum": ["staff", "user", "unit"],
         "UnitStatusEnum": "apps.execution.models.UnitStatus",
+        "WorkflowStatusEnum": "apps.workflows.models.WorkflowStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -451,11 +451,26 @@ def _release_dependents_of(completed: Sequence[Task], *, by: Actor) -> None:
     if not completed:
         return
     links = Task.depends_on.through.objects.filter(to_task_id__in=[t.pk for t in completed])
-    ready = (_ready_to_release().filter(pk__in=links.values("from_task_id"))
-             .select_for_update(of=("self",)).select_related("task_type").order_by("pk"))
-    for dependent in ready:
+    for dependent in _lock_ready(links.values("from_task_id")):
         task_apply_locked(task=dependent, transition="release", by=by,
                           reason="its dependencies completed")
+
+
+def _lock_ready(candidates) -> list[Task]:
+    """Lock the blocked tasks among `candidates`, then read which of them are ready.
+
+    Two steps, not one: two last dependencies completing at once in two transactions would
+    each read the other's as still open (READ COMMITTED reads what was committed when the
+    statement began) and neither would release their dependant. Locking it first makes the
+    second wait for the first to commit; its readiness is then read by a new statement,
+    which sees the first's completion. Locked in id order, so two completions cannot
+    deadlock."""
+    locked = list(Task.objects.filter(status=S.BLOCKED, pk__in=candidates)
+                  .select_for_update(of=("self",)).order_by("pk").values_list("pk", flat=True))
+    if not locked:
+        return []
+    return list(_ready_to_release().filter(pk__in=locked).select_related("task_type")
+                .order_by("pk"))
 
 
 def _ready_to_release() -> QuerySet[Task]:
@@ -468,12 +483,7 @@ def _ready_to_release() -> QuerySet[Task]:
 
 def _release_dependents(task: Task, *, by: Actor) -> None:
     """A dependency completed: blocked tasks whose every dependency is done may go on."""
-    ready = (
-        _ready_to_release().filter(pk__in=task.dependents.values("pk"))
-        .select_for_update(of=("self",)).select_related("task_type")
-        .order_by("pk")  # a fixed lock order, so two completions cannot deadlock
-    )
-    for dependent in ready:
+    for dependent in _lock_ready(task.dependents.values("pk")):
         task_apply_locked(task=dependent, transition="release", by=by,
                      reason=f"dependency {task.pk} completed")
 
@@ -553,6 +563,9 @@ class TaskSpec:
     shard_index: int | None = None
     shard_count: int | None = None
     draft: bool = False
+    # Chosen by the caller when other specs of the same batch name this task in `depends_on`
+    # (a workflow's graph, created in one batch); otherwise a fresh one.
+    id: uuid.UUID | None = None
 
 
 def task_create(*, spec: TaskSpec, by: Actor) -> tuple[Task, bool]:
@@ -612,7 +625,8 @@ def _existing_by_key(specs: Sequence[TaskSpec], by: Actor) -> dict[str, Task]:
 
 
 def _dependency_status(specs: Sequence[TaskSpec]) -> dict[uuid.UUID, str]:
-    ids = {dep for s in specs for dep in s.depends_on}
+    # Dependencies inside the batch are not written yet: they are open, no need to ask.
+    ids = {dep for s in specs for dep in s.depends_on} - {s.id for s in specs if s.id}
     if not ids:
         return {}
     return dict(Task.objects.filter(pk__in=ids).values_list("pk", "status"))
@@ -630,7 +644,7 @@ def _initial_status(spec: TaskSpec, dep_status: dict[uuid.UUID, str], now: datet
 def _build(spec: TaskSpec, *, make, by: Actor, now: datetime, dep_status) -> Task:
     status = _initial_status(spec, dep_status, now)
     task = make(
-        id=uuid.uuid4(), title=spec.title, task_type_id=spec.task_type.pk,
+        id=spec.id or uuid.uuid4(), title=spec.title, task_type_id=spec.task_type.pk,
         priority=spec.task_type.priority if spec.priority is None else spec.priority,
         status=status, payload=spec.payload, reference=spec.reference, labels=spec.labels,
         run_at=spec.run_at, due_at=spec.due_at, idempotency_key=spec.idempotency_key,

@@ -1,0 +1,119 @@
+"""Workflow API shapes. Serializers validate and shape; services decide and write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.tasks.api.serializers import StrictFieldsMixin, TaskCreateSerializer
+from apps.tasks.services import TaskSpec
+from apps.tasks.states import TaskStatus
+
+from ..models import OnFailure, WorkflowStatus
+from ..selectors import progress_of, status_of
+from ..services import MAX_EDGES, MAX_NODES, NodeSpec
+
+KEY_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+
+
+class NodeSerializer(TaskCreateSerializer):
+    """One task of the graph: a task's fields, under a key the edges name. Dependencies come
+    from the edges; a workflow's tasks are not drafts, shards or idempotent repeats."""
+
+    key = serializers.RegexField(KEY_PATTERN, max_length=100,
+                                 help_text="Unique in the workflow; letters, digits, _ . : -")
+    depends_on = None
+    idempotency_key = None
+    parent = None
+    shard_count = None
+    draft = None
+
+    def to_node(self, attrs: dict[str, Any]) -> NodeSpec:
+        return NodeSpec(key=attrs["key"], spec=TaskSpec(
+            title=attrs["title"], task_type=attrs["task_type"], priority=attrs.get("priority"),
+            payload=attrs["payload"], reference=attrs["reference"], labels=attrs["labels"],
+            run_at=attrs["run_at"], due_at=attrs["due_at"]))
+
+
+class WorkflowCreateSerializer(StrictFieldsMixin, serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    on_failure = serializers.ChoiceField(choices=OnFailure.choices,
+                                         default=OnFailure.CANCEL_DOWNSTREAM)
+    tasks = NodeSerializer(many=True, allow_empty=False, max_length=MAX_NODES)
+    edges = serializers.ListField(
+        child=serializers.ListField(child=serializers.CharField(max_length=100),
+                                    min_length=2, max_length=2),
+        default=list, max_length=MAX_EDGES,
+        help_text="[before, after]: `after` is blocked until `before` completes.")
+
+    def nodes(self) -> list[NodeSpec]:
+        item = NodeSerializer(context=self.context)
+        return [item.to_node(attrs) for attrs in self.validated_data["tasks"]]
+
+
+class NodeRefSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=TaskStatus.choices)
+
+
+class ProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField(help_text="Tasks completed.")
+    total = serializers.IntegerField()
+
+
+class WorkflowSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    on_failure = serializers.ChoiceField(choices=OnFailure.choices)
+    status = serializers.SerializerMethodField()
+    progress = serializers.SerializerMethodField()
+    created_by = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    @extend_schema_field(serializers.ChoiceField(choices=WorkflowStatus.choices))
+    def get_status(self, workflow) -> str:
+        return status_of(workflow=workflow)
+
+    @extend_schema_field(serializers.CharField(allow_null=True, help_text="A username."))
+    def get_created_by(self, workflow) -> str | None:
+        return workflow.created_by.username if workflow.created_by else None
+
+    @extend_schema_field(ProgressSerializer)
+    def get_progress(self, workflow) -> dict[str, int]:
+        return progress_of(workflow=workflow)
+
+
+class WorkflowCreatedSerializer(WorkflowSerializer):
+    tasks = NodeRefSerializer(many=True, help_text="In the order they were sent.")
+
+
+class GraphNodeSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    id = serializers.UUIDField(source="task.pk")
+    title = serializers.CharField(source="task.title")
+    task_type = serializers.CharField(source="task.task_type.key")
+    status = serializers.ChoiceField(source="task.status", choices=TaskStatus.choices)
+    depends_on = serializers.ListField(child=serializers.CharField())
+    waits_for = serializers.ListField(child=serializers.CharField(),
+                                      help_text="Dependencies not completed yet.")
+
+
+class WorkflowDetailSerializer(WorkflowSerializer):
+    nodes = GraphNodeSerializer(many=True)
+    edges = serializers.ListField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class InputsSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    task_id = serializers.UUIDField()
+    inputs = serializers.DictField(
+        child=serializers.JSONField(allow_null=True),
+        help_text="The result of each completed dependency, by its key.")
+    waiting_for = serializers.ListField(child=serializers.CharField(),
+                                        help_text="Dependencies not completed yet.")
+
+
+

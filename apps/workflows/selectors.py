@@ -1,0 +1,98 @@
+"""Reads shared by the API, the admin and the management command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+
+from apps.tasks.models import Task
+from apps.tasks.selectors import tasks_visible_to
+from apps.tasks.states import TaskStatus as S
+
+from .models import Workflow, WorkflowNode, WorkflowStatus
+
+_COUNTED = {"completed": S.COMPLETED, "failed": S.FAILED, "cancelled": S.CANCELLED,
+            "rejected": S.REJECTED, "blocked": S.BLOCKED}
+
+
+def with_counts(*, qs: QuerySet[Workflow]) -> QuerySet[Workflow]:
+    """Annotate each workflow with its task counts (total and by status): one query."""
+    return qs.annotate(
+        n_total=Count("nodes"),
+        **{f"n_{name}": Count("nodes", filter=Q(nodes__task__status=status))
+           for name, status in _COUNTED.items()},
+    ).order_by("-created_at", "-id")  # a GROUP BY query drops Meta.ordering
+
+
+def set_counts(*, workflow: Workflow, statuses: list[str]) -> Workflow:
+    """The counts with_counts would read, from statuses at hand (a workflow just created)."""
+    workflow.n_total = len(statuses)
+    for name, status in _COUNTED.items():
+        setattr(workflow, f"n_{name}", statuses.count(status))
+    return workflow
+
+
+def status_of(*, workflow: Workflow) -> str:
+    """A workflow's status from its counts (see with_counts)."""
+    total, done = workflow.n_total, workflow.n_completed
+    bad = workflow.n_failed + workflow.n_cancelled + workflow.n_rejected
+    open_ = total - done - bad
+    if done == total:
+        return WorkflowStatus.COMPLETED
+    if open_ == 0:
+        failed = workflow.n_failed + workflow.n_rejected
+        return WorkflowStatus.FAILED if failed else WorkflowStatus.CANCELLED
+    if bad and open_ == workflow.n_blocked:
+        return WorkflowStatus.STALLED
+    return WorkflowStatus.RUNNING
+
+
+def progress_of(*, workflow: Workflow) -> dict[str, int]:
+    return {"done": workflow.n_completed, "total": workflow.n_total}
+
+
+def workflows_visible_to(*, user) -> QuerySet[Workflow]:
+    """Workflows with at least one task the user may see, with their counts."""
+    visible = tasks_visible_to(user=user).filter(workflow_node__workflow=OuterRef("pk"))
+    return with_counts(qs=Workflow.objects.filter(Exists(visible)).select_related("created_by"))
+
+
+@dataclass(frozen=True)
+class Node:
+    key: str
+    task: Task
+    waits_for: list[str]  # keys of its dependencies that have not completed
+    depends_on: list[str]
+
+
+def workflow_graph(*, workflow: Workflow) -> tuple[list[Node], list[tuple[str, str]]]:
+    """Its nodes (with their tasks) and edges [before, after], in creation order: two
+    queries."""
+    nodes = list(workflow.nodes.select_related("task", "task__task_type").order_by("id"))
+    key_of = {n.task_id: n.key for n in nodes}
+    links = Task.depends_on.through.objects.filter(from_task_id__in=key_of).order_by("id")
+    edges = [(key_of[before], key_of[after])
+             for after, before in links.values_list("from_task_id", "to_task_id")
+             if before in key_of]
+    status = {n.key: n.task.status for n in nodes}
+    deps: dict[str, list[str]] = {n.key: [] for n in nodes}
+    for before, after in edges:
+        deps[after].append(before)
+    return [Node(key=n.key, task=n.task, depends_on=deps[n.key],
+                 waits_for=[d for d in deps[n.key] if status[d] != S.COMPLETED])
+            for n in nodes], edges
+
+
+def node_for(*, workflow: Workflow, key: str) -> WorkflowNode | None:
+    return workflow.nodes.select_related("task").filter(key=key).first()
+
+
+def node_inputs(*, node: WorkflowNode) -> tuple[dict, list[str]]:
+    """The results of the node's dependencies that completed, by their keys, and the keys of
+    those that have not."""
+    deps = (WorkflowNode.objects.filter(task__dependents=node.task_id)
+            .select_related("task").order_by("key"))
+    inputs = {d.key: d.task.result for d in deps if d.task.status == S.COMPLETED}
+    waiting = [d.key for d in deps if d.task.status != S.COMPLETED]
+    return inputs, waiting
