@@ -553,6 +553,8 @@ class TaskSpec:
     shard_index: int | None = None
     shard_count: int | None = None
     draft: bool = False
+    # Values of fields other apps add to a create (apps.tasks.extensions), by field name.
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def task_create(*, spec: TaskSpec, by: Actor) -> tuple[Task, bool]:
@@ -667,6 +669,7 @@ def _insert(tasks: list[Task], *, specs: Sequence[TaskSpec], by: Actor, now: dat
     ]
     if links:
         Task.depends_on.through.objects.bulk_create(links)
+    extensions.write_task_create_fields(tasks, [s.extras for s in specs], by=by)
     holding.notify_created(tasks, by)
     emit("tasks.created", {
         "task_ids": [str(t.pk) for t in tasks], "actor": by.name,
