@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from apps.core.actors import Actor
 from apps.core.exceptions import InvalidInput
+from apps.core.outbox import send_task
 from apps.tasks.models import Task
 from apps.tasks.states import TERMINAL_STATES
 
@@ -110,11 +111,13 @@ def _body(task: Task) -> str:
 
 
 def _send_on_commit(ids: list[int]) -> None:
+    # From the outbox thread, after commit: a slow Redis never holds the caller, and a lost
+    # message only means the sweep sends the delivery a little later.
     from .tasks import deliver_callback  # the Celery task calls back into this module
 
     def send():
         for pk in ids:
-            deliver_callback.delay(pk)
+            send_task(deliver_callback, pk)
 
     transaction.on_commit(send)
 

@@ -1,6 +1,6 @@
 """A real HTTP receiver on 127.0.0.1 for callbacks to reach (allowed by the setting, as a
-receiver on a private network would be), and Celery run inline so a delivery happens when
-the task's transaction commits."""
+receiver on a private network would be), and deliveries run inline when the task's
+transaction commits."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from taskmanage.celery import app as celery_app
+from apps.callbacks import services
 
 
 class Receiver:
@@ -73,8 +73,7 @@ def closed_port_url(allow_private):
 
 
 @pytest.fixture
-def eager_celery():
-    before = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = before
+def eager_celery(monkeypatch):
+    """Deliveries run in the test's thread as the Celery task (`apply`), not on the outbox
+    thread and a worker, so they see the test's transaction and happen before it asserts."""
+    monkeypatch.setattr(services, "send_task", lambda task, *args: task.apply(args=args))
