@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import viewsets
+from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
@@ -14,8 +15,6 @@ from apps.tasks.selectors import tasks_visible_to
 from .. import selectors, services
 from .serializers import CallbackDeliverySerializer, CallbackSecretSerializer
 
-_ERRORS = {401: None, 403: None}
-
 
 class CallbackSecretViewSet(viewsets.ViewSet):
     """Your callback secret: the key that signs the callbacks of the tasks you create. Each
@@ -23,13 +22,13 @@ class CallbackSecretViewSet(viewsets.ViewSet):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={200: CallbackSecretSerializer, **_ERRORS},
+    @extend_schema(responses={200: CallbackSecretSerializer},
                    description="Your secret, made on first use.")
-    def list(self, request):
+    def retrieve(self, request):
         row = services.callback_secret_get(by=Actor.for_user(request.user))
         return Response(CallbackSecretSerializer(row).data)
 
-    @extend_schema(request=None, responses={200: CallbackSecretSerializer, **_ERRORS},
+    @extend_schema(request=None, responses={200: CallbackSecretSerializer},
                    description="A new secret; the old one signs nothing from now on.")
     def rotate(self, request):
         row = services.callback_secret_rotate(by=Actor.for_user(request.user))
@@ -41,9 +40,11 @@ class TaskCallbacksViewSet(viewsets.ViewSet):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={200: CallbackDeliverySerializer(many=True), 404: None,
-                              **_ERRORS})
+    @extend_schema(responses={200: CallbackDeliverySerializer(many=True)},
+                   parameters=[OpenApiParameter("task_pk", OpenApiTypes.UUID,
+                                                OpenApiParameter.PATH)])
     def list(self, request, task_pk=None):
+        # DRF's get_object_or_404: a malformed id is not found, not an error.
         task = get_object_or_404(tasks_visible_to(user=request.user), pk=task_pk)
         rows = selectors.deliveries_of(task=task)[:selectors.LIST_LIMIT]
         return Response(CallbackDeliverySerializer(rows, many=True).data)
