@@ -1,21 +1,21 @@
 """The callbacks app's hooks, registered in AppConfig.ready.
 
-On a task's create (apps.tasks.extensions): the `callback_url` field, kept here. After commit
-(apps.core.events): a delivery for a task that reached a terminal state. On the task's admin
-page: its deliveries.
+On a task's create (apps.tasks.extensions): the `callback_url` field, kept here. In the
+transaction that ends tasks (apps.tasks.holding.on_written): which of them have a callback,
+whose deliveries are opened after it commits. On the task's admin page: its deliveries.
 """
 
 from __future__ import annotations
 
-from apps.core.events import subscribe
 from apps.tasks.extensions import (
     TaskAdminContribution,
     TaskCreateField,
     contribute_task_create_field,
     contribute_to_task_admin,
 )
+from apps.tasks.holding import on_written
 
-from . import services, subscribers
+from . import services
 from .admin import CallbackDeliveryInline
 from .api.serializers import CallbackUrlField, callback_url_of
 
@@ -27,6 +27,6 @@ def register() -> None:
         schema_field=CallbackUrlField.for_answer,
         joins=("callback",),
     ))
-    subscribe("task.transitioned")(subscribers.open_delivery)
+    on_written(services.deliveries_open_after_commit)
     contribute_to_task_admin(TaskAdminContribution(
         app="callbacks", order=40, inlines=(CallbackDeliveryInline,)))

@@ -12,6 +12,7 @@ import random
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -86,6 +87,24 @@ def callback_secret_rotate(*, by: Actor) -> CallbackSecret:
 
 
 # --- deliveries ------------------------------------------------------------------------------
+def deliveries_open_after_commit(tasks: Sequence[Task], by: Actor) -> None:
+    """A listener of the tasks' transaction (apps.tasks.holding.on_written): of the tasks that
+    just ended, those with a callback get their delivery once the transaction commits (one
+    query per batch of transitions, none when no task ended)."""
+    ended = [t.pk for t in tasks if t.status in TERMINAL_STATES]
+    if not ended:
+        return
+    with_callback = list(TaskCallback.objects.filter(task_id__in=ended)
+                         .values_list("task_id", flat=True))
+    if with_callback:
+        transaction.on_commit(partial(_open_each, with_callback))
+
+
+def _open_each(task_ids: list) -> None:
+    for task_id in task_ids:
+        delivery_open(task_id=task_id)
+
+
 def delivery_open(*, task_id: str) -> CallbackDelivery | None:
     """After a task ended: its delivery (pending, due now), sent once this commits. None when
     the task has no callback or is not in a terminal state (anymore)."""

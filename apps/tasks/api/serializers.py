@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.db.models import prefetch_related_objects
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -115,6 +116,18 @@ class AssigneeSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
+class TaskListSerializer(serializers.ListSerializer):
+    """Many tasks: what other apps keep for them (apps.tasks.extensions) is read in one query
+    for the lot, unless the query that loaded them joined it already."""
+
+    def to_representation(self, data):
+        tasks = list(data.all() if hasattr(data, "all") else data)
+        joins = extensions.task_create_joins()
+        if tasks and joins:
+            prefetch_related_objects(tasks, *joins)
+        return super().to_representation(tasks)
+
+
 class TaskSerializer(serializers.ModelSerializer):
     task_type = serializers.SlugRelatedField(slug_field="key", read_only=True)
     priority = PriorityField(read_only=True)
@@ -135,6 +148,7 @@ class TaskSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Task
+        list_serializer_class = TaskListSerializer
         fields = [
             "id", "title", "task_type", "priority", "status", "payload", "result", "error",
             "progress", "estimated_completion", "assignee", "created_by", "reference", "labels",
