@@ -40,8 +40,9 @@ class CallbackDeliveryInline(admin.TabularInline):
 
 @admin.action(description="Replay selected callback deliveries")
 def replay_selected(modeladmin, request, queryset):
-    ids = list(queryset.values_list("pk", flat=True))
-    fresh = services.deliveries_replay(delivery_ids=ids, by=Actor.for_user(request.user))
+    # The selection as a subquery: one SELECT of the messages, one INSERT of their replays.
+    fresh = services.deliveries_replay(delivery_ids=queryset.values("pk"),
+                                       by=Actor.for_user(request.user))
     modeladmin.message_user(request, ngettext(
         "%d callback delivery replayed.", "%d callback deliveries replayed.", len(fresh),
     ) % len(fresh), messages.SUCCESS)

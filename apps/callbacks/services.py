@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -231,7 +231,7 @@ def deliveries_send_due() -> int:
     return len(ids)
 
 
-def deliveries_replay(*, delivery_ids: Sequence[int], by: Actor) -> list[CallbackDelivery]:
+def deliveries_replay(*, delivery_ids: Iterable[int], by: Actor) -> list[CallbackDelivery]:
     """A new delivery of the same message for each one given (the receiver sees a new
     delivery id), pending and due now."""
     now = timezone.now()

@@ -83,3 +83,16 @@ def test_a_tasks_admin_page_lists_its_deliveries(client, olga, two_deliveries):
     resp = client.get(f"/admin/tasks/task/{two_deliveries[0].task_id}/change/")
 
     assert resp.status_code == 200 and "callback deliveries" in resp.content.decode().lower()
+
+
+def test_replaying_many_costs_the_same_queries_as_replaying_one(olga, two_deliveries):
+    from apps.callbacks import services
+    from apps.core.actors import Actor
+
+    def queries(ids):
+        with CaptureQueriesContext(connection) as ctx:
+            services.deliveries_replay(delivery_ids=CallbackDelivery.objects.filter(
+                pk__in=ids).values("pk"), by=Actor.for_user(olga))
+        return len(ctx.captured_queries)
+
+    assert queries([two_deliveries[0].pk]) == queries([d.pk for d in two_deliveries])
