@@ -77,7 +77,8 @@ def resolve(host: str, port: int, *, allow_private: bool) -> str:
     if not allow_private:
         for address in addresses:
             if not _public(ipaddress.ip_address(address.split("%")[0])):
-                raise Refused(f"{host} resolves to {address}, which is not a public address")
+                named = host if address == host else f"{host} resolves to {address}, which"
+                raise Refused(f"{named} is not a public address")
     return addresses[0]
 
 
