@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "apps.knowledge",
     "apps.schedules",
     "apps.workflows",
+    "apps.callbacks",
     "apps.ops",
     "apps.demo",
 ]
@@ -257,6 +258,8 @@ CELERY_TASK_ROUTES = {
     "apps.assignment.tasks.requeue_timed_out_tasks": {"queue": "default"},
     "apps.approvals.tasks.escalate_overdue_approvals": {"queue": "default"},
     "apps.tasks.tasks.redrive_queued_tasks": {"queue": "low"},
+    "apps.callbacks.tasks.deliver_callback": {"queue": "default"},
+    "apps.callbacks.tasks.send_due_callbacks": {"queue": "default"},
     "apps.assignment.tasks.reconcile_staff_load": {"queue": "low"},
     "apps.execution.tasks.reconcile_unit_held": {"queue": "low"},
 }
@@ -282,6 +285,10 @@ SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 5, minimum=1)
 # often: a failover takes a unit's heartbeat timeout plus up to this long.
 UNIT_SWEEP_INTERVAL_SECONDS = env_int("UNIT_SWEEP_INTERVAL_SECONDS", 1, minimum=1)
 CELERY_BEAT_SCHEDULE = {
+    "callbacks.send_due": {
+        "task": "apps.callbacks.tasks.send_due_callbacks",
+        "schedule": float(SWEEP_INTERVAL_SECONDS),
+    },
     "tasks.promote_due": {
         "task": "apps.tasks.tasks.promote_due_tasks",
         "schedule": float(SWEEP_INTERVAL_SECONDS),
@@ -417,6 +424,15 @@ TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES", [])
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 5 * 1024 * 1024, minimum=1024)
 API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32, minimum=2)
 TASK_BATCH_MAX = env_int("TASK_BATCH_MAX", 1000, minimum=1)
+# --- Callbacks (apps.callbacks) --------------------------------------------------------------
+# Private, loopback, link-local and reserved destinations are refused unless this is on
+# (a receiver on the same network, or tests).
+CALLBACK_ALLOW_PRIVATE = env_bool("CALLBACK_ALLOW_PRIVATE", False)
+CALLBACK_TIMEOUT_SECONDS = env_float("CALLBACK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+CALLBACK_MAX_ATTEMPTS = env_int("CALLBACK_MAX_ATTEMPTS", 8, minimum=1)
+# Backoff after the n-th failed attempt: base * 2**(n-1), capped, then jittered to 50-100 %.
+CALLBACK_BACKOFF_SECONDS = env_float("CALLBACK_BACKOFF_SECONDS", 10.0, minimum=0.0)
+CALLBACK_BACKOFF_MAX_SECONDS = env_float("CALLBACK_BACKOFF_MAX_SECONDS", 3600.0, minimum=0.0)
 # A pending approval request escalates (manager's manager or admins) after this many seconds.
 # --- Execution units ------------------------------------------------------------------------
 # A claim holds a task this long; progress reports and heartbeats renew it. Past it, a sweep

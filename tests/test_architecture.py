@@ -164,7 +164,8 @@ def test_the_keyword_rule_spares_only_registered_listeners():
 # What plugs an app into another: done only from the app's hooks.py, whose register() its
 # AppConfig.ready calls, so the order is written down and importing a module has no effect.
 REGISTRARS = frozenset({"subscribe", "on_transition", "on_created", "register_dispatcher",
-                        "contribute_to_task_type", "contribute_to_task_admin", "receiver",
+                        "contribute_to_task_type", "contribute_to_task_admin",
+                        "contribute_task_create_field", "receiver",
                         "connect"})
 
 

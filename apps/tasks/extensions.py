@@ -12,7 +12,7 @@ INSTALLED_APPS happened to load them in.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -174,3 +174,58 @@ def task_admin_actions() -> list[Callable[..., Any]]:
 
 def task_admin_panels() -> list[tuple[str, tuple[Callable[[Any], Any], ...]]]:
     return [p for c in task_admin_contributions() for p in c.panels]
+
+
+# --- fields other apps add to a task on create ------------------------------------------------
+@dataclass(frozen=True)
+class TaskCreateField:
+    """A field one app adds to a task's create body and to its answer, kept in that app's own
+    tables (apps.tasks has no column for it).
+
+    - `field()`: a fresh serializer field that validates the value on create (its errors name
+      `name`).
+    - `write(pairs, by=)`: called inside the create transaction, after the tasks are inserted,
+      with (task, value) for every new task, value None where the field was not given; it
+      raises InvalidInput to refuse (the whole create rolls back).
+    - `read(task)`: the value shown in the task's answer (None when it has none). A writer may
+      leave the value on the instances it wrote, so that answering a create costs no query.
+    - `schema_field()`: a fresh read-only serializer field describing the value in the answer.
+    - `joins`: what reading many tasks needs for `read` (select_related lookups, e.g. a
+      reverse one-to-one: joined, so a list of tasks costs no extra query).
+    """
+
+    app: str
+    name: str
+    field: Callable[[], Any]
+    write: Callable[..., None]
+    read: Callable[[Any], Any]
+    schema_field: Callable[[], Any]
+    joins: tuple[str, ...] = ()
+
+
+_task_create: dict[str, TaskCreateField] = {}
+
+
+def contribute_task_create_field(contribution: TaskCreateField) -> None:
+    """Register (or replace: ready() may run twice in tests) a contributed create field."""
+    for other in _task_create.values():
+        if other.name == contribution.name and other.app != contribution.app:
+            raise ImproperlyConfigured(f"{contribution.app} contributes task field "
+                                       f"{contribution.name!r}, which {other.app} does already")
+    _task_create[contribution.app] = contribution
+
+
+def task_create_fields() -> list[TaskCreateField]:
+    return sorted(_task_create.values(), key=lambda c: (c.name, c.app))
+
+
+def task_create_joins() -> list[str]:
+    return [j for c in task_create_fields() for j in c.joins]
+
+
+def write_task_create_fields(tasks: Sequence[Any], extras: Sequence[Mapping[str, Any]], *,
+                             by: Actor) -> None:
+    """Hand each contributed field's values (of the tasks given it) to its owner."""
+    for c in task_create_fields():
+        c.write([(task, extra.get(c.name)) for task, extra in zip(tasks, extras, strict=True)],
+                by=by)

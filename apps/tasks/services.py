@@ -566,6 +566,8 @@ class TaskSpec:
     # Chosen by the caller when other specs of the same batch name this task in `depends_on`
     # (a workflow's graph, created in one batch); otherwise a fresh one.
     id: uuid.UUID | None = None
+    # Values of fields other apps add to a create (apps.tasks.extensions), by field name.
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def task_create(*, spec: TaskSpec, by: Actor) -> tuple[Task, bool]:
@@ -681,6 +683,7 @@ def _insert(tasks: list[Task], *, specs: Sequence[TaskSpec], by: Actor, now: dat
     ]
     if links:
         Task.depends_on.through.objects.bulk_create(links)
+    extensions.write_task_create_fields(tasks, [s.extras for s in specs], by=by)
     holding.notify_created(tasks, by)
     emit("tasks.created", {
         "task_ids": [str(t.pk) for t in tasks], "actor": by.name,

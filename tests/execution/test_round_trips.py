@@ -20,17 +20,18 @@ pytestmark = [
 # The unit by its token; the types it serves with their strategies; BEGIN; the unit's row
 # lock; what was routed to it; the sharded parents waiting; the paused or limited queues;
 # the queued tasks (SKIP LOCKED); their rows; their history; the unit's count; COMMIT; the
-# dependencies the answer lists.
+# dependencies the answer lists; their callback URLs (apps.callbacks, one query for the lot).
 CLAIM = ['FROM "execution_executionunit"', 'FROM "tasks_tasktype"', "BEGIN",
          'FOR UPDATE', '"tasks_task"."status" = \'assigned\'',
          '"tasks_task"."shard_count" IS NOT NULL', 'FROM "execution_unitqueue"', 'SKIP LOCKED',
          'UPDATE "tasks_task"',
          'INSERT INTO "tasks_taskhistory"', 'UPDATE "execution_executionunit"', "COMMIT",
-         'FROM "tasks_task_depends_on"']
-# The unit; BEGIN; the tasks locked; their rows; their history; dependants to release; the
-# unit's count; COMMIT.
+         'FROM "tasks_task_depends_on"', 'FROM "callbacks_taskcallback"']
+# The unit; BEGIN; the tasks locked; their rows; their history; which have a callback
+# (apps.callbacks); dependants to release; the unit's count; COMMIT.
 RESULTS = ['FROM "execution_executionunit"', "BEGIN", "FOR UPDATE", 'UPDATE "tasks_task"',
-           'INSERT INTO "tasks_taskhistory"', '"tasks_task"."status" = \'blocked\'',
+           'INSERT INTO "tasks_taskhistory"', 'FROM "callbacks_taskcallback"',
+           '"tasks_task"."status" = \'blocked\'',
            'UPDATE "execution_executionunit"', "COMMIT"]
 
 

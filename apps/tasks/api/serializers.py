@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.db.models import prefetch_related_objects
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -115,6 +116,18 @@ class AssigneeSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
+class TaskListSerializer(serializers.ListSerializer):
+    """Many tasks: what other apps keep for them (apps.tasks.extensions) is read in one query
+    for the lot, unless the query that loaded them joined it already."""
+
+    def to_representation(self, data):
+        tasks = list(data.all() if hasattr(data, "all") else data)
+        joins = extensions.task_create_joins()
+        if tasks and joins:
+            prefetch_related_objects(tasks, *joins)
+        return super().to_representation(tasks)
+
+
 class TaskSerializer(serializers.ModelSerializer):
     task_type = serializers.SlugRelatedField(slug_field="key", read_only=True)
     priority = PriorityField(read_only=True)
@@ -124,8 +137,18 @@ class TaskSerializer(serializers.ModelSerializer):
     depends_on = serializers.SerializerMethodField()
     allowed_transitions = serializers.SerializerMethodField()
 
+    def get_fields(self):
+        # Fields other apps keep for a task (apps.tasks.extensions), read through their owner.
+        fields = super().get_fields()
+        for c in extensions.task_create_fields():
+            fld = c.schema_field()
+            fld.get_attribute = c.read
+            fields[c.name] = fld
+        return fields
+
     class Meta:
         model = Task
+        list_serializer_class = TaskListSerializer
         fields = [
             "id", "title", "task_type", "priority", "status", "payload", "result", "error",
             "progress", "estimated_completion", "assignee", "created_by", "reference", "labels",
@@ -142,6 +165,12 @@ class TaskSerializer(serializers.ModelSerializer):
         equal to the generic representation (tests/tasks/test_lean_create.py)."""
         dt = _DATETIME.to_representation
         creator = task.created_by
+        body = self._own_representation(task, dt, creator)
+        for c in extensions.task_create_fields():
+            body[c.name] = c.read(task)
+        return body
+
+    def _own_representation(self, task: Task, dt, creator) -> dict[str, Any]:
         return {
             "id": str(task.pk), "title": task.title, "task_type": task.task_type.key,
             "priority": Priority(task.priority).key, "status": str(task.status),
@@ -216,6 +245,13 @@ class TaskCreateSerializer(StrictFieldsMixin, serializers.Serializer):
                   "its type (a unit type only); the task completes when every shard has.")
     draft = serializers.BooleanField(required=False, default=False)
 
+    def get_fields(self):
+        # Fields other apps add to a create (apps.tasks.extensions), e.g. a callback URL.
+        fields = super().get_fields()
+        for c in extensions.task_create_fields():
+            fields[c.name] = c.field()
+        return fields
+
     def validate_payload(self, value):
         if not isinstance(value, dict):
             raise serializers.ValidationError("Must be a JSON object.")
@@ -260,6 +296,8 @@ class TaskCreateSerializer(StrictFieldsMixin, serializers.Serializer):
             run_at=a["run_at"], due_at=a["due_at"], depends_on=a["depends_on"],
             idempotency_key=a["idempotency_key"], parent_id=a["parent"],
             shard_count=a.get("shard_count"), draft=a["draft"],
+            extras={c.name: a[c.name] for c in extensions.task_create_fields()
+                    if a.get(c.name) is not None},
         )
 
 

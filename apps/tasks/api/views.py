@@ -40,7 +40,9 @@ from .serializers import (
 
 
 def task_queryset(user):
-    return tasks_visible_to(user=user).select_related("created_by").prefetch_related(
+    return tasks_visible_to(user=user).select_related(
+        "created_by", *extensions.task_create_joins()
+    ).prefetch_related(
         # status too: the state-machine mixin reads it on load (a deferred field would
         # cost one query per dependency).
         Prefetch("depends_on", queryset=Task.objects.only("id", "status"))
