@@ -39,11 +39,23 @@ def test_the_same_failure_in_many_cases_counts_once_and_passes_are_not_counted(t
                  ("positive_data_acceptance", "failure", "POST /api/v1/skills")),
     )
     assert fuzz._count_failures(report) == Counter(
-        {"not_a_server_error": 2, "positive_data_acceptance": 1})
+        {"not_a_server_error": 2, "positive_data_acceptance": 1, "scenarios": 2})
 
 
 def test_a_server_error_or_a_schema_violation_fails_the_run_other_findings_do_not(capsys):
-    assert fuzz._print_summary({"admin": Counter({"positive_data_acceptance": 5})}) == 0
-    assert fuzz._print_summary({"admin": Counter({"not_a_server_error": 1})}) == 1
-    assert fuzz._print_summary({"staff": Counter({"response_schema_conformance": 1})}) == 1
+    ran = {"scenarios": 10}
+    assert fuzz._print_summary({"admin": Counter({"positive_data_acceptance": 5, **ran})}) == 0
+    assert fuzz._print_summary({"admin": Counter({"not_a_server_error": 1, **ran})}) == 1
+    assert fuzz._print_summary({"staff": Counter({"response_schema_conformance": 1,
+                                                   **ran})}) == 1
     assert "server errors: 1" in capsys.readouterr().out
+
+
+def test_a_role_that_ran_nothing_fails_the_run(tmp_path, capsys):
+    # A run that could not load the schema (a token refused there) writes no scenario: it
+    # tested nothing, which must not pass for "no findings".
+    report = write_report(tmp_path / "r", {"Initialize": {"seed": 1}})
+    counts = fuzz._count_failures(report)
+    assert counts == Counter({"scenarios": 0})
+    assert fuzz._print_summary({"unit": counts}) == 1
+    assert "unit   scenarios: 0" in capsys.readouterr().out

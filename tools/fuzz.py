@@ -49,7 +49,11 @@ def main() -> int:
     server = _start_server(env, port)
     try:
         _wait_until_up(port)
-        results = {role: _run_schemathesis(role, token, port, args)
+        # The schema is read once, as the admin: a unit's token may not read it (it is
+        # refused everywhere but the unit endpoints), and a run that cannot load the schema
+        # tests nothing.
+        schema = _save_schema(port, tokens["admin"])
+        results = {role: _run_schemathesis(role, token, port, schema, args)
                    for role, token in tokens.items()}
     finally:
         server.terminate()
@@ -129,11 +133,21 @@ def _start_server(env: dict[str, str], port: int) -> subprocess.Popen:
         )
 
 
-def _run_schemathesis(role: str, token: str, port: int, args) -> Counter:
+def _save_schema(port: int, token: str) -> Path:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/schema/?format=json",
+                                     headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        path = FUZZ_DIR / "schema.json"
+        path.write_bytes(response.read())
+    return path
+
+
+def _run_schemathesis(role: str, token: str, port: int, schema: Path, args) -> Counter:
     report_dir = FUZZ_DIR / f"report-{role}"
+    shutil.rmtree(report_dir, ignore_errors=True)  # an earlier run's findings are not this one's
     command = [
-        str(Path(sys.executable).parent / "schemathesis"), "run",
-        f"http://127.0.0.1:{port}/api/schema/",
+        str(Path(sys.executable).parent / "schemathesis"), "run", str(schema),
+        "--url", f"http://127.0.0.1:{port}",
         "--checks", "all",
         # Revoking the token the run signs in with would turn every later call into a 401.
         "--exclude-path-regex", "auth/revoke",
@@ -156,33 +170,40 @@ def _run_schemathesis(role: str, token: str, port: int, args) -> Counter:
 
 def _count_failures(report_dir: Path) -> Counter:
     """Distinct failures by check, read from schemathesis' ndjson event stream: each finished
-    scenario records, per test case, the checks it ran and their outcome."""
+    scenario records, per test case, the checks it ran and their outcome. `scenarios` counts
+    the scenarios run: none means the run tested nothing (a schema it could not load)."""
     seen: set[tuple[str, str, str]] = set()
+    scenarios = 0
     for path in report_dir.glob("*.ndjson"):
         for line in path.read_text().splitlines():
             scenario = json.loads(line).get("ScenarioFinished")
             if scenario is None:
                 continue
+            scenarios += 1
             for checks in scenario["recorder"].get("checks", {}).values():
                 for check in checks:
                     if check["status"] == "failure":
                         failure = check["failure_info"]["failure"]
                         seen.add((check["name"], failure.get("operation", ""),
                                   failure.get("title", "")))
-    return Counter(name for name, _, _ in seen)
+    counts = Counter(name for name, _, _ in seen)
+    counts["scenarios"] = scenarios
+    return counts
 
 
 def _print_summary(results: dict[str, Counter]) -> int:
     print("\n=== fuzz summary (distinct failures) ===")
     failed = False
     for role, counts in results.items():
+        scenarios = counts.pop("scenarios", 0)
         server_errors = counts.get("not_a_server_error", 0)
         violations = sum(n for name, n in counts.items()
                          if name in GATING_CHECKS - {"not_a_server_error"})
         others = {name: n for name, n in counts.items() if name not in GATING_CHECKS}
-        print(f"{role:6} server errors: {server_errors}  schema violations: {violations}  "
+        print(f"{role:6} scenarios: {scenarios}  server errors: {server_errors}  "
+              f"schema violations: {violations}  "
               f"other findings: {sum(others.values())} {dict(others) or ''}")
-        failed |= bool(server_errors or violations)
+        failed |= bool(server_errors or violations or not scenarios)
     return 1 if failed else 0
 
 
