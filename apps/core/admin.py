@@ -46,6 +46,19 @@ class ServiceModelForm(forms.ModelForm):
         return cleaned
 
 
+class ReadOnlyAdminMixin:
+    """A page to look at, never to write: its rows change through their services alone."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class ServiceAdminMixin:
     """Subclasses write `save_model`/`delete_model` (and inlines' `save_formset`) through
     their services; a DomainError there leaves nothing written and says why."""

@@ -7,12 +7,14 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from apps.core.admin import ReadOnlyAdminMixin
+
 from .models import Workflow
 from .selectors import progress_of, status_of, with_counts, workflow_graph
 
 
 @admin.register(Workflow)
-class WorkflowAdmin(admin.ModelAdmin):
+class WorkflowAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("name", "workflow_status", "progress", "on_failure", "created_by",
                     "created_at")
     list_filter = ("on_failure",)
@@ -20,15 +22,6 @@ class WorkflowAdmin(admin.ModelAdmin):
     fields = ("id", "name", "on_failure", "workflow_status", "progress", "created_by",
               "created_at", "graph")
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_queryset(self, request):
         return with_counts(qs=super().get_queryset(request).select_related("created_by"))
