@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.core.actors import Actor
@@ -209,3 +211,16 @@ def test_work_routed_to_a_unit_that_never_starts_it_is_routed_again(settings, ol
     history = list(Task.objects.get(pk=task.pk).history.values_list("transition", "reason"))
     assert history[-2][0] == "requeue" and history[-2][1].startswith("not started:")
     assert history[-1][0] == "assign"
+
+
+def test_routing_with_nothing_queued_locks_no_unit(olga):
+    docs = routed_type("round_robin")
+    register("worker-001", capacity=5)
+    _, token = register("worker-002", capacity=5)
+
+    with CaptureQueriesContext(connection) as ctx:
+        assert services.units_route(task_type_ids=[docs.pk]) == 0
+    # Every claim of a routed type routes first: when the queue is empty (most claims), it
+    # must not take every unit's row lock, which the other units' claims wait for.
+    assert not [q for q in ctx.captured_queries if "FOR UPDATE" in q["sql"]]
+    assert claim(token, "worker-002") == []
