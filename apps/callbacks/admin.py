@@ -38,7 +38,7 @@ class CallbackDeliveryInline(admin.TabularInline):
         return False
 
 
-@admin.action(description="Replay selected callback deliveries")
+@admin.action(description="Replay selected callback deliveries", permissions=["change"])
 def replay_selected(modeladmin, request, queryset):
     # The selection as a subquery: one SELECT of the messages, one INSERT of their replays.
     fresh = services.deliveries_replay(delivery_ids=queryset.values("pk"),

@@ -27,6 +27,6 @@ def register() -> None:
         schema_field=CallbackUrlField.for_answer,
         joins=("callback",),
     ))
-    on_written(services.deliveries_open_after_commit)
+    on_written(services.deliveries_open)
     contribute_to_task_admin(TaskAdminContribution(
         app="callbacks", order=40, inlines=(CallbackDeliveryInline,)))

@@ -87,38 +87,27 @@ def callback_secret_rotate(*, by: Actor) -> CallbackSecret:
 
 
 # --- deliveries ------------------------------------------------------------------------------
-def deliveries_open_after_commit(tasks: Sequence[Task], by: Actor) -> None:
-    """A listener of the tasks' transaction (apps.tasks.holding.on_written): of the tasks that
-    just ended, those with a callback get their delivery once the transaction commits (one
-    query per batch of transitions, none when no task ended)."""
-    ended = [t.pk for t in tasks if t.status in TERMINAL_STATES]
+def deliveries_open(tasks: Sequence[Task], by: Actor) -> None:
+    """A listener of the tasks' transaction (apps.tasks.holding.on_written): the tasks that
+    just ended and have a callback get their deliveries in this transaction, in one query and
+    one insert for the batch (a rolled-back transition leaves none); they are sent once it
+    commits. Opened after commit instead, a failure there would lose them for good (the
+    sweep only retries rows that exist) and a unit's batch of results paid a transaction per
+    task."""
+    ended = {t.pk: t for t in tasks if t.status in TERMINAL_STATES}
     if not ended:
         return
-    with_callback = list(TaskCallback.objects.filter(task_id__in=ended)
-                         .values_list("task_id", flat=True))
-    if with_callback:
-        transaction.on_commit(partial(_open_each, with_callback))
-
-
-def _open_each(task_ids: list) -> None:
-    for task_id in task_ids:
-        delivery_open(task_id=task_id)
-
-
-def delivery_open(*, task_id: str) -> CallbackDelivery | None:
-    """After a task ended: its delivery (pending, due now), sent once this commits. None when
-    the task has no callback or is not in a terminal state (anymore)."""
-    with transaction.atomic():
-        callback = (TaskCallback.objects.select_related("task", "task__task_type")
-                    .filter(task_id=task_id).first())
-        if callback is None or callback.task.status not in TERMINAL_STATES:
-            return None
-        task, now = callback.task, timezone.now()
-        delivery = CallbackDelivery.objects.create(
-            task=task, url=callback.url, body=_body(task), task_status=task.status,
-            status=DeliveryStatus.PENDING, next_attempt_at=now, created_at=now)
-        _send_on_commit([delivery.pk])
-    return delivery
+    urls = list(TaskCallback.objects.filter(task_id__in=list(ended)).values_list("task_id",
+                                                                                 "url"))
+    if not urls:
+        return
+    now = timezone.now()
+    rows = CallbackDelivery.objects.bulk_create([
+        CallbackDelivery(task_id=task_id, url=url, body=_body(ended[task_id]),
+                         task_status=ended[task_id].status, status=DeliveryStatus.PENDING,
+                         next_attempt_at=now, created_at=now)
+        for task_id, url in urls])
+    _send_on_commit([row.pk for row in rows])
 
 
 def _body(task: Task) -> str:

@@ -47,6 +47,14 @@ def url_problem(url: str, *, allow_private: bool) -> str | None:
         return "Not a valid port."
     if any(c.isspace() or ord(c) < 32 for c in url):
         return "Must not contain whitespace or control characters."
+    if not url.isascii():
+        # Sent as they stand in the request line and to the resolver: an IRI would fail
+        # there at every attempt. Clients percent-encode paths and punycode hosts.
+        return "Must be ASCII: percent-encode the path, punycode the host."
+    try:
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        return "Not a valid host name."
     literal = _literal_ip(parts.hostname)
     if literal is not None and not allow_private and not _public(literal):
         return f"{literal} is not a public address."
@@ -112,7 +120,9 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float,
             error = f"HTTP {code}"
     except Refused as exc:
         error = f"refused: {exc}"
-    except (OSError, http.client.HTTPException, ConnectionError) as exc:
+    except (OSError, http.client.HTTPException, ConnectionError, ValueError) as exc:
+        # ValueError (UnicodeError among them): a URL stored before today's checks, or one
+        # they missed, fails its attempt, recorded, instead of jamming the delivery.
         error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
     return Outcome(code, error[:500], int((time.monotonic() - started) * 1000))
 

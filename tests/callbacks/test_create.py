@@ -76,6 +76,9 @@ def test_a_batch_carries_callbacks_per_item(alice, chores):
     "http://[::ffff:10.0.0.1]/x",
     "http://0.0.0.0/x",
     "https://hooks.example.com/a b",
+    "https://hooks.example.com/ä",  # sent as is, it failed every attempt without a record
+    "https://a..b/x",
+    "https://" + "a" * 64 + ".example.com/x",
     "",
     7,
     ["https://hooks.example.com"],

@@ -102,7 +102,8 @@ def test_no_delivery_is_opened_inside_the_tasks_transaction(
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         cancel(task, by=alice)
-        assert not CallbackDelivery.objects.exists()  # committed state only, after commit
+        # The delivery row is written with the transition; nothing is sent before commit.
+        assert delivery_of(task).status == "pending" and receiver.requests == []
     with django_capture_on_commit_callbacks(execute=True):  # now it commits
         for callback in callbacks:
             callback()
