@@ -12,7 +12,6 @@ import random
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
