@@ -124,22 +124,28 @@ def _sync_beat(schedule: Schedule) -> None:
     kind = schedule.kind
     if kind == Kind.CRON:
         minute, hour, day_of_month, month, day_of_week = schedule.cron.split()
-        periodic.crontab, _ = CrontabSchedule.objects.get_or_create(
-            minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month,
-            day_of_week=day_of_week, timezone=schedule.timezone)
+        periodic.crontab = _reuse_or_create(
+            CrontabSchedule, minute=minute, hour=hour, day_of_month=day_of_month,
+            month_of_year=month, day_of_week=day_of_week, timezone=schedule.timezone)
     elif kind == Kind.ONCE:
-        periodic.clocked, _ = ClockedSchedule.objects.get_or_create(
-            clocked_time=schedule.run_once_at)
+        periodic.clocked = _reuse_or_create(ClockedSchedule, clocked_time=schedule.run_once_at)
         periodic.one_off = True
     else:
         every = (schedule.interval_seconds if kind == Kind.INTERVAL
                  else max(1, min(schedule.delay_seconds, DELAY_POLL_SECONDS)))
-        periodic.interval, _ = IntervalSchedule.objects.get_or_create(
-            every=every, period=IntervalSchedule.SECONDS)
+        periodic.interval = _reuse_or_create(IntervalSchedule, every=every,
+                                             period=IntervalSchedule.SECONDS)
     periodic.save()
     if schedule.periodic_task_id != periodic.pk:
         schedule.periodic_task = periodic
         schedule.save(update_fields=["periodic_task"])
+
+
+def _reuse_or_create(model, **fields):
+    # Beat's schedule tables have no unique constraint: an operator may have made the same row
+    # twice in beat's admin, where get_or_create would raise MultipleObjectsReturned (a 500).
+    return model.objects.filter(**fields).order_by("pk").first() or model.objects.create(
+        **fields)
 
 
 # --- planned times --------------------------------------------------------------------------
@@ -198,7 +204,12 @@ def schedule_fire(*, schedule_id: int, now: datetime | None = None) -> Spawn | N
     planned = due_slot(schedule=schedule, now=now)
     if planned is None:
         return None
-    late = now - planned > timedelta(seconds=settings.SCHEDULES_MISFIRE_GRACE_SECONDS)
+    # A misfire is a calendar time beat missed (it was down): cron and one-off slots only.
+    # An interval's beat keeps its own rhythm after a restart or an enable (its firings drift
+    # from the anchor's slots), and a fixed delay's planned time stays in the past until it
+    # runs: judged late, they would be dropped at every firing for good.
+    late = (schedule.kind in (Kind.CRON, Kind.ONCE)
+            and now - planned > timedelta(seconds=settings.SCHEDULES_MISFIRE_GRACE_SECONDS))
     if late and schedule.misfire == Misfire.SKIP:
         return None
     return _spawn(schedule, planned, origin=SpawnOrigin.BEAT)

@@ -71,7 +71,7 @@ def check_title(template: str) -> None:
 
 def cron_after(expression: str, zone: ZoneInfo, after: datetime) -> Iterator[datetime]:
     """Cron times strictly after `after`, in the zone (DST-safe: croniter works in it)."""
-    it = croniter(expression, after.astimezone(zone))
+    it = croniter(expression, after.astimezone(zone), day_or=False)
     while True:
         yield it.get_next(datetime)
 
@@ -79,7 +79,7 @@ def cron_after(expression: str, zone: ZoneInfo, after: datetime) -> Iterator[dat
 def cron_latest(expression: str, zone: ZoneInfo, now: datetime) -> datetime:
     """The last cron time at or before now (with the early tolerance)."""
     start = (now + EARLY_TOLERANCE).astimezone(zone).replace(microsecond=0)
-    return croniter(expression, start + timedelta(seconds=1)).get_prev(datetime)
+    return croniter(expression, start + timedelta(seconds=1), day_or=False).get_prev(datetime)
 
 
 def interval_nearest(anchor: datetime, seconds: int, now: datetime) -> datetime | None:

@@ -198,3 +198,38 @@ def test_trigger_spawns_now_whatever_the_schedule_says(report_type):
 
     assert spawn.origin == "trigger" and spawn.task_id is not None
     assert abs((spawn.planned_time - timezone.now()).total_seconds()) < 5
+
+
+def test_an_interval_whose_beat_drifted_off_the_anchor_still_spawns_with_misfire_skip(
+        report_type, settings):
+    # Beat counts an interval from its own last run (after a restart, an enable): its
+    # firings land late on the anchor's slots. They are not misfires: each one spawns.
+    settings.SCHEDULES_MISFIRE_GRACE_SECONDS = 60
+    schedule = make_schedule(report_type, interval_seconds=3600, misfire="skip")
+
+    spawned = [fire(schedule, schedule.anchor + timedelta(hours=k, seconds=600))
+               for k in range(1, 5)]
+
+    assert all(s is not None and s.task_id for s in spawned)
+    assert len({s.planned_time for s in spawned}) == 4
+
+
+def test_a_fixed_delay_run_long_overdue_after_downtime_runs_once_beat_is_back(
+        report_type, settings):
+    settings.SCHEDULES_MISFIRE_GRACE_SECONDS = 60
+    schedule = make_schedule(report_type, delay_seconds=300, misfire="skip")
+
+    late = fire(schedule, schedule.anchor + timedelta(hours=2))
+
+    assert late is not None and late.task_id is not None
+
+
+def test_a_cron_naming_a_day_of_month_and_a_weekday_needs_both_as_beat_does(report_type):
+    # Celery's crontab reads `0 0 1 * 1` as "the 1st, when it is a Monday"; croniter alone
+    # would read "the 1st, or any Monday", listing runs beat never fires.
+    schedule = make_schedule(report_type, cron="0 0 1 * 1")
+
+    runs = services.next_runs(schedule=schedule, count=2,
+                              after=datetime(2026, 1, 1, tzinfo=UTC))
+
+    assert [r.date().isoformat() for r in runs] == ["2026-06-01", "2027-02-01"]
