@@ -10,7 +10,7 @@ import uuid
 
 from taskmanage_client import Conflict, TransportError
 from taskmanage_client.models import Heartbeat, Outcome, Task
-from taskmanage_client.unit import Registry, UnitRunner
+from taskmanage_client.unit import Fatal, Registry, UnitRunner
 
 
 class Recorder:
@@ -262,3 +262,44 @@ def test_many_short_tasks_are_claimed_and_reported_in_batches_not_one_by_one():
     assert len(server.batches) <= 20, server.batches
     assert len([c for c in server.of("claim") if c[2] > 0]) <= 20
     assert max(server.batches) > 1
+
+
+def test_a_result_that_is_not_json_fails_its_task_and_the_unit_goes_on():
+    works = [task("odd"), task("noop")]
+    server = Recorder(works)
+    registry = Registry()
+
+    @registry.handler("odd")
+    def odd(job):
+        return {"at": object()}  # not JSON: found now, not when it is sent
+
+    @registry.handler("noop")
+    def noop(job):
+        return {"ok": True}
+
+    unit = runner(server, registry, capacity=1)
+    unit.start()
+    assert until(lambda: server.of("complete", works[1].id))
+    unit.shutdown()
+
+    (failed,) = server.of("fail", works[0].id)
+    assert failed[2].startswith("the result is not JSON") and failed[3] is False
+    assert unit.running == {}
+
+
+def test_an_error_longer_than_the_server_keeps_is_cut_to_fit():
+    work = task("loud")
+    server = Recorder([work])
+    registry = Registry()
+
+    @registry.handler("loud")
+    def loud(job):
+        raise Fatal("x" * 20_000)
+
+    unit = runner(server, registry)
+    unit.start()
+    assert until(lambda: server.of("fail", work.id))
+    unit.shutdown()
+
+    (failed,) = server.of("fail", work.id)
+    assert len(failed[2]) == 10_000 and failed[3] is False

@@ -17,6 +17,7 @@ failure reported with the traceback's last line.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -179,15 +180,28 @@ def run_handler(func: HandlerFunc, job: Job) -> tuple[str, Any]:
     except Cancelled:
         return "cancelled", None
     except Fatal as exc:
-        return "failed", (str(exc) or "fatal error", False)
+        return "failed", (_error(str(exc) or "fatal error"), False)
     except Retryable as exc:
-        return "failed", (str(exc) or "retryable error", True)
+        return "failed", (_error(str(exc) or "retryable error"), True)
     except Exception as exc:  # a handler's bug must not take the unit down
         logger.exception("handler failed on task %s", job.id)
-        return "failed", (last_line(exc), True)
+        return "failed", (_error(last_line(exc)), True)
     if job.is_cancelled():
         return "cancelled", None
+    try:
+        json.dumps(result)
+    except (TypeError, ValueError) as exc:
+        # Found only when the report is sent, it would fail there for good (and a batch of
+        # results with it): the handler's bug, said now, on its own task.
+        return "failed", (_error(f"the result is not JSON: {exc}"), False)
     return "completed", result
+
+
+MAX_ERROR = 10_000  # the longest error the server keeps; a longer one is a 400 for good
+
+
+def _error(text: str) -> str:
+    return text if len(text) <= MAX_ERROR else text[:MAX_ERROR - 1] + "…"
 
 
 def last_line(exc: BaseException) -> str:

@@ -383,7 +383,10 @@ class UnitRunner:
                        and time.monotonic() < until):
                     self._lock.wait(max(0.0, until - time.monotonic()))
                 batch, self._ends = self._ends[:MAX_RESULTS], self._ends[MAX_RESULTS:]
-            self._report_batch(batch)
+            try:
+                self._report_batch(batch)
+            except Exception:  # the only thread that reports: it must outlive any fault
+                logger.exception("%s: reporting %d results failed", self.unit_id, len(batch))
 
     def _report_batch(self, batch: list[tuple[Running, dict]]) -> None:
         items = [item for _, item in batch]
@@ -408,7 +411,9 @@ class UnitRunner:
 
     def _deliver(self, items: list[dict]) -> list[Any] | None:
         """The batch's outcomes, trying through a server outage for `report_for` seconds;
-        None when the server refuses the batch as a whole."""
+        None when the server refuses the batch as a whole (one by one then); [] when it
+        cannot be reported at all (the tasks' leases bring them back to the queue: trying
+        each alone for as long again would hold every slot for hours)."""
         deadline, delay = time.monotonic() + self.report_for, 0.5
         while True:
             try:
@@ -419,7 +424,7 @@ class UnitRunner:
                 if not is_transient(exc) or time.monotonic() + delay > deadline:
                     logger.error("%s: %d results could not be reported: %s", self.unit_id,
                                  len(items), exc)
-                    return None
+                    return []
                 logger.warning("%s: reporting %d results failed (%s); trying again",
                                self.unit_id, len(items), exc)
                 time.sleep(delay)
