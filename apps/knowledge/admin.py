@@ -48,8 +48,12 @@ class ChunkAdmin(ReadOnlyAdmin):
     list_display = ("document", "index", "reference", "preview", "dimensions")
     list_filter = ("reference",)
     search_fields = ("text",)
-    list_select_related = ("document",)
     fields = ("document", "reference", "index", "text", "dimensions")
+
+    def get_queryset(self, request):
+        # The document's name for each row, never its file (up to 10 MB, once per row).
+        return super().get_queryset(request).select_related("document").defer(
+            "document__content")
     readonly_fields = fields
 
     @admin.display(description="text")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from taskmanage_client.pipeline import embed
 
 from apps.knowledge.models import Chunk
@@ -39,3 +41,18 @@ def test_staff_without_admin_rights_do_not_get_in(alice, processing):
     doc = add(alice)
     response = admin_client(alice).get(f"/admin/knowledge/document/{doc.pk}/change/")
     assert response.status_code == 302  # to the admin's login
+
+
+def test_the_chunk_list_reads_no_documents_file(olga, processing):
+    doc = add(olga, name="units.txt")
+    for i in range(3):
+        Chunk.objects.create(document=doc, reference=doc.reference, index=i, text=f"c{i}",
+                             embedding=embed(f"c{i}"))
+
+    with CaptureQueriesContext(connection) as ctx:
+        page = admin_client(olga).get("/admin/knowledge/chunk/")
+
+    assert page.status_code == 200 and "units.txt" in page.content.decode()
+    # A document's bytes (up to 10 MB) joined into every row of the list: never.
+    assert not [q for q in ctx.captured_queries
+                if '"knowledge_document"."content"' in q["sql"]]

@@ -145,11 +145,12 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     @action(detail=True, methods=["put"], filter_backends=[], pagination_class=None)
     def chunks(self, request, pk=None):
         """Replace the document's chunks: by the unit running its processing task."""
-        data = request.data  # a body that is no JSON is a 400 whoever sends it
+        # Who may store first: the body may be tens of megabytes, read and parsed only for
+        # the unit processing the document.
         doc = get_object_or_404(Document.objects.defer("content").select_related("task"),
                                 pk=pk)
         services.chunks_may_store(document=doc, by=self._actor())
-        ser = ChunksStoreSerializer(data=data)
+        ser = ChunksStoreSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         task = Task(pk=ser.validated_data["task_id"])
         stored = services.chunks_store(document=doc, task=task, chunks=ser.chunk_items(),
