@@ -70,9 +70,16 @@ def test_a_units_token_is_refused_but_for_inputs(rita, step):
                        format="json").status_code == 403
     assert client.get("/api/v1/workflows").status_code == 403
     assert client.get(f"/api/v1/workflows/{created['id']}").status_code == 403
-    response = client.get(f"/api/v1/workflows/{created['id']}/tasks/b/inputs")
-    assert response.status_code == 200
-    assert response.json()["waiting_for"] == ["a"]
+    # It reads the inputs of the task it holds, and of no other task of its type.
+    (held,) = client.post("/api/v1/execution-units/worker-001/claim", {"max": 1},
+                          format="json").json()["tasks"]
+    assert held["id"] == ids(created)["a"]
+    response = client.get(f"/api/v1/workflows/{created['id']}/tasks/a/inputs")
+    assert response.status_code == 200 and response.json()["inputs"] == {}
+    assert client.get(f"/api/v1/workflows/{created['id']}/tasks/b/inputs").status_code == 403
+    _, other = register("worker-002")
+    assert unit_client(other).get(
+        f"/api/v1/workflows/{created['id']}/tasks/a/inputs").status_code == 403
 
 
 def test_a_unit_cannot_read_the_inputs_of_a_type_it_does_not_serve(rita, step):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from apps.callbacks.models import TaskCallback
 from apps.tasks.models import Task
 from apps.workflows.models import Workflow, WorkflowNode
 from tests.builders import api_client, field_errors
@@ -101,6 +102,13 @@ def test_a_bad_task_is_named_by_its_index(rita, step):
 def test_bad_fields_are_a_400_naming_them(rita, step, change, field):
     errors = _refused(rita, {**graph_body([("a", "b")]), **change})
     assert field in errors
+
+
+def test_a_node_keeps_the_fields_other_apps_add_to_a_task_create(rita, step):
+    body = graph_body([], keys=["x"], callback_url="https://hooks.example.com/wf")
+    task_id = create(rita, body)["tasks"][0]["id"]
+    # Accepted and then dropped, the callback was never stored nor delivered.
+    assert TaskCallback.objects.get(task_id=task_id).url == "https://hooks.example.com/wf"
 
 
 def test_fields_a_workflow_task_may_not_set_are_refused(rita, step):

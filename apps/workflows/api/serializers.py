@@ -8,7 +8,6 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.tasks.api.serializers import StrictFieldsMixin, TaskCreateSerializer
-from apps.tasks.services import TaskSpec
 from apps.tasks.states import TaskStatus
 
 from ..models import OnFailure, WorkflowStatus
@@ -31,10 +30,11 @@ class NodeSerializer(TaskCreateSerializer):
     draft = None
 
     def to_node(self, attrs: dict[str, Any]) -> NodeSpec:
-        return NodeSpec(key=attrs["key"], spec=TaskSpec(
-            title=attrs["title"], task_type=attrs["task_type"], priority=attrs.get("priority"),
-            payload=attrs["payload"], reference=attrs["reference"], labels=attrs["labels"],
-            run_at=attrs["run_at"], due_at=attrs["due_at"]))
+        # The task create's own spec, so every field it takes (those other apps add, such as
+        # callback_url, included) reaches the task; a node has no dependencies of its own.
+        return NodeSpec(key=attrs["key"], spec=self.to_spec({
+            "depends_on": [], "idempotency_key": None, "parent": None, "draft": False,
+            **attrs}))
 
 
 class WorkflowCreateSerializer(StrictFieldsMixin, serializers.Serializer):

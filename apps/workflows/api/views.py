@@ -11,7 +11,9 @@ from rest_framework.response import Response
 
 from apps.core.actors import Actor
 from apps.core.exceptions import PermissionDenied
+from apps.tasks.models import Task
 from apps.tasks.selectors import active_task_types, tasks_visible_to
+from apps.tasks.states import HELD_STATES
 
 from .. import services
 from ..models import Workflow
@@ -84,6 +86,12 @@ class WorkflowViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         if node is None or not tasks_visible_to(user=request.user).filter(
                 pk=node.task_id).exists():
             raise NotFound("No such task in this workflow.")
+        by = Actor.for_user(request.user)
+        if by.kind == "unit" and not Task.objects.filter(
+                pk=node.task_id, assignee_unit_id=by.ref, status__in=sorted(HELD_STATES)
+        ).exists():
+            # A unit reads the inputs of the task it holds, not of any task of its type.
+            raise PermissionDenied("Only the unit holding this task reads its inputs.")
         inputs, waiting = node_inputs(node=node)
         return Response({"key": node.key, "task_id": str(node.task_id), "inputs": inputs,
                          "waiting_for": waiting})
