@@ -67,6 +67,8 @@ class ScheduleSerializer(serializers.ModelSerializer):
     priority = PriorityField(read_only=True, allow_null=True)
     next_run_at = serializers.SerializerMethodField()
     last_spawned_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    # The stored "" is shown as null (to_representation): the schema says so.
+    cron = serializers.CharField(read_only=True, allow_null=True)
 
     class Meta:
         model = Schedule
