@@ -303,6 +303,22 @@ def tasks_route_to_units(*, items: Sequence[tuple[Task, int, str]], by: Actor) -
                                              "assigned_at"], applied, by=by)
 
 
+def tasks_cancel_locked(*, items: Sequence[tuple[Task, str]], by: Actor) -> None:
+    """Cancel open tasks the caller has locked, each with its reason (`items`: task, reason),
+    written as one batch: the transition, listeners, history row and event of each, in one
+    UPDATE and one history INSERT for them all (a workflow's failure cancelling everything
+    downstream of it)."""
+    if not items:
+        return
+    now = timezone.now()
+    applied = []
+    for task, reason in items:
+        applied.append(_apply_in_memory(task, "cancel", by=by, reason=reason))
+        task.updated_at = now
+    _write_batch([t for t, _ in items], ["status", "finished_at", "lease_expires_at",
+                                         "held_weight"], applied, by=by)
+
+
 def tasks_start_routed(*, unit_pk: int, limit: int, by: Actor) -> list[Task]:
     """The tasks routed to a unit (assigned, not started), locked and started: its claim."""
     tasks = list(Task.objects.filter(assignee_unit_id=unit_pk, status=S.ASSIGNED)

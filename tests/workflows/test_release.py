@@ -166,3 +166,38 @@ def test_a_single_completion_and_a_batch_at_once_release_once(rita, alice, step,
     assert not any(isinstance(o, Exception) for o in outcomes), outcomes
     assert status(t["d"]) == "queued"
     assert released([t["d"]]) == {t["d"]: 1}
+
+
+def chain(n: int) -> dict:
+    keys = [f"k{i}" for i in range(n)]
+    return graph_body(list(zip(keys, keys[1:], strict=False)), name=f"chain-{n}")
+
+
+def fail_counted(task_id, who) -> list[str]:
+    from apps.tasks.services import task_transition
+
+    start(task_id, who)
+    with CaptureQueriesContext(connection) as ctx:
+        task_transition(task_id=task_id, action="fail", by=Actor.for_user(who), error="boom")
+    return [q["sql"] for q in ctx.captured_queries]
+
+
+@PG_ONLY
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("shape", ["chain", "fan_out"])
+def test_cancelling_1000_dependants_costs_the_statements_cancelling_10_does(
+        rita, alice, step, shape):
+    build = {"chain": lambda n: chain(n), "fan_out": lambda n: fan_out(n - 1)}[shape]
+    root = {"chain": "k0", "fan_out": "a"}[shape]
+    fail_counted(ids(create(rita, build(10)))[root], alice)  # caches warmed
+    small = fail_counted(ids(create(rita, build(10)))[root], alice)
+    t = ids(create(rita, build(1000)))
+    large = fail_counted(t[root], alice)
+    assert len(large) == len(small), "\n".join(q[:200] for q in large)
+    assert sum("WITH RECURSIVE" in q for q in large) == 1
+    below = [v for k, v in t.items() if k != root]
+    assert Task.objects.filter(pk__in=below, status="cancelled").count() == 999
+    name = {"chain": "chain-1000", "fan_out": "fan-999"}[shape]
+    reasons = set(TaskHistory.objects.filter(task_id__in=below, transition="cancel")
+                  .values_list("reason", flat=True))
+    assert reasons == {f"workflow {name!r}: {root} ended failed"}
