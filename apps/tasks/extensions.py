@@ -229,3 +229,48 @@ def write_task_create_fields(tasks: Sequence[Any], extras: Sequence[Mapping[str,
     for c in task_create_fields():
         c.write([(task, extra.get(c.name)) for task, extra in zip(tasks, extras, strict=True)],
                 by=by)
+
+
+# --- values other apps add to the answers that show a task for its work ---------------------
+@dataclass(frozen=True)
+class TaskDetailField:
+    """A value one app adds to the answers that show a task to whoever works on it: the task's
+    detail (GET /api/v1/tasks/{id}) and a unit's claim. Not to lists or creates, which would
+    pay its query on every page.
+
+    - `load(tasks, user=)`: reads the value of every one of these tasks in one query at most
+      (none when it can tell from the tasks that none has one) and leaves it where `read`
+      finds it. `user` is the caller (request.user: a person, or a unit's principal), who may
+      see these tasks; the app decides what of its value they are shown (None: nothing).
+    - `read(task)`: the value (None when the task has none).
+    - `schema_field()`: a fresh read-only serializer field describing the value.
+    """
+
+    app: str
+    name: str
+    load: Callable[..., None]
+    read: Callable[[Any], Any]
+    schema_field: Callable[[], Any]
+
+
+_task_detail: dict[str, TaskDetailField] = {}
+
+
+def contribute_task_detail_field(contribution: TaskDetailField) -> None:
+    """Register (or replace: ready() may run twice in tests) a contributed detail value."""
+    for other in _task_detail.values():
+        if other.name == contribution.name and other.app != contribution.app:
+            raise ImproperlyConfigured(f"{contribution.app} contributes task detail value "
+                                       f"{contribution.name!r}, which {other.app} does already")
+    _task_detail[contribution.app] = contribution
+
+
+def task_detail_fields() -> list[TaskDetailField]:
+    return sorted(_task_detail.values(), key=lambda c: (c.name, c.app))
+
+
+def load_task_detail_fields(tasks: Sequence[Any], *, user: Any) -> None:
+    """Every contributed value of these tasks, each app's in one query for them all."""
+    if tasks:
+        for c in task_detail_fields():
+            c.load(tasks, user=user)

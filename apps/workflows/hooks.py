@@ -1,12 +1,16 @@
-"""Everything the workflows app plugs into others: one listener on written transitions."""
+"""Everything the workflows app plugs into others: a listener on written transitions (failure
+propagation) and a workflow task's `inputs` in its detail and a unit's claim."""
 
 from __future__ import annotations
 
 from apps.core.actors import Actor
 from apps.tasks import holding
+from apps.tasks.extensions import TaskDetailField, contribute_task_detail_field
 from apps.tasks.models import Task
 
 from . import services
+from .api.serializers import inputs_answer_field
+from .selectors import inputs_load, inputs_read
 
 
 def cancel_downstream(tasks: list[Task], by: Actor) -> None:
@@ -18,3 +22,6 @@ def cancel_downstream(tasks: list[Task], by: Actor) -> None:
 
 def register() -> None:
     holding.on_written(cancel_downstream)
+    contribute_task_detail_field(TaskDetailField(
+        app="workflows", name="inputs", load=inputs_load, read=inputs_read,
+        schema_field=inputs_answer_field))

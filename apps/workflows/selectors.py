@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 
+from apps.core.actors import Actor
 from apps.tasks.models import Task
 from apps.tasks.selectors import tasks_visible_to
+from apps.tasks.states import HELD_STATES
 from apps.tasks.states import TaskStatus as S
 
 from .models import Workflow, WorkflowNode, WorkflowStatus
@@ -96,3 +98,54 @@ def node_inputs(*, node: WorkflowNode) -> tuple[dict, list[str]]:
     inputs = {d.key: d.task.result for d in deps if d.task.status == S.COMPLETED}
     waiting = [d.key for d in deps if d.task.status != S.COMPLETED]
     return inputs, waiting
+
+
+# --- a workflow task's inputs in the task's own answers (apps.tasks.extensions) -------------
+INPUTS_ATTR = "workflow_inputs"
+
+
+def inputs_load(tasks, *, user) -> None:
+    """Set each task's inputs (its completed dependencies' results by their keys; {} while
+    none has completed; None for a task outside a workflow or without dependencies), for
+    every task at once in one query, none when no task has dependencies. A unit is shown
+    the inputs of the tasks it holds only, as on the inputs endpoint."""
+    for task in tasks:
+        setattr(task, INPUTS_ATTR, None)
+    by = Actor.for_user(user) if user is not None else None
+    asked = {t.pk: t for t in tasks if _has_dependencies(t) and _may_read(t, by)}
+    if not asked:
+        return
+    links = (Task.depends_on.through.objects
+             .filter(from_task_id__in=list(asked),
+                     to_task__workflow_node__workflow=F("from_task__workflow_node__workflow"))
+             .order_by("to_task__workflow_node__key")
+             .values_list("from_task_id", "to_task__workflow_node__key", "to_task__status",
+                          "to_task__result"))
+    for task_id, key, status, result in links:
+        inputs = getattr(asked[task_id], INPUTS_ATTR)
+        if inputs is None:
+            inputs = {}
+            setattr(asked[task_id], INPUTS_ATTR, inputs)
+        if status == S.COMPLETED:
+            inputs[key] = result
+
+
+def inputs_read(task) -> dict | None:
+    return getattr(task, INPUTS_ATTR, None)
+
+
+def _has_dependencies(task: Task) -> bool:
+    """From what the task's loading read already; True (ask) when it read nothing."""
+    known = getattr(task, "depends_on_ids", None)  # a unit's claim sets it
+    if known is not None:
+        return bool(known)
+    prefetched = getattr(task, "_prefetched_objects_cache", {})  # the task detail's prefetch
+    if "depends_on" in prefetched:
+        return bool(prefetched["depends_on"])
+    return True
+
+
+def _may_read(task: Task, by: Actor | None) -> bool:
+    if by is None or by.kind != "unit":
+        return True  # whoever was shown the task
+    return task.assignee_unit_id == by.ref and task.status in HELD_STATES

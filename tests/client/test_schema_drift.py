@@ -23,8 +23,10 @@ from taskmanage_client import Assignee, Heartbeat, LogLine, Outcome, Registratio
 from taskmanage_client import _calls as calls
 from taskmanage_client._transport import Call
 
-MODELS = {Task: "Task", Assignee: "Assignee", Unit: "UnitDetail", Registration: "Registration",
-          Heartbeat: "HeartbeatResult", LogLine: "TaskLog", Outcome: "Outcome"}
+# Task: the detail's component (a claim's and get_task's answer), the list's and more.
+MODELS = {Task: "TaskDetail", Assignee: "Assignee", Unit: "UnitDetail",
+          Registration: "Registration", Heartbeat: "HeartbeatResult", LogLine: "TaskLog",
+          Outcome: "Outcome"}
 ID = "8d5a4f1e-0000-4000-8000-000000000001"
 # One of each call the client makes. A call added to _calls and not here fails below.
 SAMPLES: dict[str, Call] = {

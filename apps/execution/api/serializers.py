@@ -8,7 +8,7 @@ from collections import Counter
 from django.conf import settings
 from rest_framework import serializers
 
-from apps.tasks.api.serializers import StrictFieldsMixin, TaskSerializer
+from apps.tasks.api.serializers import StrictFieldsMixin, TaskDetailSerializer
 
 from ..models import UNIT_ID_PATTERN, ExecutionUnit
 
@@ -102,7 +102,8 @@ class ClaimSerializer(StrictFieldsMixin, serializers.Serializer):
 
 
 class ClaimResultSerializer(serializers.Serializer):
-    tasks = TaskSerializer(many=True)
+    # With what other apps add for the work (a workflow task's inputs), for what it holds.
+    tasks = TaskDetailSerializer(many=True)
 
 
 class ResultItemSerializer(StrictFieldsMixin, serializers.Serializer):

@@ -218,6 +218,46 @@ class TaskSerializer(serializers.ModelSerializer):
         return allowed_actions(task=task, among=API_ACTIONS)
 
 
+def _caller(context: dict):
+    request = context.get("request")
+    return None if request is None else request.user
+
+
+class TaskDetailListSerializer(TaskListSerializer):
+    """Many tasks shown for their work (a unit's claim): each app's detail values read in one
+    query for the lot."""
+
+    def to_representation(self, data):
+        tasks = list(data.all() if hasattr(data, "all") else data)
+        extensions.load_task_detail_fields(tasks, user=_caller(self.context))
+        return super().to_representation(tasks)
+
+
+class TaskDetailSerializer(TaskSerializer):
+    """A task shown to whoever works on it (its detail, a unit's claim): the task, and what
+    other apps add for that work (apps.tasks.extensions.TaskDetailField), e.g. a workflow
+    task's `inputs`."""
+
+    class Meta(TaskSerializer.Meta):
+        list_serializer_class = TaskDetailListSerializer
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for c in extensions.task_detail_fields():
+            fld = c.schema_field()
+            fld.get_attribute = c.read
+            fields[c.name] = fld
+        return fields
+
+    def to_representation(self, task: Task) -> dict[str, Any]:
+        if not isinstance(self.parent, TaskDetailListSerializer):  # one task: load it here
+            extensions.load_task_detail_fields([task], user=_caller(self.context))
+        body = super().to_representation(task)
+        for c in extensions.task_detail_fields():
+            body[c.name] = c.read(task)
+        return body
+
+
 class TaskCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     """One task to create. Task types and dependencies are looked up once per request
     (see TaskCreateContext), never once per item."""

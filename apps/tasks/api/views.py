@@ -27,6 +27,7 @@ from .serializers import (
     TaskBatchResultSerializer,
     TaskBatchSerializer,
     TaskCreateSerializer,
+    TaskDetailSerializer,
     TaskHistorySerializer,
     TaskLogBatchSerializer,
     TaskLogSerializer,
@@ -137,6 +138,7 @@ def _is_uuid(value: str) -> bool:
     list=extend_schema(parameters=[
         OpenApiParameter("status", str, description="One status or several, comma-separated"),
     ]),
+    retrieve=extend_schema(responses=TaskDetailSerializer),
 )
 class TaskViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin,
@@ -152,6 +154,10 @@ class TaskViewSet(
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return Task.objects.none()
         return task_queryset(self.request.user)
+
+    def get_serializer_class(self):
+        # The detail adds what other apps keep for the task's work (a workflow's inputs).
+        return TaskDetailSerializer if self.action == "retrieve" else TaskSerializer
 
     def _actor(self) -> Actor:
         return Actor.for_user(self.request.user)

@@ -116,4 +116,10 @@ class InputsSerializer(serializers.Serializer):
                                         help_text="Dependencies not completed yet.")
 
 
-
+def inputs_answer_field() -> serializers.Field:
+    """`inputs` in a task's detail and a unit's claim (apps.workflows.hooks)."""
+    return serializers.DictField(
+        child=serializers.JSONField(allow_null=True), allow_null=True, read_only=True,
+        help_text="For a workflow task with dependencies: the result of each completed "
+                  "dependency, by its key ({} while none has completed). null for any other "
+                  "task, and for a unit that does not hold the task.")

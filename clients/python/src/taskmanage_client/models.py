@@ -90,6 +90,9 @@ class Task:
     assigned_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # A workflow task's dependencies' results by their keys, in a claim's answer and a
+    # task's detail (get_task); None elsewhere, and for a task outside a workflow.
+    inputs: dict[str, Any] | None = None
 
     @property
     def is_terminal(self) -> bool:
