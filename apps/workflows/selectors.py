@@ -66,12 +66,18 @@ class Node:
     task: Task
     waits_for: list[str]  # keys of its dependencies that have not completed
     depends_on: list[str]
+    visible: bool = True  # may the caller see the task itself (its title, type, id)?
 
 
-def workflow_graph(*, workflow: Workflow) -> tuple[list[Node], list[tuple[str, str]]]:
+def workflow_graph(*, workflow: Workflow, user=None) -> tuple[list[Node], list[tuple[str, str]]]:
     """Its nodes (with their tasks) and edges [before, after], in creation order: two
-    queries."""
+    queries, and a third with `user`: which tasks that user may see (a workflow is shown to
+    whoever sees one of its tasks; the others are shown by key and status only)."""
     nodes = list(workflow.nodes.select_related("task", "task__task_type").order_by("id"))
+    visible = None
+    if user is not None:
+        visible = set(tasks_visible_to(user=user).filter(workflow_node__workflow=workflow)
+                      .values_list("pk", flat=True))
     key_of = {n.task_id: n.key for n in nodes}
     links = Task.depends_on.through.objects.filter(from_task_id__in=key_of).order_by("id")
     edges = [(key_of[before], key_of[after])
@@ -82,7 +88,8 @@ def workflow_graph(*, workflow: Workflow) -> tuple[list[Node], list[tuple[str, s
     for before, after in edges:
         deps[after].append(before)
     return [Node(key=n.key, task=n.task, depends_on=deps[n.key],
-                 waits_for=[d for d in deps[n.key] if status[d] != S.COMPLETED])
+                 waits_for=[d for d in deps[n.key] if status[d] != S.COMPLETED],
+                 visible=visible is None or n.task_id in visible)
             for n in nodes], edges
 
 

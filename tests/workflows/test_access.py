@@ -88,3 +88,23 @@ def test_a_unit_cannot_read_the_inputs_of_a_type_it_does_not_serve(rita, step):
     _, token = register("worker-001")
     response = unit_client(token).get(f"/api/v1/workflows/{created['id']}/tasks/b/inputs")
     assert response.status_code == 404
+
+
+def test_the_graph_shows_only_the_tasks_the_caller_may_see_by_title(rita, alice, step):
+    from tests.workflows.conftest import start
+
+    body = graph_body([("a", "b"), ("a", "c")])
+    body["tasks"][2]["title"] = "acquire the rival, quietly"
+    created = create(rita, body)
+    start(ids(created)["a"], alice)  # alice holds a: she sees the workflow, not b or c
+    nodes = {n["key"]: n for n in api_client(alice).get(
+        f"/api/v1/workflows/{created['id']}").json()["nodes"]}
+    assert nodes["a"]["title"] == "step a" and nodes["a"]["id"] == ids(created)["a"]
+    for key in ("b", "c"):
+        assert nodes[key] == {"key": key, "id": None, "title": None, "task_type": None,
+                              "status": "blocked", "depends_on": ["a"], "waits_for": ["a"]}
+    assert b"rival" not in api_client(alice).get(
+        f"/api/v1/workflows/{created['id']}").content
+    everything = api_client(rita).get(f"/api/v1/workflows/{created['id']}").json()["nodes"]
+    assert [n["title"] for n in everything] == ["step a", "step b",
+                                                "acquire the rival, quietly"]

@@ -91,14 +91,23 @@ class WorkflowCreatedSerializer(WorkflowSerializer):
 
 
 class GraphNodeSerializer(serializers.Serializer):
+    """A node of the graph. A task the caller may not see (the workflow is shown to whoever
+    sees one of its tasks) is shown by its key and status only: id, title and type null."""
+
     key = serializers.CharField()
-    id = serializers.UUIDField(source="task.pk")
-    title = serializers.CharField(source="task.title")
-    task_type = serializers.CharField(source="task.task_type.key")
+    id = serializers.UUIDField(source="task.pk", allow_null=True)
+    title = serializers.CharField(source="task.title", allow_null=True)
+    task_type = serializers.CharField(source="task.task_type.key", allow_null=True)
     status = serializers.ChoiceField(source="task.status", choices=TaskStatus.choices)
     depends_on = serializers.ListField(child=serializers.CharField())
     waits_for = serializers.ListField(child=serializers.CharField(),
                                       help_text="Dependencies not completed yet.")
+
+    def to_representation(self, node):
+        body = super().to_representation(node)
+        if not node.visible:
+            body.update(id=None, title=None, task_type=None)
+        return body
 
 
 class WorkflowDetailSerializer(WorkflowSerializer):

@@ -69,7 +69,7 @@ class WorkflowViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(responses={200: WorkflowDetailSerializer})
     def retrieve(self, request, pk=None):
         workflow = get_object_or_404(self.get_queryset(), pk=pk)
-        nodes, edges = workflow_graph(workflow=workflow)
+        nodes, edges = workflow_graph(workflow=workflow, user=request.user)
         body = WorkflowSerializer(workflow).data
         body["nodes"] = WorkflowDetailSerializer().fields["nodes"].to_representation(nodes)
         body["edges"] = [list(e) for e in edges]
