@@ -27,7 +27,7 @@ from apps.tasks import services as task_services
 from apps.tasks.models import Task
 from apps.tasks.states import OPEN_STATES
 
-from . import timing
+from . import selectors, timing
 from .models import Kind, Misfire, Overlap, Schedule, Spawn, SpawnOrigin
 
 FIRE_TASK = "schedules.fire"
@@ -166,7 +166,7 @@ def due_slot(*, schedule: Schedule, now: datetime) -> datetime | None:
 def delay_next(*, schedule: Schedule) -> datetime | None:
     """A fixed-delay schedule's next run: the previous spawned task's end plus the delay
     (None while it is open); the first run is one delay after the schedule's anchor."""
-    last = schedule.spawns.select_related("task").order_by("-planned_time").first()
+    last = selectors.latest_spawn(schedule=schedule)
     delay = timedelta(seconds=schedule.delay_seconds)
     if last is None:
         return schedule.anchor + delay
