@@ -151,6 +151,35 @@ def test_backfill_skips_planned_times_already_spawned(report_type):
     assert Task.objects.filter(task_type=report_type).count() == 3
 
 
+def test_a_serial_backfill_chains_through_runs_that_already_exist(report_type):
+    schedule = make_schedule(report_type, cron="0 9 * * *")
+    existing = fire(schedule, SLOT + timedelta(days=1))  # beat ran this one already
+
+    spawns = services.schedule_backfill(schedule_id=schedule.pk, start=SLOT,
+                                        end=SLOT + timedelta(days=3), serial=True,
+                                        by=Actor.system("tests"))
+
+    assert [s.planned_time for s in spawns] == [SLOT, SLOT + timedelta(days=2),
+                                                SLOT + timedelta(days=3)]
+    first, after, last = (Task.objects.get(pk=s.task_id) for s in spawns)
+    assert list(after.depends_on.values_list("pk", flat=True)) == [existing.task_id]
+    assert after.status == S.BLOCKED
+    assert list(last.depends_on.values_list("pk", flat=True)) == [after.pk]
+    assert not first.depends_on.exists()
+
+
+def test_a_serial_backfill_starting_on_an_existing_run_waits_for_it(report_type):
+    schedule = make_schedule(report_type, cron="0 9 * * *")
+    existing = fire(schedule, SLOT)
+
+    (spawn,) = services.schedule_backfill(schedule_id=schedule.pk, start=SLOT,
+                                          end=SLOT + timedelta(days=1), serial=True,
+                                          by=Actor.system("tests"))
+
+    task = Task.objects.get(pk=spawn.task_id)
+    assert list(task.depends_on.values_list("pk", flat=True)) == [existing.task_id]
+
+
 def test_a_backfill_over_too_many_runs_is_refused_whole(report_type, settings):
     settings.SCHEDULES_BACKFILL_MAX_RUNS = 10
     schedule = make_schedule(report_type, cron="* * * * *")
