@@ -110,7 +110,8 @@ def cron_after(expression: str, zone: ZoneInfo, after: datetime) -> Iterator[dat
     """Cron times strictly after `after` (UTC), each wall time of the zone once, as beat."""
     # A skipped wall time maps to a later instant than the walls right after the gap: start
     # early enough (under the smallest offset around) to see it, and hold each instant back
-    # until a wall time that exists has passed it (from there on instants only grow).
+    # until a wall time that exists has passed it (from there on instants only grow), or
+    # one that does not has passed it by more than a gap (a cron naming only skipped times).
     start = (after.astimezone(UTC) + min(_offsets_near(zone, after))).replace(tzinfo=None)
     walls = croniter(expression, start - timedelta(seconds=1), day_or=False)
     pending: list[datetime] = []
@@ -119,9 +120,8 @@ def cron_after(expression: str, zone: ZoneInfo, after: datetime) -> Iterator[dat
         wall = walls.get_next(datetime)
         instant = _instant(wall, zone)
         insort(pending, instant)
-        if not _exists(wall, instant, zone):
-            continue
-        while pending and pending[0] <= instant:
+        settled = instant if _exists(wall, instant, zone) else instant - LARGEST_SHIFT
+        while pending and pending[0] <= settled:
             found = pending.pop(0)
             if found > last:
                 last = found
@@ -140,10 +140,11 @@ def cron_latest(expression: str, zone: ZoneInfo, now: datetime) -> datetime:
         instant = _instant(wall, zone)
         if instant <= limit and (best is None or instant > best):
             best = instant
-        # Below an existing wall time with no change in the hours before it, no earlier wall
-        # time can map later than it: the latest is found.
-        if best is not None and instant <= limit and _exists(wall, instant, zone) \
-                and _no_change_before(instant, zone):
+        # Below an existing wall time with no change in the hours before it, or more than a
+        # gap below the best, no earlier wall time can map later: the latest is found.
+        if best is not None and (instant < best - LARGEST_SHIFT or (
+                instant <= limit and _exists(wall, instant, zone)
+                and _no_change_before(instant, zone))):
             return best
 
 

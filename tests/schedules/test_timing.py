@@ -117,6 +117,18 @@ def test_next_runs_are_what_beat_fires_across_a_dst_change(expression, zone, sta
         assert timing.cron_latest(expression, tz, when + timedelta(seconds=40)) == when
 
 
+def test_a_cron_naming_only_a_skipped_time_runs_each_year_and_never_hangs():
+    # The last Sunday of March at 02:30: in Berlin that time never exists.
+    expression = "30 2 25-31 3 0"
+    runs = timing.cron_after(expression, BERLIN, datetime(2026, 1, 1, tzinfo=UTC))
+
+    years = [next(runs).astimezone(BERLIN).isoformat() for _ in range(2)]
+
+    assert years == ["2026-03-29T03:30:00+02:00", "2027-03-28T03:30:00+02:00"]
+    assert timing.cron_latest(expression, BERLIN, datetime(2027, 1, 1, tzinfo=UTC)) == \
+        datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+
+
 def test_the_latest_cron_slot_is_the_one_being_fired_even_a_little_early_or_late():
     slot = datetime(2026, 3, 29, 7, tzinfo=UTC)
 
