@@ -428,7 +428,11 @@ TASK_BATCH_MAX = env_int("TASK_BATCH_MAX", 1000, minimum=1)
 # Private, loopback, link-local and reserved destinations are refused unless this is on
 # (a receiver on the same network, or tests).
 CALLBACK_ALLOW_PRIVATE = env_bool("CALLBACK_ALLOW_PRIVATE", False)
+# The whole attempt: connecting (to each address in turn), sending, and the answer.
 CALLBACK_TIMEOUT_SECONDS = env_float("CALLBACK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+# Host name -> addresses, answered instead of DNS as curl's --resolve does (a name pinned in a
+# split-horizon network); the addresses are checked like resolved ones. Settings only.
+CALLBACK_RESOLVE: dict[str, list[str]] = {}
 CALLBACK_MAX_ATTEMPTS = env_int("CALLBACK_MAX_ATTEMPTS", 8, minimum=1)
 # Backoff after the n-th failed attempt: base * 2**(n-1), capped, then jittered to 50-100 %.
 CALLBACK_BACKOFF_SECONDS = env_float("CALLBACK_BACKOFF_SECONDS", 10.0, minimum=0.0)

@@ -161,7 +161,8 @@ def _post(delivery: CallbackDelivery) -> transport.Outcome:
     }
     return transport.post(delivery.url, body, headers,
                           timeout=settings.CALLBACK_TIMEOUT_SECONDS,
-                          allow_private=settings.CALLBACK_ALLOW_PRIVATE)
+                          allow_private=settings.CALLBACK_ALLOW_PRIVATE,
+                          pinned=settings.CALLBACK_RESOLVE)
 
 
 def _owner_secret(delivery: CallbackDelivery) -> str | None:

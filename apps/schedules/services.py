@@ -27,7 +27,7 @@ from apps.tasks import services as task_services
 from apps.tasks.models import Task
 from apps.tasks.states import OPEN_STATES
 
-from . import timing
+from . import selectors, timing
 from .models import Kind, Misfire, Overlap, Schedule, Spawn, SpawnOrigin
 
 FIRE_TASK = "schedules.fire"
@@ -166,7 +166,7 @@ def due_slot(*, schedule: Schedule, now: datetime) -> datetime | None:
 def delay_next(*, schedule: Schedule) -> datetime | None:
     """A fixed-delay schedule's next run: the previous spawned task's end plus the delay
     (None while it is open); the first run is one delay after the schedule's anchor."""
-    last = schedule.spawns.select_related("task").order_by("-planned_time").first()
+    last = selectors.latest_spawn(schedule=schedule)
     delay = timedelta(seconds=schedule.delay_seconds)
     if last is None:
         return schedule.anchor + delay
@@ -229,14 +229,30 @@ def schedule_backfill(*, schedule_id: int, start: datetime, end: datetime, seria
     planned = backfill_times(schedule=schedule, start=start, end=end)
     spawns: list[Spawn] = []
     with transaction.atomic():
+        # A planned time spawned already (by beat, a trigger, an earlier backfill) is not
+        # spawned again, but a serial chain runs through its task: the next new run waits
+        # for it as it would have for one this backfill made.
+        existing = _spawned_tasks(schedule, planned)
         previous: Task | None = None
         for when in planned:
+            if when in existing:
+                previous = existing[when] or previous
+                continue
             spawn = _spawn(schedule, when, origin=SpawnOrigin.BACKFILL, by=by, overlap=False,
                            depends_on=[previous.pk] if serial and previous else [])
-            if spawn is not None:
-                spawns.append(spawn)
-                previous = spawn.task or previous
+            if spawn is None:  # spawned meanwhile by someone else: chain through theirs
+                previous = _spawned_tasks(schedule, [when]).get(when) or previous
+                continue
+            spawns.append(spawn)
+            previous = spawn.task or previous
     return spawns
+
+
+def _spawned_tasks(schedule: Schedule, planned: list[datetime]) -> dict[datetime, Task | None]:
+    """The planned times among `planned` that have a spawn, with its task (None: skipped)."""
+    rows = Spawn.objects.filter(schedule=schedule, planned_time__in=planned) \
+        .select_related("task").only("planned_time", "task__id")
+    return {row.planned_time: row.task for row in rows}
 
 
 def backfill_times(*, schedule: Schedule, start: datetime, end: datetime) -> list[datetime]:

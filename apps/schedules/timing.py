@@ -8,6 +8,7 @@ planned time and collide on the Spawn's unique constraint.
 from __future__ import annotations
 
 import string
+from bisect import insort
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -69,17 +70,82 @@ def check_title(template: str) -> None:
                      "else in braces; write {{ and }} for braces themselves.") from None
 
 
+# Cron times are wall-clock times in the schedule's zone, and beat (django-celery-beat's
+# TzAwareCrontab) turns each into one instant with the zone's first reading (fold=0):
+# - a time the autumn change repeats (01:30 on the fall-back night) is the first of the two,
+#   when the clock first shows it; beat fires once, as classic cron does, and a daily job
+#   runs once a day. Each wall time is one run: an hourly cron runs 02:00 once, not twice.
+# - a time the spring change skips (02:30 when 02:00 becomes 03:00) keeps the offset before
+#   the change, so it is the instant an hour after (03:30 summer time): it still runs that day,
+#   an hour of clock later, and never twice.
+# The next runs, a backfill and the slot a firing names follow the same rule, so what the API
+# lists and backfills is what beat fires, and a firing finds its slot within the tolerance.
+# Offsets move by at most this much at one change (2 h: historic double summer time).
+LARGEST_SHIFT = timedelta(hours=3)
+
+
+def _instant(wall: datetime, zone: ZoneInfo) -> datetime:
+    """The instant a wall-clock time stands for, as beat reads it (see above), in UTC: an
+    aware time in the repeated hour never equals one in another zone (PEP 495), so instants
+    are compared and kept in UTC."""
+    return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+
+
+def _exists(wall: datetime, instant: datetime, zone: ZoneInfo) -> bool:
+    """False for a wall time the spring change skips (it reads back as another)."""
+    return instant.astimezone(zone).replace(tzinfo=None) == wall
+
+
+def _offsets_near(zone: ZoneInfo, moment: datetime) -> list[timedelta]:
+    return [(moment + step).astimezone(zone).utcoffset()
+            for step in (-LARGEST_SHIFT, timedelta(0), LARGEST_SHIFT)]
+
+
+def _no_change_before(instant: datetime, zone: ZoneInfo) -> bool:
+    return (instant - LARGEST_SHIFT).astimezone(zone).utcoffset() == \
+        instant.astimezone(zone).utcoffset()
+
+
 def cron_after(expression: str, zone: ZoneInfo, after: datetime) -> Iterator[datetime]:
-    """Cron times strictly after `after`, in the zone (DST-safe: croniter works in it)."""
-    it = croniter(expression, after.astimezone(zone), day_or=False)
+    """Cron times strictly after `after` (UTC), each wall time of the zone once, as beat."""
+    # A skipped wall time maps to a later instant than the walls right after the gap: start
+    # early enough (under the smallest offset around) to see it, and hold each instant back
+    # until a wall time that exists has passed it (from there on instants only grow), or
+    # one that does not has passed it by more than a gap (a cron naming only skipped times).
+    start = (after.astimezone(UTC) + min(_offsets_near(zone, after))).replace(tzinfo=None)
+    walls = croniter(expression, start - timedelta(seconds=1), day_or=False)
+    pending: list[datetime] = []
+    last = after
     while True:
-        yield it.get_next(datetime)
+        wall = walls.get_next(datetime)
+        instant = _instant(wall, zone)
+        insort(pending, instant)
+        settled = instant if _exists(wall, instant, zone) else instant - LARGEST_SHIFT
+        while pending and pending[0] <= settled:
+            found = pending.pop(0)
+            if found > last:
+                last = found
+                yield found
 
 
 def cron_latest(expression: str, zone: ZoneInfo, now: datetime) -> datetime:
-    """The last cron time at or before now (with the early tolerance)."""
-    start = (now + EARLY_TOLERANCE).astimezone(zone).replace(microsecond=0)
-    return croniter(expression, start + timedelta(seconds=1), day_or=False).get_prev(datetime)
+    """The last cron time at or before now (with the early tolerance), as beat fires it
+    (UTC)."""
+    limit = (now + EARLY_TOLERANCE).replace(microsecond=0)
+    top = (limit.astimezone(UTC) + max(_offsets_near(zone, limit))).replace(tzinfo=None)
+    walls = croniter(expression, top + timedelta(seconds=1), day_or=False)
+    best: datetime | None = None
+    while True:
+        wall = walls.get_prev(datetime)
+        instant = _instant(wall, zone)
+        if instant <= limit and (best is None or instant > best):
+            best = instant
+        # Below an existing wall time with no change in the hours before it, or more than a
+        # gap below the best, no earlier wall time can map later: the latest is found.
+        if best is not None and (instant < best - LARGEST_SHIFT or (
+                instant <= limit and _exists(wall, instant, zone)
+                and _no_change_before(instant, zone))):
+            return best
 
 
 def interval_nearest(anchor: datetime, seconds: int, now: datetime) -> datetime | None:

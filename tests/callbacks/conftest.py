@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -18,6 +19,7 @@ class Receiver:
     def __init__(self):
         self.requests: list[dict] = []
         self.codes: list[int] = []  # answers to give, in order; 200 once they run out
+        self.delays: list[float] = []  # seconds to wait before answering, in order
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -33,6 +35,8 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.requests.append({"path": self.path, "headers": dict(self.headers),
                                           "body": body, "json": json.loads(body)})
+                if receiver.delays:
+                    time.sleep(receiver.delays.pop(0))
                 code = receiver.codes.pop(0) if receiver.codes else 200
                 self.send_response(code)
                 self.send_header("Content-Length", "0")

@@ -246,7 +246,7 @@ def test_an_address_allowed_at_create_is_checked_again_at_delivery(
 
 
 def test_public_addresses_pass_the_check():
-    assert resolve("93.184.216.34", 443, allow_private=False) == "93.184.216.34"
+    assert resolve("93.184.216.34", 443, allow_private=False) == ["93.184.216.34"]
 
 
 def test_backoff_doubles_is_capped_and_jittered(settings):

@@ -323,6 +323,18 @@ def test_a_unit_drained_again_is_a_conflict_it_can_read(service, docs, unit):
     assert refused.value.current == "draining" and "undrain" in refused.value.allowed
 
 
+def test_a_drained_unit_undrains_and_a_second_undrain_is_a_conflict(service, docs, unit):
+    client, uid = unit
+    client.drain(uid)
+
+    back = client.undrain(uid, reason="deploy done")
+
+    assert back.status == "online" and service.get_unit(uid).status == "online"
+    with pytest.raises(Conflict) as refused:
+        client.undrain(uid)  # a first attempt's 409 is raised, never taken for done
+    assert refused.value.current == "online"
+
+
 def test_request_reaches_endpoints_without_a_method_with_the_same_errors(service, docs):
     response = service.request("GET", f"/api/v1/task-types/{docs.key}")
 

@@ -119,6 +119,33 @@ def test_a_conflict_on_the_first_attempt_is_still_raised(proxy, service, docs, u
         client.complete(task.id)
 
 
+@pytest.mark.parametrize("refusal", ["503", "429"])
+def test_a_conflict_after_a_refusal_that_did_nothing_is_still_raised(proxy, service, docs,
+                                                                   refusal):
+    from taskmanage_client import Conflict
+
+    task = service.create_task(title="cancelled by someone else", task_type=docs.key)
+    service.cancel(task.id, reason="not needed")
+    proxy.fail_next(refusal)  # the first cancel never reached the server
+
+    with client_via(proxy, service.token) as client, pytest.raises(Conflict) as refused:
+        client.cancel(task.id)
+
+    assert refused.value.current == "cancelled"
+    assert [s.answer for s in proxy.requests_to("POST", "/cancel")] == [refusal, "forwarded"]
+
+
+def test_a_conflict_after_a_lost_answer_is_taken_for_done(proxy, service, docs):
+    task = service.create_task(title="cancel once", task_type=docs.key)
+    proxy.fail_next("lost")  # the server cancels it; the answer never arrives
+
+    with client_via(proxy, service.token) as client:
+        cancelled = client.cancel(task.id)
+
+    assert cancelled.status == "cancelled"
+    assert [s.answer for s in proxy.requests_to("POST", "/cancel")] == ["lost", "forwarded"]
+
+
 def test_a_claim_whose_answer_was_lost_is_not_repeated(proxy, service, docs, unit):
     unit_client, uid = unit
     service.create_task(title="leased", task_type=docs.key)

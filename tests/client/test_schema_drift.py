@@ -56,6 +56,7 @@ SAMPLES: dict[str, Call] = {
         {"task_id": ID, "outcome": "failed", "result": None, "error": "e", "retryable": True}]),
     "give_back": calls.give_back("w-1", ["00000000-0000-0000-0000-000000000001"], reason="r"),
     "drain": calls.drain("w-1", reason="r"),
+    "undrain": calls.undrain("w-1", reason="r"),
     "deregister": calls.deregister("w-1"),
 }
 

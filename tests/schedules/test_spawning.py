@@ -151,6 +151,70 @@ def test_backfill_skips_planned_times_already_spawned(report_type):
     assert Task.objects.filter(task_type=report_type).count() == 3
 
 
+def test_a_serial_backfill_chains_through_runs_that_already_exist(report_type):
+    schedule = make_schedule(report_type, cron="0 9 * * *")
+    existing = fire(schedule, SLOT + timedelta(days=1))  # beat ran this one already
+
+    spawns = services.schedule_backfill(schedule_id=schedule.pk, start=SLOT,
+                                        end=SLOT + timedelta(days=3), serial=True,
+                                        by=Actor.system("tests"))
+
+    assert [s.planned_time for s in spawns] == [SLOT, SLOT + timedelta(days=2),
+                                                SLOT + timedelta(days=3)]
+    first, after, last = (Task.objects.get(pk=s.task_id) for s in spawns)
+    assert list(after.depends_on.values_list("pk", flat=True)) == [existing.task_id]
+    assert after.status == S.BLOCKED
+    assert list(last.depends_on.values_list("pk", flat=True)) == [after.pk]
+    assert not first.depends_on.exists()
+
+
+def test_a_serial_backfill_starting_on_an_existing_run_waits_for_it(report_type):
+    schedule = make_schedule(report_type, cron="0 9 * * *")
+    existing = fire(schedule, SLOT)
+
+    (spawn,) = services.schedule_backfill(schedule_id=schedule.pk, start=SLOT,
+                                          end=SLOT + timedelta(days=1), serial=True,
+                                          by=Actor.system("tests"))
+
+    task = Task.objects.get(pk=spawn.task_id)
+    assert list(task.depends_on.values_list("pk", flat=True)) == [existing.task_id]
+
+
+def test_a_backfill_over_the_autumn_change_spawns_the_repeated_time_once(report_type):
+    schedule = make_schedule(report_type, cron="30 1 * * *", timezone="America/New_York")
+
+    spawns = services.schedule_backfill(
+        schedule_id=schedule.pk, start=datetime(2026, 10, 31, 12, tzinfo=UTC),
+        end=datetime(2026, 11, 2, 12, tzinfo=UTC), serial=False, by=Actor.system("tests"))
+
+    # 1 November 01:30 happens twice in New York; beat fires the first (EDT) only.
+    assert [s.planned_time for s in spawns] == [datetime(2026, 11, 1, 5, 30, tzinfo=UTC),
+                                                datetime(2026, 11, 2, 6, 30, tzinfo=UTC)]
+    assert Task.objects.get(pk=spawns[0].task_id).title == "Report 2026-11-01 01:30"
+
+
+def test_next_runs_over_the_autumn_change_list_the_repeated_time_once(report_type):
+    schedule = make_schedule(report_type, cron="30 1 * * *", timezone="Europe/London")
+
+    runs = services.next_runs(schedule=schedule, count=3,
+                              after=datetime(2026, 10, 24, 12, tzinfo=UTC))
+
+    assert [t.isoformat() for t in runs] == [
+        "2026-10-25T01:30:00+01:00", "2026-10-26T01:30:00+00:00", "2026-10-27T01:30:00+00:00"]
+
+
+def test_beats_firing_of_a_time_the_spring_change_skips_spawns_it(report_type):
+    # 02:30 does not exist in Berlin on 29 March; beat fires it at 03:30 CEST (01:30 UTC).
+    schedule = make_schedule(report_type, cron="30 2 * * *", timezone="Europe/Berlin",
+                             misfire="skip")
+
+    spawn = fire(schedule, datetime(2026, 3, 29, 1, 30, 0, 300_000, tzinfo=UTC))
+
+    assert spawn is not None and spawn.task_id is not None  # on time, not a misfire
+    assert spawn.planned_time == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    assert fire(schedule, datetime(2026, 3, 29, 2, 0, tzinfo=UTC)) is None  # once that day
+
+
 def test_a_backfill_over_too_many_runs_is_refused_whole(report_type, settings):
     settings.SCHEDULES_BACKFILL_MAX_RUNS = 10
     schedule = make_schedule(report_type, cron="* * * * *")

@@ -216,6 +216,13 @@ def drain(unit_id: str, *, reason: str = "") -> Call:
                 recover=lambda: get_unit(unit_id), parse=lambda r: Unit.from_json(r.json()))
 
 
+def undrain(unit_id: str, *, reason: str = "") -> Call:
+    # A draining unit takes work again; a repeat finding it online did it already.
+    return Call("POST", f"{API}/execution-units/{_seg(unit_id)}/undrain",
+                json={"reason": reason}, safe=True, settled=frozenset({"online"}),
+                recover=lambda: get_unit(unit_id), parse=lambda r: Unit.from_json(r.json()))
+
+
 def deregister(unit_id: str) -> Call:
     return Call("DELETE", f"{API}/execution-units/{_seg(unit_id)}", parse=_none, gone_ok=True)
 

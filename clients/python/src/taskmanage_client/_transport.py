@@ -10,7 +10,8 @@ When a call is retried
 - Sent but unanswered (read timeout, connection dropped), 502 and 504: only when the call is
   *safe* to repeat: GET, PUT, DELETE, and the POSTs made safe on purpose (creates carry an
   idempotency key that stays the same on every attempt; a task report's repeat answers 409,
-  see `Call.settled`; progress and drain set a state rather than add one).
+  see `Call.settled`, taken for done only after an attempt that may have run; progress,
+  drain and undrain set a state rather than add one).
 - 500: only for the idempotent HTTP methods (GET, HEAD, OPTIONS, PUT, DELETE).
 - Any other 4xx: never; repeating the same request gets the same answer.
 Between attempts: exponential backoff with full jitter, `uniform(0, min(max_backoff,
@@ -132,9 +133,19 @@ def error_for(response: httpx.Response) -> errors.TaskManageError:
     return kind(message, status=code, body=body)
 
 
-def settled_by_retry(call: Call, response: httpx.Response, attempt: int) -> bool:
-    """A repeated call whose 409 (or 404) shows its first attempt already did the work."""
-    if attempt == 0:
+def may_have_run(failure: httpx.Response | Exception) -> bool:
+    """Whether a failed attempt may have done the call's work with only its answer lost: sent
+    and unanswered, or answered by a gateway (502, 504) or a 500. A request that never left,
+    a 429 and a 503 did nothing: a 409 after them is the server's answer to this call."""
+    if isinstance(failure, httpx.Response):
+        return failure.status_code not in REFUSED
+    return not isinstance(failure, NOT_SENT)
+
+
+def settled_by_retry(call: Call, response: httpx.Response, *, earlier_may_have_run: bool) -> bool:
+    """A repeated call whose 409 (or 404) shows an earlier attempt already did the work (only
+    when one may have: see `may_have_run`)."""
+    if not earlier_may_have_run:
         return False
     if response.status_code == 404 and call.gone_ok:
         return True

@@ -12,7 +12,14 @@ import httpx
 
 from . import _calls as calls
 from ._base import BaseClient
-from ._transport import Call, error_for, retry_after, settled_by_retry, transport_error
+from ._transport import (
+    Call,
+    error_for,
+    may_have_run,
+    retry_after,
+    settled_by_retry,
+    transport_error,
+)
 from .errors import WaitTimeout
 from .models import Heartbeat, LogLine, Outcome, Registration, Task, Unit
 
@@ -36,21 +43,24 @@ class AsyncClient(BaseClient):
 
     async def _run(self, call: Call, **extra: Any) -> Any:
         attempt = 0
+        ran = False  # whether an earlier attempt may have done the work (its answer lost)
         while True:
             try:
                 response = await self._http.request(**self._request_args(call, extra))
             except httpx.TransportError as exc:
                 if not self._policy.retry_exception(call, exc, attempt):
                     raise transport_error(call, exc, attempt + 1) from exc
+                ran = ran or may_have_run(exc)
                 await asyncio.sleep(self._policy.delay(attempt))
                 attempt += 1
                 continue
             if response.is_success:
                 return call.parse(response)
-            if settled_by_retry(call, response, attempt):
+            if settled_by_retry(call, response, earlier_may_have_run=ran):
                 return await self._run(call.recover()) if call.recover else None
             if not self._policy.retry_response(call, response, attempt):
                 raise error_for(response)
+            ran = ran or may_have_run(response)
             await asyncio.sleep(self._policy.delay(attempt, retry_after(response)))
             attempt += 1
 
@@ -174,6 +184,9 @@ class AsyncClient(BaseClient):
 
     async def drain(self, unit_id: str, *, reason: str = "") -> Unit:
         return await self._run(calls.drain(unit_id, reason=reason))
+
+    async def undrain(self, unit_id: str, *, reason: str = "") -> Unit:
+        return await self._run(calls.undrain(unit_id, reason=reason))
 
     async def deregister(self, unit_id: str) -> None:
         await self._run(calls.deregister(unit_id))

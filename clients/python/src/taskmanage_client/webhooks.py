@@ -4,6 +4,10 @@ TaskManage signs each callback with your callback secret (`GET /api/v1/callbacks
 `X-TaskManage-Signature: v1=<hex>`, the HMAC-SHA256 of `<timestamp>.<raw body>` where the
 timestamp is `X-TaskManage-Timestamp` (Unix seconds). Verify on the raw bytes, before parsing
 the JSON, and refuse old timestamps so that a captured request cannot be replayed later.
+
+`X-TaskManage-Delivery` names the delivery and is the same on each of its attempts (a retry
+after a lost answer, or a second POST when an attempt outlived its claim): a receiver that
+keeps the ids it has handled answers 2xx to a repeat and does nothing more.
 """
 
 from __future__ import annotations

@@ -245,8 +245,7 @@ class UnitRunner:
             # Left draining by its own last shutdown (or an admin): starting is serving again.
             logger.info("%s: was draining; taking work again", self.unit_id)
             try:
-                self.client.request("POST", f"/api/v1/execution-units/{self.unit_id}/undrain",
-                                    json={"reason": "the unit started"})
+                self.client.undrain(self.unit_id, reason="the unit started")
             except TaskManageError as exc:
                 logger.warning("%s: could not undrain (%s); it gets no work until it is",
                                self.unit_id, exc)
