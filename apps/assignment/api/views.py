@@ -13,7 +13,7 @@ from apps.accounts.roles import is_admin, is_manager
 from apps.core.actors import Actor
 from apps.core.exceptions import PermissionDenied
 from apps.staff.selectors import staff_workload
-from apps.tasks.api.serializers import TaskSerializer
+from apps.tasks.api.serializers import TaskDetailSerializer
 from apps.tasks.api.views import task_for_action, task_response
 from apps.tasks.selectors import tasks_visible_to
 from apps.tasks.states import TaskStatus
@@ -37,7 +37,7 @@ def task_candidates(request, pk):
     return Response(CandidateSerializer(ranked, many=True).data)
 
 
-@extend_schema(request=ReassignSerializer, responses=TaskSerializer)
+@extend_schema(request=ReassignSerializer, responses=TaskDetailSerializer)
 @api_view(["POST"])
 def task_reassign(request, pk):
     task = task_for_action(request, pk, "reassign")

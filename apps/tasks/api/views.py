@@ -70,7 +70,7 @@ def task_response(request, task: Task, code=status.HTTP_200_OK) -> Response:
     what they did is theirs to see, whoever holds the task a moment later."""
     fresh = task_queryset(request.user).filter(pk=task.pk).first()
     shown = fresh if fresh is not None else task
-    return Response(TaskSerializer(shown, context={"request": request}).data, status=code)
+    return Response(TaskDetailSerializer(shown, context={"request": request}).data, status=code)
 
 
 class IsAdminOrReadOnly(permissions.BasePermission):
@@ -170,7 +170,7 @@ class TaskViewSet(
 
     # --- creation ---------------------------------------------------------------------------
     @extend_schema(request=TaskCreateSerializer,
-                   responses={201: TaskSerializer, 200: TaskSerializer})
+                   responses={201: TaskDetailSerializer, 200: TaskDetailSerializer})
     def create(self, request, *args, **kwargs):
         context = _create_context(request, [request.data])
         spec = plain_spec(request.data, context["task_types"])
@@ -185,7 +185,7 @@ class TaskViewSet(
         # Just written by us: shape it from memory rather than read it back (three queries
         # on the hottest endpoint). Nobody holds a new task; its dependencies are the spec's.
         task.depends_on_ids = [str(pk) for pk in spec.depends_on]
-        body = TaskSerializer(task, context={"request": request}).data
+        body = TaskDetailSerializer(task, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=TaskBatchSerializer, responses={201: TaskBatchResultSerializer})
@@ -208,7 +208,7 @@ class TaskViewSet(
         }
         return Response(body, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=TaskUpdateSerializer, responses=TaskSerializer)
+    @extend_schema(request=TaskUpdateSerializer, responses=TaskDetailSerializer)
     def partial_update(self, request, pk=None):
         task = self._task_for(pk, "edit")
         ser = TaskUpdateSerializer(data=request.data, partial=True)
@@ -273,7 +273,7 @@ class TaskViewSet(
         return services.task_transition(task_id=task.pk, action=name, by=by, reason=reason,
                                         among=API_ACTIONS, **kwargs)
 
-    @extend_schema(request=StatusChangeSerializer, responses=TaskSerializer)
+    @extend_schema(request=StatusChangeSerializer, responses=TaskDetailSerializer)
     @action(detail=True, methods=["put"], url_path="status", filter_backends=[],
             pagination_class=None)
     def set_status(self, request, pk=None):
@@ -291,7 +291,7 @@ class TaskViewSet(
         task = self._task_for(pk, actions[0])
         return self._respond(self._run(task, actions[0], ser.validated_data))
 
-    @extend_schema(request=ProgressSerializer, responses=TaskSerializer)
+    @extend_schema(request=ProgressSerializer, responses=TaskDetailSerializer)
     @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
     def progress(self, request, pk=None):
         task = self._task_for(pk, "progress")
@@ -311,7 +311,7 @@ def _transition_endpoint(name: str):
     # After @action, not before: action() replaces the function's kwargs, where
     # extend_schema keeps its override (the body was documented as a whole Task).
     return extend_schema(
-        request=TransitionSerializer, responses=TaskSerializer,
+        request=TransitionSerializer, responses=TaskDetailSerializer,
         summary=f"{name.capitalize()} the task",
         description="409 with `allowed_transitions` when not allowed from its status.",
     )(endpoint)
