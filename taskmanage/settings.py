@@ -577,8 +577,10 @@ def _leader_timing() -> tuple[float, float]:
 # TTL + RENEW seconds.
 SCHEDULES_LEADER_TTL_SECONDS, SCHEDULES_LEADER_RENEW_SECONDS = _leader_timing()
 SCHEDULES_LEADER_REDIS_URL = COUNTERS_REDIS_URL
-# Parallel test workers share one Redis: each elects its own leader.
-SCHEDULES_LEADER_KEY = "tm:schedules:leader" + os.environ.get("PYTEST_XDIST_WORKER", "")
+# Beats of one system share this key; parallel test workers sharing one Redis each elect
+# their own leader.
+SCHEDULES_LEADER_KEY = (env_str("SCHEDULES_LEADER_KEY", "tm:schedules:leader")
+                        + os.environ.get("PYTEST_XDIST_WORKER", ""))
 # A new leader fires again every planned time of the last REPLAY seconds before its
 # predecessor's last dispatch: what was spawned collides with itself (no double), a firing
 # refused by the fence or lost on the way is spawned now (nothing lost).
