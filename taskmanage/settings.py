@@ -585,5 +585,8 @@ SCHEDULES_LEADER_KEY = (env_str("SCHEDULES_LEADER_KEY", "tm:schedules:leader")
 # predecessor's last dispatch: what was spawned collides with itself (no double), a firing
 # refused by the fence or lost on the way is spawned now (nothing lost).
 SCHEDULES_LEADER_REPLAY_SECONDS = env_int("SCHEDULES_LEADER_REPLAY_SECONDS", 10, minimum=0)
-# Firings per `schedules.fire_many` message.
+# Firings per `schedules.fire_many` message, and how long the leader gathers due firings
+# into one message at most (their added lateness).
 SCHEDULES_FIRE_BATCH = env_int("SCHEDULES_FIRE_BATCH", 200, minimum=1)
+SCHEDULES_DISPATCH_EVERY_SECONDS = env_float("SCHEDULES_DISPATCH_EVERY_SECONDS", 0.25,
+                                             minimum=0.0)
