@@ -177,3 +177,19 @@ def test_a_stale_batch_racing_the_raise_either_lands_before_it_or_is_refused(rep
     spawned = sum(o.spawned for o in outcomes[1:])
     assert Spawn.objects.filter(token=1).count() == spawned
     assert spawned in (0, 20) and Task.objects.count() == spawned
+
+
+def test_the_leader_state_is_exported_for_prometheus():
+    from apps.schedules.metrics import LeaderCollector
+
+    assert list(LeaderCollector().collect()) == []  # no leader yet: nothing to say
+    fencing.fence_raise(token=3, holder="leader")
+    fencing.fence_mark_dispatched(token=3, until=timezone.now() - timedelta(seconds=5))
+    LeaderFence.objects.update(refused=2)
+
+    samples = {s.name: s.value for family in LeaderCollector().collect()
+               for s in family.samples}
+
+    assert samples["taskmanage_schedules_leader_token"] == 3
+    assert samples["taskmanage_schedules_fence_refused_total"] == 2
+    assert 5 <= samples["taskmanage_schedules_leader_dispatch_age_seconds"] < 60
