@@ -193,3 +193,14 @@ def test_the_leader_state_is_exported_for_prometheus():
     assert samples["taskmanage_schedules_leader_token"] == 3
     assert samples["taskmanage_schedules_fence_refused_total"] == 2
     assert 5 <= samples["taskmanage_schedules_leader_dispatch_age_seconds"] < 60
+
+
+def test_the_sweeps_stay_with_the_stock_machinery_and_the_schedules_leave_it(report_type,
+                                                                               settings_key):
+    schedule = make_schedule(report_type, cron="0 9 * * *")
+    scheduler = LeaderScheduler(app=app)  # not lazy: installs the sweeps of the settings
+
+    names = {model.name for model in scheduler.enabled_models()}
+
+    assert set(settings.CELERY_BEAT_SCHEDULE) <= names
+    assert f"schedule:{schedule.pk}" not in names  # the leader's plan fires it
