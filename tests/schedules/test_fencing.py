@@ -195,6 +195,9 @@ def test_the_leader_state_is_exported_for_prometheus():
     assert 5 <= samples["taskmanage_schedules_leader_dispatch_age_seconds"] < 60
 
 
+# Transactional: the stock scheduler closes the connection between reads (close_old_connections),
+# which a test's enclosing transaction would not survive.
+@pytest.mark.django_db(transaction=True)
 def test_the_sweeps_stay_with_the_stock_machinery_and_the_schedules_leave_it(report_type,
                                                                                settings_key):
     schedule = make_schedule(report_type, cron="0 9 * * *")
