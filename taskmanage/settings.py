@@ -248,6 +248,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_ROUTES = {
     # A schedule's firing: its lateness is the schedule's, so it never waits behind bulk.
     "schedules.fire": {"queue": "critical"},
+    "schedules.fire_many": {"queue": "critical"},
     "apps.execution.tasks.sweep_units": {"queue": "critical"},
     "apps.tasks.tasks.promote_due_tasks": {"queue": "critical"},
     "apps.tasks.tasks.release_unblocked_tasks": {"queue": "critical"},
@@ -276,7 +277,10 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Every beat runs the leader scheduler: only the holder of a Redis lease dispatches, so two
+# or more beats are safe and one takes over within seconds when the leader dies (README,
+# "Schedules", "High availability").
+CELERY_BEAT_SCHEDULER = "apps.schedules.leader:LeaderScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Periodic sweeps declared in code; django-celery-beat's DatabaseScheduler syncs them into
 # its tables at start, where operators can see and pause them in the admin.
@@ -558,3 +562,35 @@ LOGGING = {
 SCHEDULES_MISFIRE_GRACE_SECONDS = env_int("SCHEDULES_MISFIRE_GRACE_SECONDS", 60, minimum=1)
 # One backfill spawns at most this many runs (a wider range is a 400 naming `end`).
 SCHEDULES_BACKFILL_MAX_RUNS = env_int("SCHEDULES_BACKFILL_MAX_RUNS", 500, minimum=1)
+
+
+def _leader_timing() -> tuple[float, float]:
+    """The beat lease's time to live and renewal interval, in seconds. The lease must survive
+    a missed renewal or two, so the interval is at most a third of the time to live."""
+    ttl = env_float("SCHEDULES_LEADER_TTL_SECONDS", 1.2, minimum=0.2)
+    renew = env_float("SCHEDULES_LEADER_RENEW_SECONDS", 0.3, minimum=0.02)
+    if renew * 3 > ttl:
+        raise ImproperlyConfigured(
+            f"SCHEDULES_LEADER_RENEW_SECONDS ({renew:g}) must be at most a third of "
+            f"SCHEDULES_LEADER_TTL_SECONDS ({ttl:g}): one slow renewal would lose the lease.")
+    return ttl, renew
+
+
+# Beat high availability (apps.schedules.leader): the leader renews its lease every RENEW
+# seconds and a standby tries to take it as often, so a dead leader is replaced within about
+# TTL + RENEW seconds.
+SCHEDULES_LEADER_TTL_SECONDS, SCHEDULES_LEADER_RENEW_SECONDS = _leader_timing()
+SCHEDULES_LEADER_REDIS_URL = COUNTERS_REDIS_URL
+# Beats of one system share this key; parallel test workers sharing one Redis each elect
+# their own leader.
+SCHEDULES_LEADER_KEY = (env_str("SCHEDULES_LEADER_KEY", "tm:schedules:leader")
+                        + os.environ.get("PYTEST_XDIST_WORKER", ""))
+# A new leader fires again every planned time of the last REPLAY seconds before its
+# predecessor's last dispatch: what was spawned collides with itself (no double), a firing
+# refused by the fence or lost on the way is spawned now (nothing lost).
+SCHEDULES_LEADER_REPLAY_SECONDS = env_int("SCHEDULES_LEADER_REPLAY_SECONDS", 10, minimum=0)
+# Firings per `schedules.fire_many` message, and how long the leader gathers due firings
+# into one message at most (their added lateness).
+SCHEDULES_FIRE_BATCH = env_int("SCHEDULES_FIRE_BATCH", 200, minimum=1)
+SCHEDULES_DISPATCH_EVERY_SECONDS = env_float("SCHEDULES_DISPATCH_EVERY_SECONDS", 0.25,
+                                             minimum=0.0)

@@ -13,7 +13,7 @@ from apps.core.actors import Actor
 from apps.core.admin import ServiceAdminMixin, ServiceModelForm, apply_to_each
 
 from . import services
-from .models import Schedule, Spawn
+from .models import LeaderFence, Schedule, Spawn
 from .selectors import schedules_with_last_spawn
 
 FORM_FIELDS = ("name", "task_type", "title", "payload", "priority", "reference", "labels",
@@ -132,3 +132,21 @@ class ScheduleAdmin(ServiceAdminMixin, admin.ModelAdmin):
         by = Actor.for_user(request.user)
         self._each(request, queryset, lambda s: services.schedule_trigger(
             schedule_id=s.pk, by=by), "triggered")
+
+
+@admin.register(LeaderFence)
+class LeaderFenceAdmin(admin.ModelAdmin):
+    """The beat leader's fence, for operators to read: who leads, with which token, how far it
+    has dispatched, how many firings of replaced leaders were refused. Only beats write it."""
+
+    list_display = ("token", "holder", "raised_at", "dispatched_until", "refused")
+    readonly_fields = list_display
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

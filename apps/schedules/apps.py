@@ -8,3 +8,6 @@ class SchedulesConfig(AppConfig):
     name = "apps.schedules"
     label = "schedules"
     verbose_name = "Schedules"
+
+    def ready(self) -> None:
+        from . import metrics  # noqa: F401  (registers its collector)

@@ -116,6 +116,9 @@ class Spawn(models.Model):
     skipped = models.CharField(max_length=200, blank=True, default="",
                                help_text="Why nothing was spawned for this planned time.")
     created_at = models.DateTimeField(default=now)
+    # The fencing token of the beat leader whose firing wrote this row (apps.schedules.leader);
+    # empty for a trigger, a backfill or a firing from a scheduler without a lease.
+    token = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-planned_time"]
@@ -126,3 +129,27 @@ class Spawn(models.Model):
 
     def __str__(self) -> str:
         return f"{self.schedule} @ {self.planned_time.isoformat()}"
+
+
+class LeaderFence(models.Model):
+    """One row (pk 1): the highest fencing token a beat leader recorded before dispatching.
+
+    Raised only (UPDATE ... WHERE token < new). A firing that carries a lower token comes from
+    a leader that has been replaced (paused, partitioned): its spawn is refused and counted.
+    The leader also records here how far it has dispatched, so its successor knows where to
+    take over from.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    token = models.BigIntegerField(default=0)
+    holder = models.CharField(max_length=200, blank=True, default="")
+    raised_at = models.DateTimeField(null=True, blank=True)
+    dispatched_until = models.DateTimeField(null=True, blank=True)
+    refused = models.BigIntegerField(default=0, help_text="Firings refused for a stale token.")
+
+    class Meta:
+        constraints = [models.CheckConstraint(name="leader_fence_single_row",
+                                              condition=Q(id=1))]
+
+    def __str__(self) -> str:
+        return f"leader token {self.token} ({self.holder or 'none'})"

@@ -8,11 +8,14 @@ an enable or a disable on its next tick, without a restart.
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_celery_beat.models import (
     ClockedSchedule,
@@ -28,9 +31,12 @@ from apps.tasks.models import Task
 from apps.tasks.states import OPEN_STATES
 
 from . import selectors, timing
+from .fencing import StaleLeader, fence_check, fence_count_refused
 from .models import Kind, Misfire, Overlap, Schedule, Spawn, SpawnOrigin
 
 FIRE_TASK = "schedules.fire"
+# A beat leader's batch of firings (apps.schedules.leader): ids, planned times and its token.
+FIRE_MANY_TASK = "schedules.fire_many"
 WHEN_FIELDS = ("cron", "interval_seconds", "delay_seconds", "run_once_at")
 EDITABLE = frozenset({"name", "task_type", "title", "payload", "priority", "reference", "labels",
                       "enabled", "overlap", "misfire", "timezone", *WHEN_FIELDS})
@@ -195,24 +201,115 @@ def next_runs(*, schedule: Schedule, count: int, after: datetime | None = None) 
 
 
 # --- spawning -------------------------------------------------------------------------------
-def schedule_fire(*, schedule_id: int, now: datetime | None = None) -> Spawn | None:
-    """Beat's firing: spawn the planned time it stands for, once, under the misfire policy."""
+def schedule_fire(*, schedule_id: int, now: datetime | None = None,
+                  token: int | None = None) -> Spawn | None:
+    """Beat's firing: spawn the planned time it stands for, once, under the misfire policy.
+    A firing with a leader's token spawns nothing if the fence has passed that token."""
     now = now or timezone.now()
     schedule = Schedule.objects.select_related("task_type").filter(pk=schedule_id).first()
     if schedule is None or not schedule.enabled:
         return None
     planned = due_slot(schedule=schedule, now=now)
-    if planned is None:
+    if planned is None or _dropped_as_misfire(schedule, planned, now):
         return None
+    try:
+        return _spawn(schedule, planned, origin=SpawnOrigin.BEAT, token=token)
+    except StaleLeader as refused:
+        fence_count_refused(refused=refused, firings=1)
+        return None
+
+
+def _dropped_as_misfire(schedule: Schedule, planned: datetime, now: datetime) -> bool:
     # A misfire is a calendar time beat missed (it was down): cron and one-off slots only.
     # An interval's beat keeps its own rhythm after a restart or an enable (its firings drift
     # from the anchor's slots), and a fixed delay's planned time stays in the past until it
     # runs: judged late, they would be dropped at every firing for good.
     late = (schedule.kind in (Kind.CRON, Kind.ONCE)
             and now - planned > timedelta(seconds=settings.SCHEDULES_MISFIRE_GRACE_SECONDS))
-    if late and schedule.misfire == Misfire.SKIP:
-        return None
-    return _spawn(schedule, planned, origin=SpawnOrigin.BEAT)
+    return late and schedule.misfire == Misfire.SKIP
+
+
+@dataclass(frozen=True)
+class FireOutcome:
+    spawned: int = 0  # planned times claimed now (a task, or a recorded skip)
+    already: int = 0  # planned times spawned before (another firing of the same slot)
+    dropped: int = 0  # disabled, deleted, not due, or a misfire under `skip`
+    refused: int = 0  # the whole batch, when its token is below the fence
+
+
+def schedules_fire_many(*, token: int, firings: Sequence[tuple[int, datetime | None]],
+                        now: datetime | None = None) -> FireOutcome:
+    """A beat leader's batch: each (schedule id, planned time) spawned once.
+
+    A planned time of None (a fixed-delay schedule) is decided here, as for a single firing.
+    Schedules with overlap `allow` are spawned together: one INSERT claims their planned
+    times (the unique constraint drops those spawned already) and one batch creates their
+    tasks. The others go one by one under their schedule's row lock, as overlap needs.
+    """
+    now = now or timezone.now()
+    ids = {schedule_id for schedule_id, _ in firings}
+    schedules = Schedule.objects.select_related("task_type").filter(pk__in=ids, enabled=True)
+    by_id = {schedule.pk: schedule for schedule in schedules}
+    together, alone, dropped = [], [], 0
+    for schedule_id, planned in firings:
+        schedule = by_id.get(schedule_id)
+        if schedule is not None and planned is None:
+            planned = due_slot(schedule=schedule, now=now)
+        if schedule is None or planned is None or _dropped_as_misfire(schedule, planned, now):
+            dropped += 1
+            continue
+        simple = schedule.overlap == Overlap.ALLOW and schedule.kind != Kind.DELAY
+        (together if simple else alone).append((schedule, planned))
+    try:
+        spawned = _spawn_together(together, token=token) if together else 0
+        for schedule, planned in alone:
+            spawned += _spawn(schedule, planned, origin=SpawnOrigin.BEAT, token=token) is not None
+    except StaleLeader as refused:
+        # Those spawned one by one before the refusal stay: the fence was below their token
+        # when they were written. A raise in between is what a refusal means.
+        fence_count_refused(refused=refused, firings=len(firings))
+        return FireOutcome(refused=len(firings), dropped=dropped)
+    return FireOutcome(spawned=spawned, already=len(together) + len(alone) - spawned,
+                       dropped=dropped)
+
+
+def _spawn_together(items: list[tuple[Schedule, datetime]], *, token: int) -> int:
+    """Claim every planned time in one INSERT, then create the claimed ones' tasks in one
+    batch, in one transaction behind the fence."""
+    task_ids = [uuid.uuid4() for _ in items]
+    with transaction.atomic():
+        fence_check(token=token)
+        claimed = _claim(items, task_ids, token=token)
+        specs = []
+        for (schedule, planned), task_id in zip(items, task_ids, strict=True):
+            if task_id in claimed:
+                spec = _spec(schedule, planned, None)
+                spec.id = task_id
+                specs.append(spec)
+        if specs:
+            task_services.tasks_create_batch(specs=specs, by=Actor.system("scheduler"))
+    return len(specs)
+
+
+def _claim(items: list[tuple[Schedule, datetime]], task_ids: list[uuid.UUID], *,
+           token: int) -> set[uuid.UUID]:
+    """INSERT the Spawn rows, each naming the task it will create (the foreign key is checked
+    at commit), skipping planned times spawned already; the task ids of those inserted."""
+    columns = ["schedule_id", "planned_time", "task_id", "origin", "skipped", "created_at",
+               "token"]
+    fields = [Spawn._meta.get_field(name.removesuffix("_id")) for name in columns]
+    created = timezone.now()
+    params: list = []
+    for (schedule, planned), task_id in zip(items, task_ids, strict=True):
+        row = [schedule.pk, planned, task_id, SpawnOrigin.BEAT, "", created, token]
+        params += [f.get_db_prep_save(v, connection) for f, v in zip(fields, row, strict=True)]
+    row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    sql = (f"INSERT INTO {Spawn._meta.db_table} ({', '.join(columns)}) VALUES "
+           + ", ".join([row_sql] * len(items))
+           + " ON CONFLICT (schedule_id, planned_time) DO NOTHING RETURNING task_id")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {uuid.UUID(str(task_id)) for (task_id,) in cursor.fetchall()}
 
 
 def schedule_trigger(*, schedule_id: int, by: Actor) -> Spawn:
@@ -282,17 +379,19 @@ def backfill_times(*, schedule: Schedule, start: datetime, end: datetime) -> lis
 
 def _spawn(schedule: Schedule, planned: datetime, *, origin: str,
            by: Actor | None = None, overlap: bool = True,
-           depends_on: list | None = None) -> Spawn | None:
+           depends_on: list | None = None, token: int | None = None) -> Spawn | None:
     """Claim the planned time, then spawn its task, in one transaction. A second spawner of
-    the same planned time hits the unique constraint: already spawned, it returns None."""
+    the same planned time hits the unique constraint: already spawned, it returns None.
+    A leader's token below the fence raises StaleLeader and writes nothing."""
     by = by or Actor.system("scheduler")
     with transaction.atomic():
         # Serialises spawners of one schedule, so overlap decisions see each other's tasks.
         list(Schedule.objects.select_for_update().filter(pk=schedule.pk).values_list("pk"))
+        fence_check(token=token)
         try:
             with transaction.atomic():
                 spawn = Spawn.objects.create(schedule=schedule, planned_time=planned,
-                                             origin=origin)
+                                             origin=origin, token=token)
         except IntegrityError:
             return None
         if overlap:

@@ -266,7 +266,7 @@ def test_children_are_web_worker_beat_and_the_reference_unit_from_this_interpret
     assert web[web.index("--port") + 1] == "8123"
     assert web[web.index("--host") + 1] == "127.0.0.1"
     assert children["worker"][children["worker"].index("-Q") + 1] == "critical,default,low"
-    assert "django_celery_beat.schedulers:DatabaseScheduler" in children["beat"]
+    assert "apps.schedules.leader:LeaderScheduler" in children["beat"]
     assert children["unit"][1:3] == ["manage.py", "run_unit"]
     assert children["unit"][-1] == "http://127.0.0.1:8123"  # the web child's address
 

@@ -211,7 +211,7 @@ def build_children(host: str, port: int) -> list[Child]:
         Child(
             "beat",
             [python, "-m", "celery", "-A", "taskmanage", "beat", "-l", "info",
-             "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"],
+             "--scheduler", settings.CELERY_BEAT_SCHEDULER],
         ),
         # The reference execution unit, so the demo's unit work (document_processing: the
         # knowledge base's documents, read, chunked, embedded and stored) moves.
