@@ -28,6 +28,7 @@ from apps.tasks.models import Task
 from apps.tasks.states import OPEN_STATES
 
 from . import timing
+from .metrics import MISFIRES, SPAWNS
 from .models import Kind, Misfire, Overlap, Schedule, Spawn, SpawnOrigin
 
 FIRE_TASK = "schedules.fire"
@@ -210,6 +211,8 @@ def schedule_fire(*, schedule_id: int, now: datetime | None = None) -> Spawn | N
     # runs: judged late, they would be dropped at every firing for good.
     late = (schedule.kind in (Kind.CRON, Kind.ONCE)
             and now - planned > timedelta(seconds=settings.SCHEDULES_MISFIRE_GRACE_SECONDS))
+    if late:
+        MISFIRES.labels(schedule.misfire).inc()
     if late and schedule.misfire == Misfire.SKIP:
         return None
     return _spawn(schedule, planned, origin=SpawnOrigin.BEAT)
@@ -288,6 +291,8 @@ def _spawn(schedule: Schedule, planned: datetime, *, origin: str,
         task, _ = task_services.task_create(spec=_spec(schedule, planned, depends_on), by=by)
         spawn.task = task
         spawn.save(update_fields=["task"])
+        # Counted once the outermost transaction commits (a backfill spawns in one).
+        transaction.on_commit(SPAWNS.labels(origin).inc)
     return spawn
 
 
