@@ -259,6 +259,7 @@ CELERY_TASK_ROUTES = {
     "apps.assignment.tasks.requeue_timed_out_tasks": {"queue": "default"},
     "apps.approvals.tasks.escalate_overdue_approvals": {"queue": "default"},
     "apps.tasks.tasks.redrive_queued_tasks": {"queue": "low"},
+    "apps.ops.tasks.snapshot_metrics": {"queue": "default"},
     "apps.callbacks.tasks.deliver_callback": {"queue": "default"},
     "apps.callbacks.tasks.send_due_callbacks": {"queue": "default"},
     "apps.assignment.tasks.reconcile_staff_load": {"queue": "low"},
@@ -288,6 +289,8 @@ SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 5, minimum=1)
 # The units sweep (heartbeats persisted, silent units failed over, leases taken back) runs more
 # often: a failover takes a unit's heartbeat timeout plus up to this long.
 UNIT_SWEEP_INTERVAL_SECONDS = env_int("UNIT_SWEEP_INTERVAL_SECONDS", 1, minimum=1)
+# How often the gauges over the database are read for /metrics (apps.core.metrics).
+METRICS_SNAPSHOT_INTERVAL_SECONDS = env_int("METRICS_SNAPSHOT_INTERVAL_SECONDS", 15, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "callbacks.send_due": {
         "task": "apps.callbacks.tasks.send_due_callbacks",
@@ -336,6 +339,13 @@ CELERY_BEAT_SCHEDULE = {
     "tasks.redrive_queued": {
         "task": "apps.tasks.tasks.redrive_queued_tasks",
         "schedule": float(SWEEP_INTERVAL_SECONDS * 6),
+    },
+    # The gauges /metrics serves (apps.core.metrics): read once here, not at every scrape. A
+    # snapshot not taken in time is dropped: the next one will be fresher.
+    "ops.snapshot_metrics": {
+        "task": "apps.ops.tasks.snapshot_metrics",
+        "schedule": float(METRICS_SNAPSHOT_INTERVAL_SECONDS),
+        "options": {"expires": float(METRICS_SNAPSHOT_INTERVAL_SECONDS)},
     },
 }
 

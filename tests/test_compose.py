@@ -116,10 +116,25 @@ def test_web_serves_with_several_workers_merged_metrics_and_a_graceful_stop(
     environment = web["environment"]
     assert environment["WEB_WORKERS"] and environment["WEB_THREADS"]
     # prometheus_client merges per-process metrics only with this directory set.
-    assert environment["PROMETHEUS_MULTIPROC_DIR"] in web["tmpfs"]
+    assert environment["PROMETHEUS_MULTIPROC_DIR"]
     # Docker's SIGKILL must come after the server's own graceful shutdown has ended.
     grace = int(web["stop_grace_period"].rstrip("s"))
     assert grace > int(environment["WEB_GRACEFUL_SHUTDOWN_SECONDS"])
+
+
+def test_web_worker_and_beat_share_one_metrics_directory_in_memory(
+        compose: dict[str, Any], services: dict[str, Any]) -> None:
+    """A transition a worker makes must reach the web's /metrics: every process writes its
+    samples to the same directory (taskmanage/multiproc.py), a volume they all mount."""
+    mounted = set()
+    for name in LONG_RUNNING_APP_SERVICES:
+        directory = services[name]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+        volume = next(v.split(":")[0] for v in services[name]["volumes"]
+                      if v.split(":")[1] == directory)
+        mounted.add(volume)
+    (volume,) = mounted
+    # In memory (tmpfs): empty again once every container using it has stopped.
+    assert compose["volumes"][volume]["driver_opts"]["type"] == "tmpfs"
 
 
 def test_web_healthcheck_probes_a_health_url_the_project_serves(services: dict[str, Any]) -> None:

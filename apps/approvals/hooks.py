@@ -19,6 +19,7 @@ def register() -> None:
     on_created(services.requests_open_for_created)
     on_transition(services.requests_follow_task, order=HookOrder.RECORD)
     subscribe("approval.decided")(subscribers.mail_requester)
+    subscribe("approval.decided")(subscribers.count_decision)
     subscribe("approval.escalated")(subscribers.mail_escalation)
     contribute_to_task_admin(TaskAdminContribution(
         app="approvals", order=30, inlines=(ApprovalRequestInline,)))

@@ -1,37 +1,30 @@
-"""Prometheus gauges for approvals, read from PostgreSQL at scrape time (exact, any process)."""
+"""The approvals' metrics: the wait for a decision (counted after commit, in any process) and
+the requests waiting, from the periodic snapshot (apps.core.metrics), never per scrape."""
 
 from __future__ import annotations
 
-import logging
+from prometheus_client import Histogram
 
-from prometheus_client.core import GaugeMetricFamily
+from apps.core.metrics import SnapshotGauge, register_snapshot
 
-from apps.core.metrics import register_database_collector
+# A decision takes minutes to days.
+WAIT_BUCKETS = (60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400)
 
-logger = logging.getLogger(__name__)
-
-
-class ApprovalCollector:
-    name = "taskmanage_approvals_waiting"
-    documentation = "Pending approval requests by kind; state=overdue counts those past due"
-
-    def describe(self):
-        # Declared without samples, so registering never touches the database.
-        yield GaugeMetricFamily(self.name, self.documentation, labels=["kind", "state"])
-
-    def collect(self):
-        from .selectors import approval_counts
-
-        family = GaugeMetricFamily(self.name, self.documentation, labels=["kind", "state"])
-        try:
-            counts = approval_counts()
-        except Exception:  # a scrape must answer even when the database does not
-            logger.warning("approval counts unavailable", exc_info=True)
-            return
-        for key, count in sorted(counts.items()):
-            state, kind = key.split("_", 1)
-            family.add_metric([kind, state], count)
-        yield family
+WAIT = Histogram("taskmanage_approval_wait_seconds",
+                 "From an approval request to its decision", ["kind", "decision"],
+                 buckets=WAIT_BUCKETS)
 
 
-register_database_collector(ApprovalCollector())
+def read_snapshot() -> dict:
+    from .selectors import approval_counts
+
+    samples = []
+    for key, count in sorted(approval_counts().items()):
+        state, kind = key.split("_", 1)
+        samples.append(((kind, state), count))
+    return {"taskmanage_approvals_waiting": samples}
+
+
+register_snapshot(read=read_snapshot, gauges=[SnapshotGauge(
+    "taskmanage_approvals_waiting",
+    "Pending approval requests by kind; state=overdue counts those past due", ("kind", "state"))])

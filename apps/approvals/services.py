@@ -212,6 +212,8 @@ def _announce(request: ApprovalRequest, by: Actor) -> None:
         "request_id": request.pk, "kind": request.kind, "status": request.status,
         "task_id": str(request.task_id), "requester_id": request.requester_id,
         "decider_id": request.decider_id, "actor": by.name, "comment": request.comment,
+        **({"waited": (request.decided_at - request.created_at).total_seconds()}
+           if request.decided_at else {}),
     })
 
 

@@ -1,4 +1,4 @@
-"""Mail about approvals, sent after commit (registered in apps.approvals.hooks).
+"""Mail about approvals, and their metrics, after commit (registered in apps.approvals.hooks).
 
 The requester hears about the decision; the manager's manager (or the admins) about an overdue
 request. A mail that fails is logged by the event bus and never undoes anything.
@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 
+from . import metrics
 from .models import ApprovalRequest, ApprovalStatus
 
 _VERDICT = {
@@ -70,3 +71,8 @@ def mail_escalation(name: str, payload: dict) -> None:
             subject=f"[TaskManage] overdue {request.kind} approval: {request.task.title}"[:200],
             message=message, from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=[email],
         )
+
+
+def count_decision(name: str, payload: dict) -> None:
+    if "waited" in payload:
+        metrics.WAIT.labels(payload["kind"], payload["status"]).observe(payload["waited"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from apps.core.events import subscribe
 from apps.tasks.dispatch import register_dispatcher
 from apps.tasks.extensions import (
     TaskAdminContribution,
@@ -17,7 +18,7 @@ from apps.tasks.extensions import (
 from apps.tasks.holding import HookOrder, on_transition
 from apps.tasks.states import AssigneeKind
 
-from . import services
+from . import metrics, services
 from .admin import (
     AssignmentPolicyInline,
     assignment_panel,
@@ -43,6 +44,7 @@ AFTER = {
 def register() -> None:
     # After the staff app's capacity guard: a refused hand-over has nothing to undo here.
     on_transition(services.assignments_follow_task, order=HookOrder.RECORD)
+    subscribe("assignments.recorded")(metrics.count_assignments)
     register_dispatcher(AssigneeKind.STAFF, services.tasks_assign_dispatched)
     contribute_to_task_type(TaskTypeContribution(
         app="assignment", order=20,

@@ -13,6 +13,11 @@ from apps.tasks.states import AssigneeKind, TaskStatus
 from .models import Assignment, AssignmentPolicy, Outcome, Unassignable, default_strategy_for
 
 
+def unassignable_count() -> int:
+    """Queued tasks the engine found nobody for (a record left by its last try)."""
+    return Unassignable.objects.filter(task__status=TaskStatus.QUEUED).count()
+
+
 def assignment_stats() -> dict:
     now = timezone.now()
     outcomes = dict.fromkeys(Outcome.values, 0)
@@ -21,7 +26,7 @@ def assignment_stats() -> dict:
     return {
         "queued_for_staff": Task.objects.filter(
             status=TaskStatus.QUEUED, task_type__assignee_kind=AssigneeKind.STAFF).count(),
-        "unassignable": Unassignable.objects.filter(task__status=TaskStatus.QUEUED).count(),
+        "unassignable": unassignable_count(),
         "awaiting_confirmation": outcomes[Outcome.PENDING],
         "confirmation_overdue": Assignment.objects.filter(
             outcome=Outcome.PENDING, expires_at__lte=now).count(),

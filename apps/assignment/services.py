@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.actors import Actor
+from apps.core.events import emit
 from apps.core.exceptions import Conflict, InvalidInput
 from apps.staff.models import Leave
 from apps.staff.services import leave_mark_started, staff_take_capacity_many
@@ -367,6 +368,8 @@ def _user(user_id: int):
 
 def _finish(tasks, records, planner: Planner, result: AssignResult, excluded) -> None:
     Assignment.objects.bulk_create(records)
+    if records:
+        emit("assignments.recorded", {"by_strategy": dict(Counter(r.strategy for r in records))})
     assigned = {r.task_id for r in records}
     Unassignable.objects.filter(task_id__in=assigned).delete()
     # Only tasks nobody could be planned for are unassignable; a planned hand-over refused

@@ -26,6 +26,7 @@ from apps.tasks.models import Task
 from apps.tasks.states import TERMINAL_STATES
 
 from . import transport
+from .metrics import ATTEMPTS
 from .models import (
     CallbackAttempt,
     CallbackDelivery,
@@ -196,7 +197,15 @@ def _record(delivery: CallbackDelivery, outcome: transport.Outcome, *,
             wait = backoff_seconds(attempts=delivery.attempts)
             delivery.next_attempt_at = now + timedelta(seconds=wait)
         delivery.save(update_fields=["status", "attempts", "next_attempt_at", "finished_at"])
+    # After the commit: an attempt rolled back was never made.
+    ATTEMPTS.labels(_outcome(delivery, outcome)).inc()
     return attempt
+
+
+def _outcome(delivery: CallbackDelivery, outcome: transport.Outcome) -> str:
+    if outcome.delivered:
+        return "delivered"
+    return "failed" if delivery.status == DeliveryStatus.FAILED else "retrying"
 
 
 def backoff_seconds(*, attempts: int) -> float:

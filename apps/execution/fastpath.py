@@ -32,6 +32,7 @@ from . import beats
 from .api.serializers import MAX_METADATA
 from .asgibody import read_body, replay
 from .authentication import unit_token_in
+from .metrics import HEARTBEATS
 from .models import LIVE_STATES
 from .services import token_hash
 
@@ -47,6 +48,7 @@ class KnownUnit:
     pk: int
     unit_id: str
     status: str
+    unit_type: str
     until: float  # time.monotonic() after which it is looked up again
 
 
@@ -62,7 +64,7 @@ def _lookup(hashed: str) -> KnownUnit | None:
 
     try:
         row = (ExecutionUnit.objects.filter(token_hash=hashed)
-               .values_list("pk", "unit_id", "status").first())
+               .values_list("pk", "unit_id", "status", "unit_type").first())
     finally:
         # An executor thread is no request: nothing else would give its connection back to
         # the pool, and a few lookups would hold every slot.
@@ -166,6 +168,7 @@ class HeartbeatFastPath:
             cancelled = await _record(unit.pk, load=beat[0], metrics=beat[1])
         except (redis.RedisError, OSError):
             return None  # the API writes it to PostgreSQL instead
+        HEARTBEATS.labels(unit.unit_type).inc()
         return {"status": unit.status, "cancelled": cancelled}
 
 

@@ -8,7 +8,7 @@ from apps.core.events import subscribe
 from apps.tasks.extensions import TaskTypeContribution, contribute_to_task_type
 from apps.tasks.holding import HookOrder, on_transition, on_written
 
-from . import services, sharding, subscribers
+from . import metrics, services, sharding, subscribers
 from .admin import UnitQueueInline
 from .api.serializers import UnitQueueFields
 from .routing import register_unit_strategies
@@ -24,6 +24,7 @@ def register() -> None:
     # A sharded parent follows its shards, reading them as they are now written.
     on_written(sharding.shards_follow)
     subscribe("task.transitioned")(subscribers.flag_cancelled_work)
+    subscribe("task.transitioned")(metrics.count_taken_back)
     subscribe("tasks.queued")(subscribers.wake_waiting_units)
     subscribe("tasks.routed")(subscribers.wake_routed_units)
     subscribe("unit_queue.changed")(subscribers.wake_on_resume)

@@ -72,3 +72,10 @@ def unit_queue_of(*, task_type) -> UnitQueue:
         return task_type.unit_queue  # prefetched for lists
     except UnitQueue.DoesNotExist:
         return UnitQueue(task_type=task_type)
+
+
+def units_by_type_and_status() -> list[dict]:
+    """Units, held tasks, capacity and reported load per (type, status): the metrics snapshot."""
+    return list(ExecutionUnit.objects.order_by().values("unit_type", "status").annotate(
+        units=Count("pk"), held=Sum("held"), capacity=Sum("capacity"),
+        reported=Sum("reported_load")))

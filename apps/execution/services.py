@@ -38,6 +38,7 @@ from apps.tasks.selectors import tasks_dependencies_known
 from apps.tasks.states import HELD_STATES, AssigneeKind
 
 from . import beats, sharding
+from .metrics import HEARTBEATS
 from .models import LIVE_STATES, ExecutionUnit, UnitEvent, UnitQueue, UnitStatus
 from .routing import PULL, SHARDING_BROADCAST, candidate_of, pick_unit
 from .selectors import forget_accepting, task_types_accepting, unit_queue_of
@@ -51,6 +52,8 @@ LEASE_EXPIRED = "lease_expired"
 DRAINED = "unit_draining"
 NOT_STARTED = "not_started"
 GIVEN_BACK = "given_back"
+# The causes of a task going back to the queue from a unit (each counted in the metrics).
+TAKEN_BACK_CAUSES = frozenset({OFFLINE, LEASE_EXPIRED, DRAINED, NOT_STARTED, GIVEN_BACK})
 _UNSET: Any = object()
 SWEEP_BATCH = 500  # tasks a sweep takes on at most per run; the next run takes the rest
 REGISTRATION_FIELDS = ("unit_type", "name", "capacity", "endpoint", "labels",
@@ -197,6 +200,7 @@ def unit_heartbeat(*, unit: ExecutionUnit, current_load: int, metadata: dict,
     """
     if unit.status == U.OFFLINE:  # back from the dead: online at once, not at the next sweep
         _come_back(unit, by=by)
+    HEARTBEATS.labels(unit.unit_type).inc()
     try:
         return beats.record(unit.pk, load=current_load, metrics=metadata)
     except redis.RedisError:

@@ -1,9 +1,10 @@
-"""/metrics: Prometheus text, correct with one web process or many.
+"""/metrics: Prometheus text, correct whichever process counted.
 
-With several web workers (PROMETHEUS_MULTIPROC_DIR set), each process only knows its own
-counters; prometheus_client's MultiProcessCollector merges the files they write. Collectors
-that read the database (exact whatever the process count, registered by the apps through
-apps.core.metrics) are added to either registry.
+With PROMETHEUS_MULTIPROC_DIR set, every process of the host (web workers, Celery worker and
+pool, beat) writes its samples to a file there (taskmanage/multiproc.py), and
+prometheus_client's MultiProcessCollector merges them per scrape. The collectors the apps
+register through apps.core.metrics (the snapshot's gauges: one cache read, no query) are added
+to either registry.
 
 Who may scrape: a request with `Authorization: Bearer <METRICS_TOKEN>`, or from an address in
 METRICS_ALLOWED_IPS. With neither configured, only loopback in DEBUG; otherwise nobody (403):

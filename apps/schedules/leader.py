@@ -39,6 +39,7 @@ from django_celery_beat.schedulers import DatabaseScheduler
 
 from . import timing
 from .fencing import fence_current, fence_mark_dispatched, fence_raise, fence_state
+from .metrics import BEAT_LEADER_CHANGES
 from .models import Kind, Schedule
 from .services import DELAY_POLL_SECONDS, FIRE_MANY_TASK, FIRE_TASK
 
@@ -183,6 +184,7 @@ class Elector:
         if token is not None:
             with self._lock:
                 self._token, self._valid_until = token, started + self.ttl
+            BEAT_LEADER_CHANGES.inc()
             logger.warning("beat lease: acquired by %s with token %d", self.lease.holder, token)
 
     def _lose(self, why: str) -> None:

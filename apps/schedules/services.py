@@ -32,6 +32,7 @@ from apps.tasks.states import OPEN_STATES
 
 from . import selectors, timing
 from .fencing import StaleLeader, fence_check, fence_count_refused
+from .metrics import MISFIRES, SPAWNS
 from .models import Kind, Misfire, Overlap, Schedule, Spawn, SpawnOrigin
 
 FIRE_TASK = "schedules.fire"
@@ -226,6 +227,8 @@ def _dropped_as_misfire(schedule: Schedule, planned: datetime, now: datetime) ->
     # runs: judged late, they would be dropped at every firing for good.
     late = (schedule.kind in (Kind.CRON, Kind.ONCE)
             and now - planned > timedelta(seconds=settings.SCHEDULES_MISFIRE_GRACE_SECONDS))
+    if late:
+        MISFIRES.labels(schedule.misfire).inc()
     return late and schedule.misfire == Misfire.SKIP
 
 
@@ -288,6 +291,8 @@ def _spawn_together(items: list[tuple[Schedule, datetime]], *, token: int) -> in
                 specs.append(spec)
         if specs:
             task_services.tasks_create_batch(specs=specs, by=Actor.system("scheduler"))
+            count = len(specs)
+            transaction.on_commit(lambda: SPAWNS.labels(SpawnOrigin.BEAT).inc(count))
     return len(specs)
 
 
@@ -403,6 +408,8 @@ def _spawn(schedule: Schedule, planned: datetime, *, origin: str,
         task, _ = task_services.task_create(spec=_spec(schedule, planned, depends_on), by=by)
         spawn.task = task
         spawn.save(update_fields=["task"])
+        # Counted once the outermost transaction commits (a backfill spawns in one).
+        transaction.on_commit(SPAWNS.labels(origin).inc)
     return spawn
 
 

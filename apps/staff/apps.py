@@ -6,6 +6,6 @@ class StaffConfig(AppConfig):
     label = "staff"
 
     def ready(self):
-        from . import hooks
+        from . import hooks, metrics  # noqa: F401  (metrics: registers its snapshot)
 
         hooks.register()

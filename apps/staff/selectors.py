@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce, Greatest
 
 from apps.accounts.roles import is_admin, managed_team_ids
@@ -76,3 +86,9 @@ def tasks_for_me(*, user, base: QuerySet[Task] | None = None) -> QuerySet[Task]:
     """
     qs = tasks_visible_to(user=user) if base is None else base
     return qs.filter(assignee_user=user, status__in=OPEN_STATES)
+
+
+def load_by_team_and_availability() -> list[dict[str, Any]]:
+    """Members, load and capacity summed per (team, availability): the metrics snapshot."""
+    return list(Staff.objects.order_by().values("team__name", "availability")
+                .annotate(members=Count("pk"), load=Sum("load"), capacity=Sum("capacity")))

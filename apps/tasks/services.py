@@ -144,11 +144,23 @@ def _apply_in_memory(task: Task, transition: str, *, by: Actor, reason: str = ""
     event = {
         "task_id": str(task.pk), "transition": transition, "from": from_status,
         "to": task.status, "task_type": task.task_type.key, "actor": by.name,
+        "priority": task.priority, **_timings(task, from_status),
+        **({"cause": cause} if cause else {}),
     }
     if unit_held_by is not None:
         event["unit_pk"] = unit_held_by  # e.g. a cancel flag for the unit that held it
     return _history_row(task, transition=transition, from_status=from_status, by=by,
                         reason=reason), event
+
+
+def _timings(task: Task, from_status: str) -> dict[str, float]:
+    """Seconds waited (creation to an attempt's start) or run (start to the end), for the
+    metrics' histograms: measured here, where the timestamps were just set."""
+    if task.status == S.RUNNING and from_status in (S.ASSIGNED, S.QUEUED) and task.started_at:
+        return {"waited": (task.started_at - task.created_at).total_seconds()}
+    if task.status in (S.COMPLETED, S.FAILED) and task.started_at and task.finished_at:
+        return {"ran": (task.finished_at - task.started_at).total_seconds()}
+    return {}
 
 
 def task_apply_locked(*, task: Task, transition: str, by: Actor, reason: str, cause: str = "",
@@ -723,6 +735,8 @@ def _insert(tasks: list[Task], *, specs: Sequence[TaskSpec], by: Actor, now: dat
     emit("tasks.created", {
         "task_ids": [str(t.pk) for t in tasks], "actor": by.name,
         "by_type": _count_by(t.task_type.key for t in tasks),
+        "by_type_priority": [[key, priority, n] for (key, priority), n in
+                             _count_by((t.task_type.key, t.priority) for t in tasks).items()],
     })
     queued = [t for t in tasks if t.status == S.QUEUED]
     if queued:
@@ -733,8 +747,8 @@ def _insert(tasks: list[Task], *, specs: Sequence[TaskSpec], by: Actor, now: dat
         })
 
 
-def _count_by(keys: Iterable[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
+def _count_by(keys: Iterable) -> dict:
+    counts: dict = {}
     for key in keys:
         counts[key] = counts.get(key, 0) + 1
     return counts

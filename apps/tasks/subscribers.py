@@ -3,17 +3,11 @@ apps.tasks.hooks)."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter
-
 from apps.core.outbox import send_task
 
+from . import metrics
 from .dispatch import dispatcher_for
-
-TRANSITIONS = Counter(
-    "taskmanage_task_transitions_total", "Task transitions performed",
-    ["transition", "to_status"],
-)
-CREATED = Counter("taskmanage_tasks_created_total", "Tasks created", ["task_type"])
+from .states import TaskStatus, Transition
 
 
 def send_dispatch(name: str, payload: dict) -> None:
@@ -32,9 +26,21 @@ def send_dispatch(name: str, payload: dict) -> None:
 
 
 def count_transition(name: str, payload: dict) -> None:
-    TRANSITIONS.labels(payload["transition"], payload["to"]).inc()
+    to, task_type = payload["to"], payload["task_type"]
+    metrics.TRANSITIONS.labels(payload["transition"], to).inc()
+    priority = metrics.priority_name(payload.get("priority", 1))
+    if to == TaskStatus.COMPLETED:
+        metrics.COMPLETED.labels(task_type, priority).inc()
+    elif to == TaskStatus.FAILED:
+        metrics.FAILED.labels(task_type, priority).inc()
+    elif to == TaskStatus.SCHEDULED and payload["transition"] == Transition.FAIL:
+        metrics.RETRIES.labels(task_type).inc()
+    if "waited" in payload:
+        metrics.WAIT.labels(task_type).observe(payload["waited"])
+    if "ran" in payload:
+        metrics.RUN.labels(task_type).observe(payload["ran"])
 
 
 def count_created(name: str, payload: dict) -> None:
-    for key, count in payload["by_type"].items():
-        CREATED.labels(key).inc(count)
+    for task_type, priority, count in payload["by_type_priority"]:
+        metrics.CREATED.labels(task_type, metrics.priority_name(priority)).inc(count)

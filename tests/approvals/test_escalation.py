@@ -13,6 +13,7 @@ from apps.approvals.models import ApprovalRequest
 from apps.approvals.selectors import approval_counts
 from apps.approvals.tasks import escalate_overdue_approvals
 from apps.core.actors import Actor
+from apps.core.metrics import snapshot_take
 from apps.staff.services import team_update
 from tests.approvals.flows import creation_request
 from tests.builders import make_staff, make_user
@@ -132,6 +133,7 @@ def test_counts_for_stats_show_pending_and_overdue_by_kind(asked, submitted):
 def test_metrics_show_pending_and_overdue_requests(client, settings, asked):
     ApprovalRequest.objects.filter(pk=asked.pk).update(
         due_at=timezone.now() - timedelta(seconds=1))
+    snapshot_take()  # the gauges over the database are read there, not per scrape
     settings.METRICS_ALLOWED_IPS = ["127.0.0.1"]  # the test client's address
     text = client.get("/metrics").content.decode()
     assert 'taskmanage_approvals_waiting{kind="creation",state="pending"} 1.0' in text

@@ -119,3 +119,16 @@ def test_without_redis_the_heartbeat_goes_to_the_api(settings, docs):
     status, _, reached = beat("/api/v1/execution-units/worker-001/heartbeat", token, b"{}")
 
     assert (status, reached) == (418, [b"{}"])
+
+
+def test_a_heartbeat_on_the_fast_path_is_counted_by_unit_type(docs):
+    from apps.execution.metrics import HEARTBEATS
+
+    register("worker-001")
+    counted = HEARTBEATS.labels("docs")._value.get()
+
+    status, _, reached = beat("/api/v1/execution-units/worker-001/heartbeat",
+                              register("worker-001")[1], b'{"current_load": 0}')
+
+    assert (status, reached) == (200, [])
+    assert HEARTBEATS.labels("docs")._value.get() == counted + 1

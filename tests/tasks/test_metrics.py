@@ -1,44 +1,118 @@
-"""/metrics shows task counts read from the database, and transition counters."""
+"""/metrics: the tasks' counters and histograms after real actions, and the gauges of the
+periodic snapshot, which a scrape reads without touching the database."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from apps.core.actors import Actor
 from apps.tasks import services
-from tests.builders import create_task
+from tests.builders import api_client, create_task, make_task_type, task_in_state
+from tests.metrics import Metrics, scrape, value
 
 pytestmark = pytest.mark.django_db
 
 
-def gauge(text: str, status: str) -> float:
-    match = re.search(rf'^taskmanage_tasks{{status="{status}"}} (\S+)$', text, re.M)
-    assert match, f"no gauge for {status}"
-    return float(match.group(1))
-
-
-def test_metrics_count_tasks_by_status(alice, client, settings,
-                                       django_capture_on_commit_callbacks):
+def test_tasks_created_through_the_api_count_by_type_and_priority(
+        alice, client, settings, django_capture_on_commit_callbacks):
+    kind = make_task_type("metrics-review")
+    metrics = Metrics(client, settings)
     with django_capture_on_commit_callbacks(execute=True):
-        for _ in range(3):
-            create_task(by=alice)
-        task = create_task(by=alice)
-        services.task_transition(task_id=task.pk, action="cancel", by=Actor.for_user(alice))
-    settings.METRICS_ALLOWED_IPS = ["127.0.0.1"]  # the test client's address
-    text = client.get("/metrics").content.decode()
-    assert gauge(text, "queued") == 3 and gauge(text, "cancelled") == 1
-    assert gauge(text, "running") == 0
-    assert re.search(r'^taskmanage_task_transitions_total{to_status="cancelled",'
-                     r'transition="cancel"} [1-9]', text, re.M)
+        for priority in ("high", "high", "low"):
+            response = api_client(alice).post(
+                "/api/v1/tasks", {"title": "t", "task_type": kind.key, "priority": priority},
+                format="json")
+            assert response.status_code == 201, response.content
+
+    assert metrics.added("taskmanage_tasks_created_total",
+                         task_type="metrics-review", priority="high") == 2
+    assert metrics.added("taskmanage_tasks_created_total",
+                         task_type="metrics-review", priority="low") == 1
 
 
-def test_the_database_gauges_survive_multiprocess_mode(alice, client, settings, monkeypatch,
+def test_a_completed_task_counts_and_observes_its_wait_and_run(
+        alice, client, settings, django_capture_on_commit_callbacks):
+    kind = make_task_type("metrics-done")
+    metrics = Metrics(client, settings)
+    with django_capture_on_commit_callbacks(execute=True):
+        task_in_state("completed", creator=alice, task_type=kind, priority=2)
+
+    assert metrics.added("taskmanage_tasks_completed_total",
+                         task_type="metrics-done", priority="high") == 1
+    assert metrics.added("taskmanage_task_wait_seconds_count", task_type="metrics-done") == 1
+    assert metrics.added("taskmanage_task_run_seconds_count", task_type="metrics-done") == 1
+    assert metrics.added("taskmanage_task_transitions_total",
+                         transition="complete", to_status="completed") == 1
+
+
+def test_a_retried_failure_is_a_retry_and_a_final_one_a_dead_letter(
+        alice, client, settings, django_capture_on_commit_callbacks):
+    retried = make_task_type("metrics-retried", max_retries=3)
+    final = make_task_type("metrics-final", max_retries=0)
+    metrics = Metrics(client, settings)
+    with django_capture_on_commit_callbacks(execute=True):
+        for kind in (retried, final):
+            task = task_in_state("running", creator=alice, task_type=kind)
+            services.task_transition(task_id=task.pk, action="fail", error="boom",
+                                     by=Actor.for_user(alice))
+
+    assert metrics.added("taskmanage_task_retries_total", task_type="metrics-retried") == 1
+    assert metrics.added("taskmanage_tasks_failed_total",
+                         task_type="metrics-retried", priority="normal") == 0
+    assert metrics.added("taskmanage_tasks_failed_total",
+                         task_type="metrics-final", priority="normal") == 1
+
+
+def test_the_snapshot_gauges_show_status_queue_depth_and_age(alice, client, settings):
+    for priority in (0, 3, 3):
+        create_task(by=alice, priority=priority)
+    task_in_state("cancelled", creator=alice)
+
+    text = Metrics(client, settings).now(snapshot=True)
+
+    assert value(text, "taskmanage_tasks", status="queued") == 3
+    assert value(text, "taskmanage_tasks", status="cancelled") == 1
+    assert value(text, "taskmanage_queue_depth", status="queued", priority="critical") == 2
+    assert value(text, "taskmanage_queue_depth", status="queued", priority="low") == 1
+    assert value(text, "taskmanage_queue_depth", status="running", priority="low") == 0
+    # task_in_state backdates nothing here: created now, queued now.
+    assert 0 <= value(text, "taskmanage_queue_oldest_age_seconds", priority="critical") < 60
+    assert value(text, "taskmanage_queue_oldest_age_seconds", priority="high") == 0
+    assert value(text, "taskmanage_metrics_snapshot_age_seconds") < 60
+
+
+def test_the_gauges_wait_for_the_next_snapshot(alice, client, settings):
+    Metrics(client, settings).now(snapshot=True)
+    create_task(by=alice)
+
+    text = scrape(client, settings)
+    assert value(text, "taskmanage_tasks", status="queued") == 0  # not counted per scrape
+    assert value(Metrics(client, settings).now(snapshot=True), "taskmanage_tasks",
+                 status="queued") == 1
+
+
+def test_a_scrape_costs_no_query_however_many_tasks(alice, client, settings):
+    def queries_of_a_scrape() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            scrape(client, settings)
+        return len(queries)
+
+    Metrics(client, settings).now(snapshot=True)
+    empty = queries_of_a_scrape()
+    for _ in range(30):
+        create_task(by=alice)
+    Metrics(client, settings).now(snapshot=True)
+
+    assert queries_of_a_scrape() == empty == 0
+
+
+def test_the_snapshot_gauges_survive_multiprocess_mode(alice, client, settings, monkeypatch,
                                                        tmp_path):
-    """Several web workers: metrics come from the shared directory plus the database."""
+    """Several processes: the registry is built from the shared directory plus the snapshot."""
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     create_task(by=alice)
-    settings.METRICS_ALLOWED_IPS = ["127.0.0.1"]  # the test client's address
-    text = client.get("/metrics").content.decode()
-    assert gauge(text, "queued") == 1
+
+    text = Metrics(client, settings).now(snapshot=True)
+    assert value(text, "taskmanage_tasks", status="queued") == 1

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import Resolver404, resolve
 
-from taskmanage import embedded_redis
+from taskmanage import embedded_redis, multiproc
 from taskmanage.serving import web_argv
 
 logger = logging.getLogger(__name__)
@@ -224,6 +224,13 @@ def build_children(host: str, port: int) -> list[Child]:
     ]  # fmt: skip
 
 
+def _restore_environ(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
 def _local(host: str) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     return f"[{shown}]" if ":" in shown else shown
@@ -257,6 +264,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         host = os.environ.get("HOST", "127.0.0.1")
         port = settings.PORT
+        shared_before = os.environ.get(multiproc.ENV)
+        self._share_metrics_directory()
         started_redis = self._ensure_redis()
         try:
             supervisor = self._supervise(host, port)
@@ -264,11 +273,20 @@ class Command(BaseCommand):
             if started_redis:
                 embedded_redis.stop()
                 self.stdout.write("Embedded Redis stopped.")
+            _restore_environ(multiproc.ENV, shared_before)  # called in-process (tests)
         given_up = ", ".join(c.name for c in supervisor.children if c.given_up)
         if not supervisor.stop_requested:  # nothing left running: every child crash-looped
             raise CommandError(f"gave up on every process ({given_up}): each kept crashing")
         self.stdout.write("All processes stopped."
                           + (f" Gave up earlier on: {given_up}." if given_up else ""))
+
+    def _share_metrics_directory(self) -> None:
+        # Every child (web workers, Celery worker and pool, beat) writes its samples there, so
+        # the web's /metrics adds up transitions made anywhere (taskmanage/multiproc.py). All
+        # of them start now, so whatever the directory holds is of processes that are gone.
+        directory = os.environ.get(multiproc.ENV) or str(settings.VAR_DIR / "prometheus")
+        multiproc.reset_directory(directory)
+        os.environ[multiproc.ENV] = directory
 
     def _ensure_redis(self) -> bool:
         # An explicit REDIS_URL means a real server is provided; otherwise use (or start)
