@@ -92,7 +92,7 @@ def test_search_finds_by_title_words_reference_and_id(rita, many):
     ("priority=urgent", "priority"),
     ("assignee=abc", "assignee"),
     ("created_after=yesterday", "created_after"),
-    ("parent=", "parent"),
+    ("parent=abc", "parent"),
 ])
 def test_a_bad_filter_is_shown_on_its_field(rita, query, names):
     response = signed_in(rita).get(f"/tasks/?{query}")
@@ -111,6 +111,14 @@ def test_a_bad_page_link_is_a_400_that_says_so(rita, query):
 
     assert response.status_code == 400
     assert 'role="alert"' in response.content.decode()
+
+
+def test_fields_left_empty_mean_any(rita, many):
+    query = "search=&status=&task_type=&priority=&assignee=&parent=&created_after=&page_size="
+
+    response = signed_in(rita).get(f"/tasks/?{query}")
+
+    assert response.status_code == 200 and len(titles(response.content.decode())) == 25
 
 
 def test_mallory_sees_none_of_the_others_tasks(mallory, many):

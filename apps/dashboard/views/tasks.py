@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -20,6 +20,30 @@ from .common import back_to, form_errors_as_message, render_page, run_service
 
 # Query parameters that are the list's own, not filters.
 PAGING = ("after", "before", "page_size")
+# The filter set's labels are written for the API's schema; a page says them plainly.
+LABELS = {
+    "search": "Search", "status": "Status", "task_type": "Task type (key)",
+    "assignee": "Holder (user id)", "parent": "Parent task (id)",
+    "created_after": "Created from", "created_before": "Created before",
+}
+
+
+def _labelled(filters: TaskFilter) -> TaskFilter:
+    for name, label in LABELS.items():
+        filters.form.fields[name].label = label
+    filters.form.order_fields(["search", "status", "task_type", "priority"])
+    return filters
+
+
+def _given(query: QueryDict) -> QueryDict:
+    """The filters a person filled in. A form sends its empty fields too (`parent=`), which
+    the API reads as a value given and refused; on a page an empty field means "any"."""
+    given = QueryDict(mutable=True)
+    for name, values in query.lists():
+        kept = [v for v in values if v != ""]
+        if kept:
+            given.setlist(name, kept)
+    return given
 
 
 def _page_size(raw: str | None) -> int:
@@ -33,7 +57,8 @@ def _page_size(raw: str | None) -> int:
 @require_GET
 @login_required
 def task_list_page(request: HttpRequest) -> HttpResponse:
-    filters = TaskFilter(request.GET, queryset=task_list(user=request.user))
+    query = _given(request.GET)
+    filters = _labelled(TaskFilter(query, queryset=task_list(user=request.user)))
     context = {"filters": filters, "page": None, "paging_error": ""}
     status = 200
     if not filters.is_valid():
@@ -41,15 +66,14 @@ def task_list_page(request: HttpRequest) -> HttpResponse:
     else:
         try:
             context["page"] = keyset_page(
-                filters.qs, after=request.GET.get("after"), before=request.GET.get("before"),
-                size=_page_size(request.GET.get("page_size")))
+                filters.qs, after=query.get("after"), before=query.get("before"),
+                size=_page_size(query.get("page_size")))
         except BadCursor as exc:
             context["paging_error"], status = str(exc), 400
-    query = request.GET.copy()
+    context["page_size"] = query.get("page_size", "")
     for name in PAGING:
         query.pop(name, None)
     context["query"] = query.urlencode()
-    context["page_size"] = request.GET.get("page_size", "")
     return render_page(request, "dashboard/tasks/list.html", context, current="dashboard:tasks",
                        status=status)
 
