@@ -71,6 +71,11 @@ def task_list_page(request: HttpRequest) -> HttpResponse:
         except BadCursor as exc:
             context["paging_error"], status = str(exc), 400
     context["page_size"] = query.get("page_size", "")
+    # The less used filters fold away (a phone's screen), unless one is in use or at fault.
+    shown_first = list(filters.form.fields)[:4]
+    context["more_open"] = any(name not in shown_first and name not in ("after", "before")
+                               for name in query) or bool(
+        set(filters.errors) - set(shown_first))
     for name in PAGING:
         query.pop(name, None)
     context["query"] = query.urlencode()
