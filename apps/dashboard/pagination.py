@@ -12,7 +12,7 @@ import base64
 import binascii
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db.models import Q, QuerySet
 
@@ -20,8 +20,9 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 
 
-class BadCursor(ValueError):
-    """A cursor this code did not write (edited, truncated): the caller says so, no 500."""
+class BadPageLink(ValueError):
+    """A page link this code did not write (an edited or truncated cursor, a page size out of
+    bounds): the page says so with a 400, never a 500."""
 
 
 def encode_cursor(created_at: datetime, pk: uuid.UUID) -> str:
@@ -36,9 +37,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         when = datetime.fromisoformat(moment)
         if when.tzinfo is None:
             raise ValueError("naive")
-        return when, uuid.UUID(pk)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise BadCursor("This page link is not valid; start again from the first page.") from exc
+        # In UTC: PostgreSQL refuses offsets past ±15:59, which Python writes happily.
+        return when.astimezone(UTC), uuid.UUID(pk)
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError) as exc:
+        raise BadPageLink("This page link is not valid; start again from the first page.") from exc
 
 
 @dataclass

@@ -3,7 +3,9 @@ buttons are exactly the transitions the API would accept from the same person.""
 
 from __future__ import annotations
 
+import base64
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -104,13 +106,29 @@ def test_a_bad_filter_is_shown_on_its_field(rita, query, names):
     assert 'class="errorlist' in field
 
 
-@pytest.mark.parametrize("query", ["after=bm90LWEtY3Vyc29y", "before=%%%", "page_size=0",
-                                   "page_size=201", "page_size=x"])
+def cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize("query", [
+    "after=bm90LWEtY3Vyc29y", "before=%%%", "page_size=0", "page_size=201", "page_size=x",
+    f"after={cursor('2026-01-01T00:00:00|not-a-uuid')}",
+    f"after={cursor('2026-01-01T00:00:00|' + str(uuid.UUID(int=1)))}",  # no time zone
+    f"before={cursor('0001-01-01T00:00:00+23:59|' + str(uuid.UUID(int=1)))}",
+])
 def test_a_bad_page_link_is_a_400_that_says_so(rita, query):
     response = signed_in(rita).get(f"/tasks/?{query}")
 
     assert response.status_code == 400
     assert 'role="alert"' in response.content.decode()
+
+
+def test_a_cursor_with_an_offset_postgresql_refuses_is_read_in_utc(rita, many):
+    far_east = cursor("2030-01-01T00:00:00+23:30|" + str(uuid.UUID(int=1)))
+
+    response = signed_in(rita).get(f"/tasks/?after={far_east}")
+
+    assert response.status_code == 200 and len(titles(response.content.decode())) == 25
 
 
 def test_fields_left_empty_mean_any(rita, many):

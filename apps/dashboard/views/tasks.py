@@ -11,10 +11,11 @@ from apps.core.actors import Actor
 from apps.core.exceptions import PermissionDenied
 from apps.tasks import services as task_services
 from apps.tasks.filters import TaskFilter
+from apps.tasks.models import Task
 from apps.tasks.policies import API_ACTIONS, may_act
 
 from ..forms import LogLineForm, ProgressForm, TaskActionForm
-from ..pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, BadCursor, keyset_page
+from ..pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, BadPageLink, keyset_page
 from ..selectors import task_for_page, task_list, task_page
 from .common import back_to, form_errors_as_message, render_page, run_service
 
@@ -50,7 +51,7 @@ def _page_size(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_PAGE_SIZE
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE_SIZE:
-        raise BadCursor(f"Page size must be a whole number from 1 to {MAX_PAGE_SIZE}.")
+        raise BadPageLink(f"Page size must be a whole number from 1 to {MAX_PAGE_SIZE}.")
     return int(raw)
 
 
@@ -68,7 +69,7 @@ def task_list_page(request: HttpRequest) -> HttpResponse:
             context["page"] = keyset_page(
                 filters.qs, after=query.get("after"), before=query.get("before"),
                 size=_page_size(query.get("page_size")))
-        except BadCursor as exc:
+        except BadPageLink as exc:
             context["paging_error"], status = str(exc), 400
     context["page_size"] = query.get("page_size", "")
     # The less used filters fold away (a phone's screen), unless one is in use or at fault.
@@ -83,7 +84,7 @@ def task_list_page(request: HttpRequest) -> HttpResponse:
                        status=status)
 
 
-def _visible_task(request: HttpRequest, pk) -> object:
+def _visible_task(request: HttpRequest, pk) -> Task:
     task = task_for_page(user=request.user, pk=pk)
     if task is None:
         raise Http404("No such task.")  # unknown, or not the caller's to see: the API's 404
