@@ -41,8 +41,7 @@ class TaskFilter(django_filters.FilterSet):
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
     search = django_filters.CharFilter(
-        method="filter_search", max_length=200,
-        help_text="A task id, a reference, or words in the title",
+        method="filter_search", help_text="A task id, a reference, or words in the title",
     )
 
     class Meta:
