@@ -22,7 +22,7 @@ export DEBUG ?= 1
 WITH_REDIS = $(EMBEDDED_REDIS) run --
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run manage test test-pg fuzz bench lint migrate redis-stop clean
+.PHONY: help venv run manage test test-pg fuzz bench lint migrate redis-stop clean chromium
 
 help:
 	@echo "make run         migrate, create a superuser if none, demo data, start web+worker+beat"
@@ -34,6 +34,7 @@ help:
 	@echo "make lint        ruff check and the layering contract (lint-imports)"
 	@echo "make migrate     apply migrations"
 	@echo "make redis-stop  stop an embedded Redis started by hand (run, test, manage stop theirs)"
+	@echo "make chromium    install Debian's chromium for the browser tests (as root; make test does it)"
 	@echo "make clean       remove .venv and caches (never var/: it holds the dev database)"
 
 venv: $(VENV)/.installed
@@ -63,14 +64,30 @@ run: venv
 manage: venv
 	@$(WITH_REDIS) $(MANAGE) $(ARGS)
 
-test: venv
+test: venv chromium
 	@$(WITH_REDIS) $(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+
+# The browser tests (tests/dashboard/browser) drive Debian's Chromium through Playwright; never
+# `playwright install`, which downloads browsers. Nothing to do when it is there; as root it is
+# installed; otherwise those tests skip, and this says how to get them.
+CHROMIUM = /usr/bin/chromium
+chromium:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "make: installing Debian's chromium for the browser tests"; \
+	  (apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)) || \
+	  echo "make: chromium could not be installed: the browser tests will skip"; \
+	else \
+	  echo "make: no $(CHROMIUM) and not root: the browser tests will skip" \
+	       "(sudo apt-get install chromium)"; \
+	fi
 
 # The suite on PostgreSQL, as CI runs it: the concurrency tests (real concurrent connections),
 # COPY and the served stack run only there and are skipped by `make test` on SQLite. The
 # database is created if missing; Redis is REDIS_URL's or the embedded one.
 PG_URL ?= postgres://postgres@127.0.0.1:5432/taskmanage
-test-pg: venv
+test-pg: venv chromium
 	@DATABASE_URL=$(PG_URL) $(PY) tools/ensure_database.py
 	@DATABASE_URL=$(PG_URL) $(WITH_REDIS) $(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
 

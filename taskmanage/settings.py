@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "apps.callbacks",
     "apps.ops",
     "apps.demo",
+    "apps.dashboard",
 ]
 
 MIDDLEWARE = [
@@ -512,7 +513,9 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
-LOGIN_URL = "/admin/login/"
+# The pages' sign-in (apps.dashboard); the admin keeps its own at /admin/login/.
+LOGIN_URL = "dashboard:sign-in"
+LOGIN_REDIRECT_URL = "dashboard:home"
 
 # /metrics: a bearer token and/or an address allow-list; with neither, loopback in DEBUG only.
 METRICS_TOKEN = env_str("METRICS_TOKEN")

@@ -22,4 +22,5 @@ urlpatterns = [
     path("api-docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api-docs/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("", include("apps.ops.urls")),  # /health, /health/<check>, /metrics
+    path("", include("apps.dashboard.urls")),  # the pages: /, /login/, /dashboard/, /tasks/…
 ]

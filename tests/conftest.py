@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
+
 import pytest
 
 # The same people in every package (tests/cast.py).
@@ -22,3 +26,16 @@ def fresh_task_type_cache():
     forget_task_types()
     yield
     forget_task_types()
+
+
+_SESSION_STARTED = time.time()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say where the browser tests' screenshots are (tests/dashboard/browser/conftest.py)."""
+    folder = Path(os.environ.get("BROWSER_ARTEFACTS",
+                                 Path(__file__).resolve().parents[1] / "var" / "artefacts"
+                                 / "screenshots"))
+    fresh = [p for p in folder.glob("*.png") if p.stat().st_mtime >= _SESSION_STARTED]
+    if fresh:
+        terminalreporter.write_line(f"browser screenshots ({len(fresh)}): {folder}")

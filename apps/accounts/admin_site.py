@@ -12,6 +12,9 @@ from django.contrib.auth.decorators import login_not_required
 
 
 class TaskManageAdminSite(admin.AdminSite):
+    # "View site" leads to the pages people work in (apps.dashboard), not to a bare "/".
+    site_url = "/dashboard/"
+
     # Imported when used: this module is loaded with the app registry, before any model.
     @property
     def login_form(self):

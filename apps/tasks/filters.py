@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 import django_filters
+from django.db.models import Q
 from drf_spectacular.utils import extend_schema_field
 
 from apps.core.filters import IdFilter, IntegerFilter, UtcDateTimeFilter, UUIDFilter
@@ -37,6 +40,9 @@ class TaskFilter(django_filters.FilterSet):
                                        help_text="The parent's id: a sharded task's shards")
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    search = django_filters.CharFilter(
+        method="filter_search", help_text="A task id, a reference, or words in the title",
+    )
 
     class Meta:
         model = Task
@@ -55,6 +61,16 @@ class TaskFilter(django_filters.FilterSet):
 
     def filter_priority(self, queryset, name, value):
         return queryset.filter(priority=Priority.from_name(value))
+
+    def filter_search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        try:
+            # An id is matched exactly: pasting one finds that task with one index read.
+            return queryset.filter(pk=uuid.UUID(value))
+        except ValueError:
+            return queryset.filter(Q(reference=value) | Q(title__icontains=value))
 
 
 class TaskLogFilter(django_filters.FilterSet):

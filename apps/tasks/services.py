@@ -413,6 +413,24 @@ def task_complete(*, task_id, result: Any = None, by: Actor, reason: str = "") -
                             result=result)
 
 
+def task_act(*, task: Task, action: str, by: Actor, reason: str = "", result: Any = None,
+             error: str = "", retryable: bool = True,
+             among: Iterable[str] | None = None) -> Task:
+    """Perform an action a person asked for, as the API and the pages both offer them: one
+    path, so a button and an API call can never disagree. `complete` may go to review (the
+    task type says), `fail` carries the error, `submit` of running work carries its result.
+    `task` is the task as the caller saw it; the transition re-reads it under its lock."""
+    if action == "complete":
+        return task_complete(task_id=task.pk, result=result, by=by, reason=reason)
+    kwargs: dict[str, Any] = {}
+    if action == "fail":
+        kwargs = {"error": error, "retryable": retryable}
+    elif action == "submit" and task.status == S.RUNNING:
+        kwargs = {"result": result}
+    return task_transition(task_id=task.pk, action=action, by=by, reason=reason, among=among,
+                           **kwargs)
+
+
 @dataclass(frozen=True)
 class Report:
     """One result a unit reports: `completed` (with its result) or `failed` (with its error;

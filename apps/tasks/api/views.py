@@ -260,18 +260,11 @@ class TaskViewSet(
         return self._respond(self._run(task, name, ser.validated_data))
 
     def _run(self, task: Task, name: str, data: dict) -> Task:
-        by, reason = self._actor(), data.get("reason", "")
-        if name == "complete":
-            return services.task_complete(task_id=task.pk, result=data.get("result"), by=by,
-                                          reason=reason)
-        kwargs = {}
-        if name == "fail":
-            kwargs["error"] = data.get("error", "")
-            kwargs["retryable"] = data.get("retryable", True)
-        elif name == "submit" and task.status == "running":
-            kwargs["result"] = data.get("result")
-        return services.task_transition(task_id=task.pk, action=name, by=by, reason=reason,
-                                        among=API_ACTIONS, **kwargs)
+        return services.task_act(
+            task=task, action=name, by=self._actor(), reason=data.get("reason", ""),
+            result=data.get("result"), error=data.get("error", ""),
+            retryable=data.get("retryable", True), among=API_ACTIONS,
+        )
 
     @extend_schema(request=StatusChangeSerializer, responses=TaskDetailSerializer)
     @action(detail=True, methods=["put"], url_path="status", filter_backends=[],

@@ -1,0 +1,163 @@
+"""The task list (the API's filter set, keyset pages) and the task page with its buttons."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.core.actors import Actor
+from apps.core.exceptions import PermissionDenied
+from apps.tasks import services as task_services
+from apps.tasks.filters import TaskFilter
+from apps.tasks.models import Task
+from apps.tasks.policies import API_ACTIONS, may_act
+
+from ..forms import LogLineForm, ProgressForm, TaskActionForm
+from ..pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, BadPageLink, keyset_page
+from ..selectors import task_for_page, task_list, task_page
+from .common import back_to, form_errors_as_message, render_page, run_service
+
+# Query parameters that are the list's own, not filters.
+PAGING = ("after", "before", "page_size")
+# The filter set's labels are written for the API's schema; a page says them plainly.
+LABELS = {
+    "search": "Search", "status": "Status", "task_type": "Task type (key)",
+    "assignee": "Holder (user id)", "parent": "Parent task (id)",
+    "created_after": "Created from", "created_before": "Created before",
+}
+
+
+def _labelled(filters: TaskFilter) -> TaskFilter:
+    for name, label in LABELS.items():
+        filters.form.fields[name].label = label
+    filters.form.order_fields(["search", "status", "task_type", "priority"])
+    return filters
+
+
+def _given(query: QueryDict) -> QueryDict:
+    """The filters a person filled in. A form sends its empty fields too (`parent=`), which
+    the API reads as a value given and refused; on a page an empty field means "any"."""
+    given = QueryDict(mutable=True)
+    for name, values in query.lists():
+        kept = [v for v in values if v != ""]
+        if kept:
+            given.setlist(name, kept)
+    return given
+
+
+def _page_size(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_PAGE_SIZE
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+        raise BadPageLink(f"Page size must be a whole number from 1 to {MAX_PAGE_SIZE}.")
+    return int(raw)
+
+
+@require_GET
+@login_required
+def task_list_page(request: HttpRequest) -> HttpResponse:
+    query = _given(request.GET)
+    filters = _labelled(TaskFilter(query, queryset=task_list(user=request.user)))
+    context = {"filters": filters, "page": None, "paging_error": ""}
+    status = 200
+    if not filters.is_valid():
+        status = 400  # the form names each bad value; no rows for a query we could not read
+    else:
+        try:
+            context["page"] = keyset_page(
+                filters.qs, after=query.get("after"), before=query.get("before"),
+                size=_page_size(query.get("page_size")))
+        except BadPageLink as exc:
+            context["paging_error"], status = str(exc), 400
+    context["page_size"] = query.get("page_size", "")
+    # The less used filters fold away (a phone's screen), unless one is in use or at fault.
+    shown_first = list(filters.form.fields)[:4]
+    context["more_open"] = any(name not in shown_first and name not in ("after", "before")
+                               for name in query) or bool(
+        set(filters.errors) - set(shown_first))
+    for name in PAGING:
+        query.pop(name, None)
+    context["query"] = query.urlencode()
+    return render_page(request, "dashboard/tasks/list.html", context, current="dashboard:tasks",
+                       status=status)
+
+
+def _visible_task(request: HttpRequest, pk) -> Task:
+    task = task_for_page(user=request.user, pk=pk)
+    if task is None:
+        raise Http404("No such task.")  # unknown, or not the caller's to see: the API's 404
+    return task
+
+
+@require_GET
+@login_required
+def task_detail_page(request: HttpRequest, pk) -> HttpResponse:
+    task = _visible_task(request, pk)
+    context = {
+        "p": task_page(user=request.user, task=task),
+        "action_form": TaskActionForm(), "progress_form": ProgressForm(),
+        "log_form": LogLineForm(),
+    }
+    return render_page(request, "dashboard/tasks/detail.html", context,
+                       current="dashboard:tasks")
+
+
+def _require(request: HttpRequest, task, action: str) -> None:
+    # The API's check, word for word (apps.tasks.api.views.task_for_action): a 403.
+    if not may_act(request.user, task, action):
+        raise PermissionDenied(f"You may not {action} this task.")
+
+
+@require_POST
+@login_required
+def task_act(request: HttpRequest, pk) -> HttpResponse:
+    task = _visible_task(request, pk)
+    back = back_to(request, reverse("dashboard:task", args=[task.pk]))
+    form = TaskActionForm(request.POST)
+    if not form.is_valid():
+        form_errors_as_message(request, form)
+        return back
+    action, reason = form.cleaned_data["action"], form.cleaned_data["reason"]
+    _require(request, task, action)
+    run_service(request, lambda: task_services.task_act(
+        task=task, action=action, by=Actor.for_user(request.user), reason=reason,
+        error=reason if action == "fail" else "", among=API_ACTIONS,
+    ), done=f"Done: {action}.")
+    return back
+
+
+@require_POST
+@login_required
+def task_progress(request: HttpRequest, pk) -> HttpResponse:
+    task = _visible_task(request, pk)
+    back = back_to(request, reverse("dashboard:task", args=[task.pk]))
+    _require(request, task, "progress")
+    form = ProgressForm(request.POST)
+    if not form.is_valid():
+        form_errors_as_message(request, form)
+        return back
+    progress = form.cleaned_data["progress"]
+    run_service(request, lambda: task_services.task_report_progress(
+        task_id=task.pk, progress=progress, by=Actor.for_user(request.user),
+    ), done=f"Progress {progress}% reported.")
+    return back
+
+
+@require_POST
+@login_required
+def task_log(request: HttpRequest, pk) -> HttpResponse:
+    task = _visible_task(request, pk)
+    back = back_to(request, reverse("dashboard:task", args=[task.pk]))
+    _require(request, task, "log")
+    form = LogLineForm(request.POST)
+    if not form.is_valid():
+        form_errors_as_message(request, form)
+        return back
+    line = (form.cleaned_data["level"], form.cleaned_data["message"])
+    run_service(request, lambda: task_services.task_log_append(
+        task=task, lines=[line], by=Actor.for_user(request.user),
+    ), done="Log line added.")
+    return back
+

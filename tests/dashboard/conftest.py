@@ -1,0 +1,32 @@
+"""Helpers for the pages' tests: a signed-in browser-like client, and reading a page."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def buttons(html: str) -> list[str]:
+    """The task transitions a page offers (the buttons of its actions form)."""
+    return re.findall(r'name="action" value="([a-z_]+)"', html)
+
+
+def decisions(html: str) -> list[str]:
+    return re.findall(r'name="decision" value="([a-z_]+)"', html)
+
+
+def page_messages(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]] if response.context else []
+
+
+@pytest.fixture
+def as_user():
+    return signed_in
