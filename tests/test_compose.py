@@ -190,12 +190,15 @@ def test_prometheus_presents_the_metrics_token_the_web_service_expects(
     config = yaml.safe_load((REPO_DIR / "deploy" / "prometheus.yml").read_text())
     web_job = next(j for j in config["scrape_configs"] if j["job_name"] == "taskmanage-web")
     credentials = web_job["authorization"]["credentials_file"]
-    secret = Path(credentials).name
-    assert credentials == f"/run/secrets/{secret}"
-    assert secret in compose["services"]["prometheus"]["secrets"]
-    source = compose["secrets"][secret]["environment"]
+    prometheus = compose["services"]["prometheus"]
+    # Prometheus writes the file it reads from its own environment, in memory, at start.
+    assert Path(credentials).parent.as_posix() in prometheus["tmpfs"]
+    start = " ".join(prometheus["entrypoint"])
+    assert f'printf %s "$$METRICS_TOKEN" > {credentials}' in start
+    assert "exec /bin/prometheus --config.file=/etc/prometheus/prometheus.yml" in start
     web_token = compose["services"]["web"]["environment"]["METRICS_TOKEN"]
-    assert web_token == f"${{{source}:?set {source}}}"
+    assert prometheus["environment"]["METRICS_TOKEN"] == web_token == \
+        "${METRICS_TOKEN:?set METRICS_TOKEN}"
 
 
 def test_grafana_is_provisioned_with_the_prometheus_datasource() -> None:
