@@ -124,6 +124,16 @@ def discover_areas() -> dict[str, Area]:
     return found
 
 
+def included_areas() -> set[str]:
+    """Areas another area runs as part of itself (its INCLUDES): `all` runs them once."""
+    from . import areas
+
+    included: set[str] = set()
+    for info in pkgutil.iter_modules(areas.__path__, prefix=f"{areas.__name__}."):
+        included.update(getattr(importlib.import_module(info.name), "INCLUDES", ()))
+    return included
+
+
 # --- HTTP load generator --------------------------------------------------------------------
 
 

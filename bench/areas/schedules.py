@@ -20,6 +20,9 @@ Real processes on the configured PostgreSQL and Redis: `celery beat` and a `cele
   constraint makes it 0) and, in `extra`, firings the worker found spawned already; beside
   two stock beats on the same schedules for the same time: every firing sent twice.
 
+Then the DAG figures of the `workflows` area (release latency on a 1,000-node graph, a
+1,000-node workflow created in one request): the issue's schedules figures are one report.
+
 COUNT and INTERVAL come from BENCH_SCHEDULES_COUNT (default 1000) and
 BENCH_SCHEDULES_INTERVAL (default 60). README "Benchmarks" shows a 10,000-schedule run.
 """
@@ -52,7 +55,10 @@ from apps.tasks.models import Task, TaskType
 from bench.harness import BenchContext, Figure, bench_broker_url, redis_url_with_db
 from bench.peers import percentile
 
+from . import workflows
+
 AREA = "schedules"
+INCLUDES = (workflows.AREA,)
 TASK_TYPE = "bench-schedules"
 BROKER_DB = 14
 REPO_DIR = Path(__file__).resolve().parents[2]
@@ -104,6 +110,7 @@ def run(ctx: BenchContext) -> Iterator[Figure]:
                  baseline_name="two stock beats: firings sent twice",
                  baseline_value=stock_doubles["sent_twice"], max_value=0.5,
                  target_note="0 doubles", extra={"stock": stock_doubles})
+    yield from workflows.run(ctx)
 
 
 # --- the schedules ------------------------------------------------------------------------

@@ -17,7 +17,14 @@ from types import FrameType
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from bench.harness import SERVINGS, BenchContext, ServerOptions, discover_areas, ensure_migrated
+from bench.harness import (
+    SERVINGS,
+    BenchContext,
+    ServerOptions,
+    discover_areas,
+    ensure_migrated,
+    included_areas,
+)
 
 
 @contextmanager
@@ -59,7 +66,7 @@ class Command(BaseCommand):
             raise CommandError("--seconds must be positive")
         if ensure_migrated():
             self._log("applied pending migrations")
-        names = sorted(areas) if name == "all" else [name]
+        names = (sorted(set(areas) - included_areas()) if name == "all" else [name])
         server_options = ServerOptions(
             workers=options["workers"], loop=options["loop"], http=options["http"],
             serving=options["serving"], threads=options["threads"],
