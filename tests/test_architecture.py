@@ -127,15 +127,16 @@ Response(body, status=201)
     assert state_writes(reads, "reads.py", models=frozenset({"Task"})) == []
 
 
-def public_functions_with_positional_parameters(source: str, *, hooks: str) -> list[str]:
+def public_functions_with_positional_parameters(source: str, *, hooks: str,
+                                                module: str = "services") -> list[str]:
     """Public functions of a services or selectors module whose parameters are not all
-    keyword-only; a listener the app's hooks.py registers is called positionally, as the
-    hook calls every listener, and is left out."""
+    keyword-only; a listener the app's hooks.py registers (`services.name`, `selectors.name`)
+    is called positionally, as the hook calls every listener, and is left out."""
     found = []
     for node in ast.parse(source).body:
         if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
             positional = [a.arg for a in (*node.args.posonlyargs, *node.args.args)]
-            if positional and f"services.{node.name}" not in hooks:
+            if positional and f"{module}.{node.name}" not in hooks:
                 found.append(f"{node.name}({', '.join(positional)})")
     return found
 
@@ -147,8 +148,8 @@ def test_services_and_selectors_take_keyword_arguments_only():
             hooks_file = path.parent / "hooks.py"
             hooks = hooks_file.read_text() if hooks_file.exists() else ""
             offenders += [f"{path.relative_to(ROOT)}: {f}" for f in
-                          public_functions_with_positional_parameters(path.read_text(),
-                                                                      hooks=hooks)]
+                          public_functions_with_positional_parameters(
+                              path.read_text(), hooks=hooks, module=path.stem)]
     assert offenders == []
 
 

@@ -2,23 +2,17 @@
 
 Counters are counted in the process that spawns (beat's firing runs in a Celery worker; a
 trigger or a backfill in the web) and merged across processes (taskmanage/multiproc.py).
-The beat leader's gauges are read from the fence row at scrape time (any process):
-`taskmanage_schedules_leader_dispatch_age_seconds` is how long ago a leader last said it had
-dispatched everything due; it stays near a second while some beat leads, and an alert on it
-(say, above 10 s) catches "no beat is leading" (all beats down, Redis down).
+The beat leader's gauges come from the fence row in the periodic snapshot (apps.core.metrics):
+`time() - taskmanage_schedules_leader_dispatched_at_seconds` is how long ago a leader last said
+it had dispatched everything due; it stays within a snapshot interval while some beat leads,
+and an alert on it catches "no beat is leading" (all beats down, Redis down).
 """
 
 from __future__ import annotations
 
-import logging
-
-from django.utils import timezone
 from prometheus_client import Counter
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from apps.core.metrics import register_database_collector
-
-logger = logging.getLogger(__name__)
+from apps.core.metrics import SnapshotGauge, register_snapshot
 
 SPAWNS = Counter("taskmanage_schedule_spawns_total",
                  "Tasks spawned by schedules, by origin (beat, trigger, backfill)", ["origin"])
@@ -31,38 +25,28 @@ BEAT_LEADER_CHANGES = Counter("taskmanage_beat_leader_changes_total",
                               "Times a beat process took the leader lease")
 
 
-class LeaderCollector:
-    def describe(self):
-        # Declared without samples, so registering never touches the database.
-        yield from self._families()
+def read_snapshot() -> dict:
+    """The beat leader's state, from the fence row, in the periodic snapshot (a scrape reads
+    no table). The time of its last dispatch is kept as a timestamp, not an age: a snapshot
+    that stopped (no beat at all) still shows how long ago a leader last dispatched."""
+    from .fencing import fence_state
 
-    @staticmethod
-    def _families():
-        return (
-            GaugeMetricFamily("taskmanage_schedules_leader_token",
-                              "Fencing token of the latest beat leader"),
-            GaugeMetricFamily("taskmanage_schedules_leader_dispatch_age_seconds",
-                              "Seconds since the beat leader last recorded its dispatch"),
-            CounterMetricFamily("taskmanage_schedules_fence_refused",
-                                "Firings of replaced beat leaders refused by the fence"),
-        )
-
-    def collect(self):
-        from .fencing import fence_state
-
-        try:
-            state = fence_state()
-        except Exception:  # a scrape must answer even when the database does not
-            logger.warning("beat leader state unavailable", exc_info=True)
-            return
-        if state is None:
-            return
-        token, age, refused = self._families()
-        token.add_metric([], state.token)
-        if state.dispatched_until is not None:
-            age.add_metric([], (timezone.now() - state.dispatched_until).total_seconds())
-        refused.add_metric([], state.refused)
-        yield from (token, age, refused)
+    state = fence_state()
+    if state is None:
+        return {}  # no leader ever: nothing to say
+    figures = {"taskmanage_schedules_leader_token": [((), state.token)],
+               "taskmanage_schedules_fence_refused_total": [((), state.refused)]}
+    if state.dispatched_until is not None:
+        figures["taskmanage_schedules_leader_dispatched_at_seconds"] = [
+            ((), state.dispatched_until.timestamp())]
+    return figures
 
 
-register_database_collector(LeaderCollector())
+register_snapshot(read=read_snapshot, gauges=[
+    SnapshotGauge("taskmanage_schedules_leader_token", "Fencing token of the latest beat leader"),
+    SnapshotGauge("taskmanage_schedules_fence_refused_total",
+                  "Firings of replaced beat leaders refused by the fence"),
+    SnapshotGauge("taskmanage_schedules_leader_dispatched_at_seconds",
+                  "Unix time up to which the beat leader last recorded its dispatch "
+                  "(time() minus it: how long no beat has dispatched)"),
+])

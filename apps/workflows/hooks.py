@@ -8,9 +8,8 @@ from apps.tasks import holding
 from apps.tasks.extensions import TaskDetailField, contribute_task_detail_field
 from apps.tasks.models import Task
 
-from . import services
+from . import selectors, services
 from .api.serializers import inputs_answer_field
-from .selectors import inputs_load, inputs_read
 
 
 def cancel_downstream(tasks: list[Task], by: Actor) -> None:
@@ -23,5 +22,5 @@ def cancel_downstream(tasks: list[Task], by: Actor) -> None:
 def register() -> None:
     holding.on_written(cancel_downstream)
     contribute_task_detail_field(TaskDetailField(
-        app="workflows", name="inputs", load=inputs_load, read=inputs_read,
+        app="workflows", name="inputs", load=selectors.inputs_load, read=selectors.inputs_read,
         schema_field=inputs_answer_field))

@@ -180,19 +180,19 @@ def test_a_stale_batch_racing_the_raise_either_lands_before_it_or_is_refused(rep
 
 
 def test_the_leader_state_is_exported_for_prometheus():
-    from apps.schedules.metrics import LeaderCollector
+    from apps.schedules.metrics import read_snapshot
 
-    assert list(LeaderCollector().collect()) == []  # no leader yet: nothing to say
+    assert read_snapshot() == {}  # no leader yet: nothing to say
     fencing.fence_raise(token=3, holder="leader")
-    fencing.fence_mark_dispatched(token=3, until=timezone.now() - timedelta(seconds=5))
+    until = timezone.now() - timedelta(seconds=5)
+    fencing.fence_mark_dispatched(token=3, until=until)
     LeaderFence.objects.update(refused=2)
 
-    samples = {s.name: s.value for family in LeaderCollector().collect()
-               for s in family.samples}
+    samples = {name: rows[0][1] for name, rows in read_snapshot().items()}
 
-    assert samples["taskmanage_schedules_leader_token"] == 3
-    assert samples["taskmanage_schedules_fence_refused_total"] == 2
-    assert 5 <= samples["taskmanage_schedules_leader_dispatch_age_seconds"] < 60
+    assert samples == {"taskmanage_schedules_leader_token": 3,
+                       "taskmanage_schedules_fence_refused_total": 2,
+                       "taskmanage_schedules_leader_dispatched_at_seconds": until.timestamp()}
 
 
 # Transactional: the stock scheduler closes the connection between reads (close_old_connections),

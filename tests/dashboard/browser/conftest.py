@@ -20,14 +20,22 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking
                "--disable-component-update", "--disable-sync", "--no-first-run"]
 PASSWORD = "a browser's password"
 
-# Playwright's sync API keeps an event loop in this thread; Django then refuses database
-# calls from it as if they were async code. The test's own setup is plain synchronous code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 if not Path(CHROMIUM).exists():
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium; `make test` does it "
                 "as root)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _database_calls_beside_playwright():
+    # Playwright's sync API keeps an event loop in this thread; Django then refuses database
+    # calls from it as if they were async code. The test's own setup is plain synchronous
+    # code. Set for these tests only: left in os.environ, every later subprocess of the same
+    # test process (a `check --deploy` among them) would inherit it.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
 
 
 @pytest.fixture(scope="module")
