@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from apps.execution.models import ExecutionUnit, UnitStatus
 from apps.staff.models import RequiredSkill, Staff, StaffSkill
+from apps.staff.selectors import open_task_counts
 from apps.tasks.models import Task, TaskType
 from apps.tasks.states import OPEN_STATES, TERMINAL_STATES, Priority, TaskStatus
 
@@ -278,10 +279,13 @@ def unit_stats() -> list[UnitTypeStats]:
 class PersonStats:
     user_id: int
     username: str
-    team: str | None
+    name: str
+    team: str  # "" for nobody's team
     availability: str
     load: int
     capacity: int
+    free_capacity: int
+    open_tasks: int
     utilisation: float | None
     completed: int = 0
     failed: int = 0
@@ -293,17 +297,19 @@ class PersonStats:
 @dataclass(frozen=True)
 class StaffStats:
     since: datetime
-    people: list[PersonStats] = field(default_factory=list)
+    staff: list[PersonStats] = field(default_factory=list)
     load_gini: float = 0.0  # 0: load spread evenly; towards 1: held by a few
     skill_match_rate: float | None = None
 
 
 def staff_stats(*, people, since: datetime, now: datetime | None = None) -> StaffStats:
-    """Per person: load against capacity, and over the ended work they held between `since`
-    and now: completion rate, on-time rate, skill-match rate. `people` is a Staff queryset
-    (who the caller may see). Four queries whatever the number of people."""
+    """Per person: load against capacity, open tasks held, and over the ended work they held
+    between `since` and now: completion rate, on-time rate, skill-match rate. `people` is a
+    Staff queryset (who the caller may see). Four queries whatever the number of people
+    (their open tasks are counted in the first, on the index of held tasks)."""
     now = now or timezone.now()
-    staff = list(people.select_related("user", "team").order_by("user__username"))
+    staff = list(people.select_related("user", "team").annotate(open_tasks=open_task_counts())
+                 .order_by("user__username"))
     by_user = {s.user_id: s for s in staff}
     rows = _ended_by_holder(by_user, people, since=since, now=now)
     matches = _skill_matcher(staff, {r["task_type_id"] for r in rows})
@@ -318,7 +324,7 @@ def staff_stats(*, people, since: datetime, now: datetime | None = None) -> Staf
     result = [_person(s, found.get(s.user_id, {})) for s in staff]
     ended = sum(p.completed + p.failed for p in result)
     matched = sum(found[u].get("matched", 0) for u in found)
-    return StaffStats(since=since, people=result, load_gini=gini([s.load for s in staff]),
+    return StaffStats(since=since, staff=result, load_gini=gini([s.load for s in staff]),
                       skill_match_rate=_ratio(matched, ended))
 
 
@@ -363,8 +369,10 @@ def _person(s: Staff, tally: dict[str, int]) -> PersonStats:
     completed, failed = tally.get(S.COMPLETED, 0), tally.get(S.FAILED, 0)
     return PersonStats(
         user_id=s.user_id, username=s.user.get_username(),
-        team=s.team.name if s.team else None, availability=s.availability,
-        load=s.load, capacity=s.capacity, utilisation=_ratio(s.load, s.capacity),
+        name=s.user.get_full_name() or s.user.get_username(),
+        team=s.team.name if s.team else "", availability=s.availability,
+        load=s.load, capacity=s.capacity, free_capacity=s.free_capacity,
+        open_tasks=s.open_tasks, utilisation=_ratio(s.load, s.capacity),
         completed=completed, failed=failed,
         completion_rate=_ratio(completed, completed + failed),
         on_time_rate=_ratio(tally.get("on_time", 0), tally.get("with_due", 0)),

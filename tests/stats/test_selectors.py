@@ -162,13 +162,14 @@ def test_staff_rates_skill_match_and_gini(alice, rita, bob):
     result = selectors.staff_stats(people=Staff.objects.all(), since=NOW - timedelta(hours=24),
                                    now=NOW)
 
-    people = {p.username: p for p in result.people}
+    people = {p.username: p for p in result.staff}
     a, r, b = people["alice"], people["rita"], people["bob"]
     assert (a.completed, a.failed, a.completion_rate) == (3, 1, 0.75)
     assert a.on_time_rate == pytest.approx(0.5)
     assert a.skill_match_rate == 1.0  # python 4 ≥ 4, and the plain type asks nothing
     assert (r.completed, r.failed, r.skill_match_rate, r.on_time_rate) == (1, 0, 0.0, None)
     assert (r.load, r.capacity, r.utilisation) == (1, 3, pytest.approx(1 / 3))
+    assert (r.open_tasks, r.free_capacity, a.open_tasks, a.team) == (1, 2, 0, "platform")
     assert (b.completed, b.completion_rate) == (0, None)
     assert result.skill_match_rate == pytest.approx(4 / 5)
     assert result.load_gini == pytest.approx(gini([0, 1, 0]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.execution.api.serializers import WorkersStatsSerializer
 from apps.tasks.states import TaskStatus
 
 MAX_WINDOW_HOURS = 24 * 30
@@ -82,7 +83,9 @@ class UnitTypeSerializer(serializers.Serializer):
     last_heartbeat_at = serializers.DateTimeField(allow_null=True)
 
 
-class WorkersSerializer(serializers.Serializer):
+class WorkersSerializer(WorkersStatsSerializer):
+    """What units were always answered here (by type and status, heartbeats), and per type."""
+
     online = serializers.IntegerField()
     by_type = UnitTypeSerializer(many=True)
 
@@ -90,10 +93,13 @@ class WorkersSerializer(serializers.Serializer):
 class PersonSerializer(serializers.Serializer):
     user_id = serializers.IntegerField()
     username = serializers.CharField()
-    team = serializers.CharField(allow_null=True)
+    name = serializers.CharField()
+    team = serializers.CharField(help_text="Empty when in no team.")
     availability = serializers.CharField()
     load = serializers.IntegerField()
     capacity = serializers.IntegerField()
+    free_capacity = serializers.IntegerField()
+    open_tasks = serializers.IntegerField()
     utilisation = serializers.FloatField(allow_null=True)
     completed = serializers.IntegerField()
     failed = serializers.IntegerField()
@@ -106,7 +112,7 @@ class StaffStatsSerializer(serializers.Serializer):
     since = serializers.DateTimeField()
     load_gini = serializers.FloatField()
     skill_match_rate = serializers.FloatField(allow_null=True)
-    people = PersonSerializer(many=True)
+    staff = PersonSerializer(many=True)
 
 
 class StaffQuerySerializer(serializers.Serializer):

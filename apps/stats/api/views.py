@@ -10,6 +10,8 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.execution import selectors as unit_selectors
+
 from .. import policies, selectors
 from .serializers import (
     OverviewSerializer,
@@ -53,11 +55,12 @@ class QueuesView(_SystemFigures):
 
 class WorkersView(_SystemFigures):
     @extend_schema(responses={200: WorkersSerializer}, description=(
-        "Execution units per unit type: online, draining, offline, their capacity and the "
-        "tasks they hold. " + SYSTEM_ONLY))
+        "Execution units per unit type and status, heartbeats per minute, and per unit type: "
+        "online, draining, offline, their capacity and the tasks they hold. " + SYSTEM_ONLY))
     def get(self, request):
         rows = selectors.unit_stats()
         return Response(WorkersSerializer({
+            **unit_selectors.workers_stats(),
             "online": sum(r.online for r in rows), "by_type": rows}).data)
 
 
