@@ -82,7 +82,7 @@ class AlertRule(models.Model):
     def clean(self):
         from .services import rule_problems  # the rules of a valid rule live with the services
 
-        problems = rule_problems(self)
+        problems = rule_problems(rule=self)
         if problems:
             raise ValidationError(problems)
 

@@ -48,7 +48,7 @@ REDRIVE_AFTER = timedelta(seconds=60)
 
 
 # --- the rules of a valid rule (the admin's form checks them) ---------------------------------
-def rule_problems(rule: AlertRule) -> dict[str, str]:
+def rule_problems(*, rule: AlertRule) -> dict[str, str]:
     problems: dict[str, str] = {}
     if not rule.email_to.strip() and not rule.webhook_url.strip():
         problems["email_to"] = "Give an email address or a webhook URL (or both)."
@@ -270,7 +270,7 @@ def _email_text(alert: Alert) -> str:
     return "\n".join(lines)
 
 
-def alert_body(alert: Alert) -> bytes:
+def alert_body(*, alert: Alert) -> bytes:
     return json.dumps({
         "id": alert.pk, "rule": alert.rule_name, "kind": alert.kind, "subject": alert.subject,
         "summary": alert.summary, "details": alert.details, "created_at": alert.created_at,
@@ -282,7 +282,7 @@ def _deliver_webhook(alert: Alert) -> None:
         Alert.objects.filter(pk=alert.pk).update(
             webhook_status=ChannelStatus.FAILED, webhook_error="the rule was deleted")
         return
-    body = alert_body(alert)
+    body = alert_body(alert=alert)
     timestamp = int(timezone.now().timestamp())
     outcome = transport.post(alert.webhook_url, body, {
         "Content-Type": "application/json",

@@ -167,7 +167,8 @@ def completed_durations(*, since: datetime, now: datetime) -> Durations:
                for s, f in window.values_list("started_at", "finished_at")]
     if not seconds:
         return Durations(0, None, None)
-    return Durations(len(seconds), sum(seconds) / len(seconds), percentile_cont(seconds, 0.95))
+    return Durations(len(seconds), sum(seconds) / len(seconds),
+                     percentile_cont(values=seconds, fraction=0.95))
 
 
 def _durations_in_database(*, since: datetime, now: datetime) -> Durations:
@@ -184,7 +185,7 @@ def _durations_in_database(*, since: datetime, now: datetime) -> Durations:
     return Durations(n, mean, p95)
 
 
-def percentile_cont(values: Sequence[float], fraction: float) -> float:
+def percentile_cont(*, values: Sequence[float], fraction: float) -> float:
     """The continuous percentile of PostgreSQL's percentile_cont: linear between ranks."""
     ordered = sorted(values)
     position = fraction * (len(ordered) - 1)
@@ -235,7 +236,7 @@ class QueueTotal:
     oldest_age_seconds: float | None
 
 
-def queue_totals(rows: Sequence[QueueRow]) -> list[QueueTotal]:
+def queue_totals(*, rows: Sequence[QueueRow]) -> list[QueueTotal]:
     """The rows summed per Celery queue (critical, default, low) and priority."""
     grouped: dict[tuple[str, str], list[QueueRow]] = defaultdict(list)
     for row in rows:
@@ -324,7 +325,7 @@ def staff_stats(*, people, since: datetime, now: datetime | None = None) -> Staf
     result = [_person(s, found.get(s.user_id, {})) for s in staff]
     ended = sum(p.completed + p.failed for p in result)
     matched = sum(found[u].get("matched", 0) for u in found)
-    return StaffStats(since=since, staff=result, load_gini=gini([s.load for s in staff]),
+    return StaffStats(since=since, staff=result, load_gini=gini(values=[s.load for s in staff]),
                       skill_match_rate=_ratio(matched, ended))
 
 
@@ -380,7 +381,7 @@ def _person(s: Staff, tally: dict[str, int]) -> PersonStats:
     )
 
 
-def gini(values: Sequence[float]) -> float:
+def gini(*, values: Sequence[float]) -> float:
     """The Gini coefficient: the mean absolute difference between every two values over
     twice the mean. 0 when everyone holds the same (or nobody holds anything)."""
     n, total = len(values), sum(values)

@@ -33,14 +33,14 @@ def ended(task, *, ran_seconds: float, ago: timedelta, due_in: timedelta | None 
 
 
 def test_gini_and_percentile_by_hand():
-    assert gini([]) == 0.0
-    assert gini([0, 0, 0]) == 0.0
-    assert gini([2, 2, 2]) == 0.0
-    assert gini([0, 0, 3]) == pytest.approx(2 / 3)  # |0-3| twice each way: 12 / (2·9·1)
-    assert gini([0, 0, 0, 4]) == pytest.approx(0.75)
-    assert gini([1, 2, 3, 4]) == pytest.approx(0.25)  # Σ|xi-xj| = 20, 20 / (2·16·2.5)
-    assert percentile_cont([10, 20, 30, 40, 100], 0.95) == pytest.approx(88.0)
-    assert percentile_cont([7], 0.95) == 7
+    assert gini(values=[]) == 0.0
+    assert gini(values=[0, 0, 0]) == 0.0
+    assert gini(values=[2, 2, 2]) == 0.0
+    assert gini(values=[0, 0, 3]) == pytest.approx(2 / 3)  # |0-3| twice each way: 12 / (2·9·1)
+    assert gini(values=[0, 0, 0, 4]) == pytest.approx(0.75)
+    assert gini(values=[1, 2, 3, 4]) == pytest.approx(0.25)  # Σ|xi-xj| = 20, 20 / (2·16·2.5)
+    assert percentile_cont(values=[10, 20, 30, 40, 100], fraction=0.95) == pytest.approx(88.0)
+    assert percentile_cont(values=[7], fraction=0.95) == 7
 
 
 def test_overview_throughput_rates_durations_and_sla(alice):
@@ -119,7 +119,7 @@ def test_queue_depth_and_oldest_age_per_type_and_priority(alice):
         ("mail", "default", "normal", 3, 900.0),
         ("billing", "critical", "low", 1, 30.0),
     ]
-    totals = selectors.queue_totals(rows)
+    totals = selectors.queue_totals(rows=rows)
     assert [(t.queue, t.priority, t.depth, t.oldest_age_seconds) for t in totals] == [
         ("critical", "high", 2, 300.0), ("critical", "low", 1, 30.0),
         ("default", "normal", 3, 900.0)]
@@ -172,5 +172,5 @@ def test_staff_rates_skill_match_and_gini(alice, rita, bob):
     assert (r.open_tasks, r.free_capacity, a.open_tasks, a.team) == (1, 2, 0, "platform")
     assert (b.completed, b.completion_rate) == (0, None)
     assert result.skill_match_rate == pytest.approx(4 / 5)
-    assert result.load_gini == pytest.approx(gini([0, 1, 0]))
+    assert result.load_gini == pytest.approx(gini(values=[0, 1, 0]))
     assert result.load_gini == pytest.approx(2 / 3)

@@ -49,7 +49,7 @@ class QueuesView(_SystemFigures):
         rows = selectors.queue_depths(now=now)
         return Response(QueuesSerializer({
             "as_of": now, "total_depth": sum(r.depth for r in rows), "by_type": rows,
-            "by_queue": selectors.queue_totals(rows),
+            "by_queue": selectors.queue_totals(rows=rows),
         }).data)
 
 
