@@ -5,13 +5,15 @@ figure is answered by an index or a snapshot, never by reading the task table wh
 request (the table is meant to hold millions of rows):
 
 - counts by status: open states are counted live on the status index (open work is the small
-  part of the table); ended states (completed, failed, cancelled, rejected: nearly every row)
-  come from a snapshot a sweep refreshes (`refresh_ended_counts`, every
-  STATS_SNAPSHOT_SECONDS), with its age in the answer;
-- throughput, completion rate, durations and late completions: a range of the
-  `task_finished_idx` index (status, finished_at) over the window asked for;
+  part of the table; COUNT(*), so the index alone answers); ended states (completed, failed,
+  cancelled, rejected: nearly every row) come from a snapshot a sweep refreshes
+  (`refresh_ended_counts`, every STATS_SNAPSHOT_SECONDS), with its age in the answer;
+- throughput, completion rate, durations, late completions and per-person rates: an
+  index-only range of `task_finished_idx` (status, finished_at, then the holder, the type,
+  started_at and due_at it carries) over the window asked for;
 - overdue work: a range of `task_open_due_idx` (open tasks with a deadline);
-- queues: the partial queue index (queued tasks only), so it costs the backlog, not the table;
+- queues: `task_queued_type_idx` (type, priority, queued_at of queued tasks only), index-only,
+  so it costs the backlog, not the table;
 - units and staff: their own small tables, and the window's ended tasks for per-person rates.
 """
 
@@ -31,9 +33,8 @@ from django.utils import timezone
 
 from apps.execution.models import ExecutionUnit, UnitStatus
 from apps.staff.models import RequiredSkill, Staff, StaffSkill
-from apps.staff.selectors import open_task_counts
 from apps.tasks.models import Task, TaskType
-from apps.tasks.states import OPEN_STATES, TERMINAL_STATES, Priority, TaskStatus
+from apps.tasks.states import HELD_STATES, OPEN_STATES, TERMINAL_STATES, Priority, TaskStatus
 
 S = TaskStatus
 HOUR = timedelta(hours=1)
@@ -41,6 +42,8 @@ DAY = timedelta(days=1)
 ENDED_COUNTS_KEY = "stats:ended-counts:v1"
 # Outcomes of work: a cancelled or rejected task was a decision, not a success or a failure.
 OUTCOMES = (S.COMPLETED, S.FAILED)
+# Durations are figured over the latest completions of the window, at most this many.
+DURATION_SAMPLE = 5000
 
 
 # --- counts by status --------------------------------------------------------------------------
@@ -57,7 +60,7 @@ class StatusCounts:
 def _count_by_status(statuses: Iterable[str]) -> dict[str, int]:
     counts = dict.fromkeys(statuses, 0)
     rows = (Task.objects.order_by().filter(status__in=sorted(counts))
-            .values("status").annotate(n=Count("pk")))
+            .values("status").annotate(n=Count("*")))
     for row in rows:
         counts[row["status"]] = row["n"]
     return counts
@@ -96,7 +99,8 @@ class Throughput:
 
 @dataclass(frozen=True)
 class Durations:
-    """Running time (started → finished) of the tasks completed in the window."""
+    """Running time (started → finished) of the tasks completed in the window (the latest
+    DURATION_SAMPLE of them at most)."""
 
     sample: int
     mean_seconds: float | None
@@ -144,11 +148,11 @@ def _ended_in_day(now: datetime) -> dict[str, int]:
     return Task.objects.filter(
         status__in=OUTCOMES, finished_at__gte=now - DAY, finished_at__lte=now,
     ).aggregate(
-        completed_day=Count("pk", filter=Q(status=S.COMPLETED)),
-        failed_day=Count("pk", filter=Q(status=S.FAILED)),
-        completed_hour=Count("pk", filter=Q(status=S.COMPLETED, finished_at__gte=hour_ago)),
-        failed_hour=Count("pk", filter=Q(status=S.FAILED, finished_at__gte=hour_ago)),
-        late_day=Count("pk", filter=Q(status=S.COMPLETED, due_at__lt=F("finished_at"))),
+        completed_day=Count("status", filter=Q(status=S.COMPLETED)),
+        failed_day=Count("status", filter=Q(status=S.FAILED)),
+        completed_hour=Count("status", filter=Q(status=S.COMPLETED, finished_at__gte=hour_ago)),
+        failed_hour=Count("status", filter=Q(status=S.FAILED, finished_at__gte=hour_ago)),
+        late_day=Count("status", filter=Q(status=S.COMPLETED, due_at__lt=F("finished_at"))),
     )
 
 
@@ -158,13 +162,15 @@ def _ratio(part: int, whole: int) -> float | None:
 
 def completed_durations(*, since: datetime, now: datetime) -> Durations:
     """Mean and 95th percentile (continuous, as PostgreSQL's percentile_cont) of running
-    time, over the tasks completed between `since` and `now` (a bounded index range)."""
+    time over the tasks completed between `since` and `now`: the latest DURATION_SAMPLE of
+    them at most, read backwards along task_finished_idx, so the sort stays small however
+    busy the day was."""
     if connection.vendor == "postgresql":
         return _durations_in_database(since=since, now=now)
     window = Task.objects.filter(status=S.COMPLETED, finished_at__gte=since,
                                  finished_at__lte=now, started_at__isnull=False)
-    seconds = [(f - s).total_seconds()
-               for s, f in window.values_list("started_at", "finished_at")]
+    seconds = [(f - s).total_seconds() for s, f in window.order_by("-finished_at").values_list(
+        "started_at", "finished_at")[:DURATION_SAMPLE]]
     if not seconds:
         return Durations(0, None, None)
     return Durations(len(seconds), sum(seconds) / len(seconds),
@@ -178,8 +184,8 @@ def _durations_in_database(*, since: datetime, now: datetime) -> Durations:
             " SELECT extract(epoch FROM (finished_at - started_at))::float8 AS d"
             f" FROM {Task._meta.db_table}"
             " WHERE status = %s AND finished_at >= %s AND finished_at <= %s"
-            " AND started_at IS NOT NULL) AS w",
-            [S.COMPLETED.value, since, now],
+            " AND started_at IS NOT NULL ORDER BY finished_at DESC LIMIT %s) AS w",
+            [S.COMPLETED.value, since, now, DURATION_SAMPLE],
         )
         n, mean, p95 = cursor.fetchone()
     return Durations(n, mean, p95)
@@ -210,7 +216,7 @@ def queue_depths(*, now: datetime | None = None) -> list[QueueRow]:
     now = now or timezone.now()
     rows = (Task.objects.order_by().filter(status=S.QUEUED)
             .values("task_type_id", "priority")
-            .annotate(depth=Count("pk"), oldest=Min("queued_at")))
+            .annotate(depth=Count("*"), oldest=Min("queued_at")))
     rows = list(rows)
     types = {t.pk: t for t in TaskType.objects.filter(
         pk__in={r["task_type_id"] for r in rows}).only("key", "queue")}
@@ -306,12 +312,11 @@ class StaffStats:
 def staff_stats(*, people, since: datetime, now: datetime | None = None) -> StaffStats:
     """Per person: load against capacity, open tasks held, and over the ended work they held
     between `since` and now: completion rate, on-time rate, skill-match rate. `people` is a
-    Staff queryset (who the caller may see). Four queries whatever the number of people
-    (their open tasks are counted in the first, on the index of held tasks)."""
+    Staff queryset (who the caller may see). Five queries whatever the number of people."""
     now = now or timezone.now()
-    staff = list(people.select_related("user", "team").annotate(open_tasks=open_task_counts())
-                 .order_by("user__username"))
+    staff = list(people.select_related("user", "team").order_by("user__username"))
     by_user = {s.user_id: s for s in staff}
+    held = _held_counts(by_user)
     rows = _ended_by_holder(by_user, people, since=since, now=now)
     matches = _skill_matcher(staff, {r["task_type_id"] for r in rows})
     found: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -322,7 +327,7 @@ def staff_stats(*, people, since: datetime, now: datetime | None = None) -> Staf
         tally["on_time"] += r["on_time"]
         if matches(r["assignee_user_id"], r["task_type_id"]):
             tally["matched"] += r["n"]
-    result = [_person(s, found.get(s.user_id, {})) for s in staff]
+    result = [_person(s, found.get(s.user_id, {}), held.get(s.user_id, 0)) for s in staff]
     ended = sum(p.completed + p.failed for p in result)
     matched = sum(found[u].get("matched", 0) for u in found)
     return StaffStats(since=since, staff=result, load_gini=gini(values=[s.load for s in staff]),
@@ -340,9 +345,9 @@ def _ended_by_holder(by_user: dict, people, *, since: datetime, now: datetime) -
     else:
         window = window.filter(assignee_user__isnull=False)
     return list(window.values("assignee_user_id", "task_type_id", "status").annotate(
-        n=Count("pk"),
-        with_due=Count("pk", filter=Q(status=S.COMPLETED, due_at__isnull=False)),
-        on_time=Count("pk", filter=Q(status=S.COMPLETED, due_at__isnull=False,
+        n=Count("*"),
+        with_due=Count("status", filter=Q(status=S.COMPLETED, due_at__isnull=False)),
+        on_time=Count("status", filter=Q(status=S.COMPLETED, due_at__isnull=False,
                                      finished_at__lte=F("due_at"))),
     ))
 
@@ -366,14 +371,28 @@ def _skill_matcher(staff: list[Staff], type_ids: set[int]):
     return matches
 
 
-def _person(s: Staff, tally: dict[str, int]) -> PersonStats:
+def _held_counts(by_user: dict) -> dict[int, int]:
+    """Open tasks each person holds, in one grouped query. Only held states have a holder
+    (task_waiting_has_no_assignee), and naming the people lets PostgreSQL probe
+    task_held_status_idx per person and state, index-only, instead of reading every held
+    or ended row. (A correlated count per person had a cost estimate over a big table that
+    set PostgreSQL's JIT compiling for a second.)"""
+    if not by_user:
+        return {}
+    rows = Task.objects.order_by().filter(status__in=sorted(HELD_STATES),
+                                          assignee_user_id__in=list(by_user))
+    return dict(rows.values("assignee_user_id").annotate(n=Count("*")).values_list(
+        "assignee_user_id", "n"))
+
+
+def _person(s: Staff, tally: dict[str, int], open_tasks: int) -> PersonStats:
     completed, failed = tally.get(S.COMPLETED, 0), tally.get(S.FAILED, 0)
     return PersonStats(
         user_id=s.user_id, username=s.user.get_username(),
         name=s.user.get_full_name() or s.user.get_username(),
         team=s.team.name if s.team else "", availability=s.availability,
         load=s.load, capacity=s.capacity, free_capacity=s.free_capacity,
-        open_tasks=s.open_tasks, utilisation=_ratio(s.load, s.capacity),
+        open_tasks=open_tasks, utilisation=_ratio(s.load, s.capacity),
         completed=completed, failed=failed,
         completion_rate=_ratio(completed, completed + failed),
         on_time_rate=_ratio(tally.get("on_time", 0), tally.get("with_due", 0)),
