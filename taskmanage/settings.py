@@ -80,6 +80,8 @@ INSTALLED_APPS = [
     "apps.schedules",
     "apps.workflows",
     "apps.callbacks",
+    "apps.stats",
+    "apps.alerts",
     "apps.ops",
     "apps.demo",
     "apps.dashboard",
@@ -265,6 +267,9 @@ CELERY_TASK_ROUTES = {
     "apps.callbacks.tasks.send_due_callbacks": {"queue": "default"},
     "apps.assignment.tasks.reconcile_staff_load": {"queue": "low"},
     "apps.execution.tasks.reconcile_unit_held": {"queue": "low"},
+    "apps.stats.tasks.refresh_ended_counts": {"queue": "low"},
+    "apps.alerts.tasks.sweep_alerts": {"queue": "default"},
+    "apps.alerts.tasks.deliver_alert": {"queue": "default"},
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_CONNECT_TIMEOUT
 # Worker and beat wait for a broker that is down at start-up instead of exiting.
@@ -292,6 +297,10 @@ SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 5, minimum=1)
 UNIT_SWEEP_INTERVAL_SECONDS = env_int("UNIT_SWEEP_INTERVAL_SECONDS", 1, minimum=1)
 # How often the gauges over the database are read for /metrics (apps.core.metrics).
 METRICS_SNAPSHOT_INTERVAL_SECONDS = env_int("METRICS_SNAPSHOT_INTERVAL_SECONDS", 15, minimum=1)
+# Stats (apps.stats): how often the counts of ended tasks (most of the table) are recounted.
+STATS_SNAPSHOT_SECONDS = env_int("STATS_SNAPSHOT_SECONDS", 30, minimum=1)
+# Alerts (apps.alerts): how often threshold rules (SLA, queues, approvals, units) are checked.
+ALERTS_SWEEP_SECONDS = env_int("ALERTS_SWEEP_SECONDS", 30, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "callbacks.send_due": {
         "task": "apps.callbacks.tasks.send_due_callbacks",
@@ -347,6 +356,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.ops.tasks.snapshot_metrics",
         "schedule": float(METRICS_SNAPSHOT_INTERVAL_SECONDS),
         "options": {"expires": float(METRICS_SNAPSHOT_INTERVAL_SECONDS)},
+    },
+    "stats.refresh_ended_counts": {
+        "task": "apps.stats.tasks.refresh_ended_counts",
+        "schedule": float(STATS_SNAPSHOT_SECONDS),
+    },
+    "alerts.sweep": {
+        "task": "apps.alerts.tasks.sweep_alerts",
+        "schedule": float(ALERTS_SWEEP_SECONDS),
     },
 }
 

@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/v1/", include("apps.schedules.api.urls")),
     path("api/v1/", include("apps.workflows.api.urls")),
     path("api/v1/", include("apps.callbacks.api.urls")),
+    path("api/v1/", include("apps.stats.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api-docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api-docs/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

@@ -191,6 +191,26 @@ class Task(ConcurrentTransitionMixin, models.Model):
             ),
             models.Index(fields=["status", "-created_at"], name="task_status_created_idx"),
             models.Index(fields=["task_type", "status"], name="task_type_status_idx"),
+            # Ended work by when it ended: throughput, durations, on-time and per-person rates
+            # over the last hour or day are an index-only range of it, not reads of the table
+            # (apps.stats): the columns after finished_at are carried for those figures.
+            # Partial: open tasks (finished_at null) never enter it, so creating one does not
+            # touch it.
+            models.Index(
+                fields=["status", "finished_at", "assignee_user", "task_type", "started_at",
+                        "due_at"],
+                name="task_finished_idx", condition=Q(finished_at__isnull=False),
+            ),
+            # Queue depth and oldest age per type and priority, index-only (apps.stats).
+            models.Index(
+                fields=["task_type", "priority", "queued_at"], name="task_queued_type_idx",
+                condition=Q(status=S.QUEUED),
+            ),
+            # Open work with a deadline: what is overdue now (SLA breaches) is a range of it.
+            models.Index(
+                fields=["due_at"], name="task_open_due_idx",
+                condition=Q(due_at__isnull=False, status__in=sorted(OPEN_STATES)),
+            ),
             models.Index(fields=["reference"], name="task_reference_idx"),
             # Partial: a new task has no holder, so creating one does not touch this index;
             # `assignee_user_id = x` (and IN) implies the condition, so lookups still use it.

@@ -14,6 +14,5 @@ urlpatterns = [
     re_path(r"^tasks/(?P<pk>[0-9a-f-]{36})/reassign/?$", views.task_reassign,
             name="task-reassign"),
     re_path(r"^stats/assignment/?$", views.assignment_stats, name="stats-assignment"),
-    re_path(r"^stats/staff/?$", views.staff_stats, name="stats-staff"),
     *router.urls,
 ]

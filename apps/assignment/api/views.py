@@ -12,7 +12,6 @@ from rest_framework.response import Response
 from apps.accounts.roles import is_admin, is_manager
 from apps.core.actors import Actor
 from apps.core.exceptions import PermissionDenied
-from apps.staff.selectors import staff_workload
 from apps.tasks.api.serializers import TaskDetailSerializer
 from apps.tasks.api.views import task_for_action, task_response
 from apps.tasks.selectors import tasks_visible_to
@@ -91,14 +90,6 @@ class UnassignableViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 def assignment_stats(request):
     _require_manager(request.user)
     return Response(selectors.assignment_stats())
-
-
-@extend_schema(responses=OpenApiTypes.OBJECT,
-               description="Each staff member's load, capacity and open tasks.")
-@api_view(["GET"])
-def staff_stats(request):
-    _require_manager(request.user)
-    return Response({"staff": staff_workload()})
 
 
 def _require_manager(user) -> None:

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.utils.crypto import constant_time_compare
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
-from rest_framework.decorators import action, api_view
+from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
@@ -14,7 +14,7 @@ from apps.accounts.roles import is_admin, sees_all_tasks
 from apps.core.actors import Actor
 from apps.core.exceptions import PermissionDenied
 
-from .. import selectors, services, wake
+from .. import services, wake
 from ..longpoll import WAKE_HEADER
 from ..models import ExecutionUnit
 from ..selectors import held_task_ids, units_listed
@@ -32,7 +32,6 @@ from .serializers import (
     UnitDetailSerializer,
     UnitSerializer,
     UnitStatusChangeSerializer,
-    WorkersStatsSerializer,
 )
 
 SECRET_HEADER = "HTTP_X_REGISTRATION_SECRET"
@@ -210,12 +209,3 @@ class ExecutionUnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
     def undrain(self, request, id=None):
         return self._change_status(request, id, services.unit_undrain)
-
-
-@extend_schema(responses=WorkersStatsSerializer)
-@api_view(["GET"])
-def workers_stats(request):
-    """Units by type and status, load against capacity, heartbeats per minute."""
-    if not sees_all_tasks(request.user):
-        raise PermissionDenied("Stats are for managers and admins.")
-    return Response(selectors.workers_stats())

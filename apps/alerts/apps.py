@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class AlertsConfig(AppConfig):
+    name = "apps.alerts"
+    label = "alerts"
+
+    def ready(self):
+        from . import hooks
+
+        hooks.register()
