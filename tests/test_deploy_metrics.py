@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from apps.schedules import fencing
 from tests.metrics import Metrics
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -49,7 +51,10 @@ def dashboard_exprs(path: Path) -> list[str]:
 @pytest.fixture
 def exposed(db, client, settings) -> set[str]:
     """Every sample name /metrics may carry: each family's, with its type's suffixes (a
-    labelled counter nobody has counted yet is declared, without samples)."""
+    labelled counter nobody has counted yet is declared, without samples). A beat leader's
+    gauges exist once a beat has led: one has."""
+    fencing.fence_raise(token=1, holder="a beat")
+    fencing.fence_mark_dispatched(token=1, until=timezone.now())
     text = Metrics(client, settings).now(snapshot=True)
     return {family.name + suffix for family in text_string_to_metric_families(text)
             for suffix in SUFFIXES[family.type]} | {
