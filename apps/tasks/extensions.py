@@ -206,13 +206,18 @@ class TaskCreateField:
 _task_create: dict[str, TaskCreateField] = {}
 
 
-def contribute_task_create_field(contribution: TaskCreateField) -> None:
-    """Register (or replace: ready() may run twice in tests) a contributed create field."""
-    for other in _task_create.values():
+def _contribute(registry: dict, contribution: Any, what: str) -> None:
+    """Register (or replace: ready() may run twice in tests) one app's contribution; two apps
+    may not contribute the same name."""
+    for other in registry.values():
         if other.name == contribution.name and other.app != contribution.app:
-            raise ImproperlyConfigured(f"{contribution.app} contributes task field "
+            raise ImproperlyConfigured(f"{contribution.app} contributes {what} "
                                        f"{contribution.name!r}, which {other.app} does already")
-    _task_create[contribution.app] = contribution
+    registry[contribution.app] = contribution
+
+
+def contribute_task_create_field(contribution: TaskCreateField) -> None:
+    _contribute(_task_create, contribution, "task field")
 
 
 def task_create_fields() -> list[TaskCreateField]:
@@ -234,8 +239,8 @@ def write_task_create_fields(tasks: Sequence[Any], extras: Sequence[Mapping[str,
 # --- values other apps add to the answers that show a task for its work ---------------------
 @dataclass(frozen=True)
 class TaskDetailField:
-    """A value one app adds to the answers that show a task to whoever works on it: the task's
-    detail (GET /api/v1/tasks/{id}) and a unit's claim. Not to lists or creates, which would
+    """A value one app adds to every answer of one task (its create, its detail
+    GET /api/v1/tasks/{id}, each transition) and to a unit's claim. Not to lists, which would
     pay its query on every page.
 
     - `load(tasks, user=)`: reads the value of every one of these tasks in one query at most
@@ -257,12 +262,7 @@ _task_detail: dict[str, TaskDetailField] = {}
 
 
 def contribute_task_detail_field(contribution: TaskDetailField) -> None:
-    """Register (or replace: ready() may run twice in tests) a contributed detail value."""
-    for other in _task_detail.values():
-        if other.name == contribution.name and other.app != contribution.app:
-            raise ImproperlyConfigured(f"{contribution.app} contributes task detail value "
-                                       f"{contribution.name!r}, which {other.app} does already")
-    _task_detail[contribution.app] = contribution
+    _contribute(_task_detail, contribution, "task detail value")
 
 
 def task_detail_fields() -> list[TaskDetailField]:
