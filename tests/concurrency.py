@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
-from django.db import connections
+from django.db import connection, connections
+
+
+@contextlib.contextmanager
+def _pool_room_for(n: int):
+    """Let n threads hold a pooled connection at once, for as long as the race runs.
+
+    The PostgreSQL pool is sized for the web's threads (DB_POOL_MAX). A race of more threads
+    than that would not be concurrent at all: the extra threads would queue for a connection,
+    and on a loaded machine time out after DB_POOL_TIMEOUT before the holders finish.
+    """
+    pool = getattr(connection, "pool", None)
+    if pool is None or pool.max_size >= n:
+        yield
+        return
+    min_size, max_size = pool.min_size, pool.max_size
+    pool.resize(min_size, n)
+    try:
+        yield
+    finally:
+        pool.resize(min_size, max_size)
 
 
 def race(n: int, work) -> list:
@@ -21,9 +42,10 @@ def race(n: int, work) -> list:
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    with _pool_room_for(n):
+        threads = [threading.Thread(target=runner, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
     return outcomes
