@@ -1,14 +1,16 @@
 """A live TaskManage for the reference unit to talk to: the real web server as a process
-(`manage.py serve`) on a free port, on a database of its own that it migrates, with an admin
+(`manage.py serve`) on a free port, on a database of its own (a copy of one migrated once per run), with an admin
 token to set things up through the API. The database is a file on SQLite and a database of
 its own on PostgreSQL, so the same tests run under `make test` and `make test-pg` and no row
 of theirs is seen by the rest of the suite."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -85,17 +87,79 @@ class Live:
         return Client(self.url, token=self.admin_token, retries=2, backoff=0.2)
 
 
-def database_url(tmp: Path) -> tuple[str, str | None]:
-    """A URL for a new, empty database, and the PostgreSQL database's name to drop after."""
+def migrated_database_url(tmp: Path, env: dict[str, str]) -> tuple[str, str | None]:
+    """A URL for a new database with every migration applied, and the PostgreSQL name to drop.
+
+    Migrating from nothing takes half a minute, more on a loaded machine, and each module of
+    live tests needs a database of its own on every xdist worker that runs one of its tests.
+    So the first to need one migrates a template, once per test run and under a lock; the
+    others copy it, which takes about a second."""
     db = settings.DATABASES["default"]
     if db["ENGINE"] != "django.db.backends.postgresql":
-        return f"sqlite:///{tmp / 'live.sqlite3'}", None
-    name = f"{db['NAME']}_live_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"[:63]
+        return _sqlite_copy(tmp, env), None
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    base = db["NAME"].removesuffix(f"_{worker}")[:40]
+    name = f"{base}_live_{worker}"
+    template = f"{base}_tpl_{_RUN_ID[:8]}"
     with _server_connection(db) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [base + "_tpl"])
+        try:
+            _ensure_template(conn, db, env, base=base, template=template)
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", [base + "_tpl"])
+    return _postgres_url(db, name), name
+
+
+# One id for the whole run: xdist gives its workers the same one.
+_RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
+
+
+def _ensure_template(conn: psycopg.Connection, db: dict, env: dict[str, str], *, base: str,
+                     template: str) -> None:
+    if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [template]).fetchone():
+        return
+    # Templates of earlier runs are left behind (no worker knows it is the last one out):
+    # the next run drops them.
+    stale = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                         [f"{base}_tpl_%"]).fetchall()
+    for (old,) in stale:
+        conn.execute(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)')
+    # Migrated under another name and renamed when whole: a migration that fails half-way
+    # leaves no template that looks ready.
+    partial = f"{template}_partial"
+    conn.execute(f'CREATE DATABASE "{partial}"')
+    _migrate({**env, "DATABASE_URL": _postgres_url(db, partial)})
+    conn.execute(f'ALTER DATABASE "{partial}" RENAME TO "{template}"')
+
+
+def _sqlite_copy(tmp: Path, env: dict[str, str]) -> str:
+    # The directory every xdist worker of this run shares (one process: its own).
+    shared = tmp.parents[1] if "PYTEST_XDIST_WORKER" in os.environ else tmp.parent
+    template = shared / "live-template.sqlite3"
+    with open(shared / "live-template.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not template.exists():
+            partial = shared / "live-template.partial.sqlite3"
+            partial.unlink(missing_ok=True)
+            _migrate({**env, "DATABASE_URL": f"sqlite:///{partial}"})
+            partial.rename(template)
+    target = tmp / "live.sqlite3"
+    # SQLite's backup API: a consistent copy whatever journal the template was left in.
+    with sqlite3.connect(template) as source, sqlite3.connect(target) as copy:
+        source.backup(copy)
+    return f"sqlite:///{target}"
+
+
+def _migrate(env: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO_DIR,
+                   env=env, check=True, capture_output=True, text=True)
+
+
+def _postgres_url(db: dict, name: str) -> str:
     password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{name}", name
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{name}"
 
 
 def _server_connection(db: dict) -> psycopg.Connection:
@@ -105,12 +169,11 @@ def _server_connection(db: dict) -> psycopg.Connection:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory) -> Iterator[Live]:
-    url, pg_name = database_url(tmp_path_factory.mktemp("live"))
     env = {
         **os.environ,
         "DEBUG": "0", "SECRET_KEY": "live-unit-tests-" + uuid.uuid4().hex,
         "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "0",
-        "DATABASE_URL": url, "REDIS_URL": settings.REDIS_URL,
+        "REDIS_URL": settings.REDIS_URL,
         "CACHE_KEY_PREFIX": f"tmlive{uuid.uuid4().hex[:8]}",
         "UNIT_REGISTRATION_SECRETS": f"*:{REGISTRATION_SECRET}",
         "WEB_GRACEFUL_SHUTDOWN_SECONDS": "1", "LOG_LEVEL": "WARNING",
@@ -118,9 +181,10 @@ def live(tmp_path_factory) -> Iterator[Live]:
         # one) started moments ago.
         "UNIT_HEARTBEAT_GRACE_SECONDS": "0",
     }
+    url, pg_name = migrated_database_url(tmp_path_factory.mktemp("live"), env)
+    env["DATABASE_URL"] = url
     server = Live(env=env)
     try:
-        server.manage("migrate", "--noinput", "-v0")
         server.admin_token = server.manage("shell", "-c", SEED_ADMIN).strip().splitlines()[-1]
         server.start()
         yield server
