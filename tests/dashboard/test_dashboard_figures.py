@@ -85,10 +85,19 @@ def test_throughput_has_24_hourly_buckets_and_a_table_of_the_same_figures(margar
     html = signed_in(margaret).get("/dashboard/").content.decode()
     throughput = charts(html)["throughput"]
 
-    assert len(throughput["labels"]) == 24
-    assert sum(throughput["series"]["Completed"]) == 3  # the one of two days ago is out
-    assert throughput["series"]["Failed"][-4] == 1  # three hours ago: four buckets back
-    assert throughput["series"]["Completed"][-1] == 2
+    # Each ended task in the bucket of the hour it ended in (the current hour last).
+    starts = stats.hours_back(now=timezone.now(), hours=24)
+    expected = {S.COMPLETED: [0] * 24, S.FAILED: [0] * 24}
+    for status, finished in Task.objects.filter(finished_at__isnull=False).values_list(
+            "status", "finished_at"):
+        hour = finished.replace(minute=0, second=0, microsecond=0)
+        if status in expected and hour in starts:
+            expected[status][starts.index(hour)] += 1
+    assert throughput["labels"] == [f"{h:%H}:00" for h in starts]
+    assert throughput["series"] == {"Completed": expected[S.COMPLETED],
+                                    "Failed": expected[S.FAILED]}
+    assert sum(expected[S.COMPLETED]) == 3  # the one of two days ago is out
+    assert expected[S.FAILED][-4] == 1  # three hours ago: four buckets back
     assert 'id="chart-throughput"' in html and "Throughput per hour as a table" in html
 
 
