@@ -271,6 +271,7 @@ CELERY_TASK_ROUTES = {
     "apps.stats.tasks.refresh_ended_counts": {"queue": "low"},
     "apps.alerts.tasks.sweep_alerts": {"queue": "default"},
     "apps.alerts.tasks.deliver_alert": {"queue": "default"},
+    "apps.dashboard.tasks.refresh_dashboard_figures": {"queue": "default"},
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_CONNECT_TIMEOUT
 # Worker and beat wait for a broker that is down at start-up instead of exiting.
@@ -302,6 +303,9 @@ METRICS_SNAPSHOT_INTERVAL_SECONDS = env_int("METRICS_SNAPSHOT_INTERVAL_SECONDS",
 STATS_SNAPSHOT_SECONDS = env_int("STATS_SNAPSHOT_SECONDS", 30, minimum=1)
 # Alerts (apps.alerts): how often threshold rules (SLA, queues, approvals, units) are checked.
 ALERTS_SWEEP_SECONDS = env_int("ALERTS_SWEEP_SECONDS", 30, minimum=1)
+# The dashboard (apps.dashboard.selectors): how often its system figures are taken for every
+# viewer (a beat task below; a page view only reads them).
+DASHBOARD_FIGURES_SECONDS = 10
 CELERY_BEAT_SCHEDULE = {
     "callbacks.send_due": {
         "task": "apps.callbacks.tasks.send_due_callbacks",
@@ -365,6 +369,13 @@ CELERY_BEAT_SCHEDULE = {
     "alerts.sweep": {
         "task": "apps.alerts.tasks.sweep_alerts",
         "schedule": float(ALERTS_SWEEP_SECONDS),
+    },
+    # The dashboard's system figures (apps.dashboard.selectors): taken here for every viewer,
+    # so no page view computes them. One not taken in time is dropped, as the metrics'.
+    "dashboard.refresh_figures": {
+        "task": "apps.dashboard.tasks.refresh_dashboard_figures",
+        "schedule": float(DASHBOARD_FIGURES_SECONDS),
+        "options": {"expires": float(DASHBOARD_FIGURES_SECONDS)},
     },
 }
 

@@ -56,7 +56,10 @@ def keyset_page(qs: QuerySet, *, after: str | None = None, before: str | None = 
     """One page of `qs`, newest first; `after` / `before` are cursors from a previous page."""
     if before:
         when, pk = decode_cursor(before)
-        newer = Q(created_at__gt=when) | Q(created_at=when, pk__gt=pk)
+        # The bound on created_at alone is implied by the OR, but PostgreSQL uses only it as
+        # an index condition: without it the OR is a filter over every row the index scan
+        # passes, half the table half-way down (450 ms at 1,000,000 rows; 1 ms with it).
+        newer = Q(created_at__gte=when) & (Q(created_at__gt=when) | Q(created_at=when, pk__gt=pk))
         rows = list(qs.filter(newer).order_by("created_at", "pk")[: size + 1])
         has_more = len(rows) > size
         rows = rows[:size][::-1]
@@ -65,7 +68,8 @@ def keyset_page(qs: QuerySet, *, after: str | None = None, before: str | None = 
     rows_qs = qs.order_by("-created_at", "-pk")
     if after:
         when, pk = decode_cursor(after)
-        rows_qs = rows_qs.filter(Q(created_at__lt=when) | Q(created_at=when, pk__lt=pk))
+        rows_qs = rows_qs.filter(  # the redundant bound is the index condition (see above)
+            Q(created_at__lte=when) & (Q(created_at__lt=when) | Q(created_at=when, pk__lt=pk)))
     rows = list(rows_qs[: size + 1])
     has_more = len(rows) > size
     rows = rows[:size]

@@ -2,30 +2,34 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from datetime import datetime
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import QuerySet
+from django.utils import timezone
 
-from apps.accounts.roles import sees_all_tasks
 from apps.approvals.models import ApprovalRequest, ApprovalStatus
 from apps.approvals.policies import allowed_actions as approval_actions
 from apps.approvals.selectors import approval_counts, approvals_visible_to
 from apps.assignment.models import Assignment
-from apps.staff.models import Leave
+from apps.schedules import selectors as schedule_selectors
+from apps.schedules import services as schedule_services
+from apps.staff.models import Leave, Staff
 from apps.staff.selectors import tasks_for_me
+from apps.stats import policies as stats_policies
+from apps.stats import selectors as stats
 from apps.tasks import services as task_services
 from apps.tasks.models import Task, TaskHistory, TaskLog
 from apps.tasks.policies import API_ACTIONS, may_act
-from apps.tasks.selectors import task_counts_by_status, task_history, tasks_visible_to
+from apps.tasks.selectors import task_history, tasks_visible_to
 from apps.tasks.states import TaskStatus
 
 S = TaskStatus
 # The log lines a task page shows: the latest ones (the API pages through all of them).
 LOG_TAIL = 200
-# Counting tasks by status reads the whole table: the dashboard shares one answer for this
-# many seconds across every viewer and process instead of counting per page view.
-COUNTS_CACHE_SECONDS = 10
 INBOX_LIMIT = 100
 
 
@@ -104,15 +108,213 @@ def approval_for_page(*, user, pk: int) -> ApprovalRequest | None:
     return approvals_visible_to(user=user).filter(pk=pk).first()
 
 
-def dashboard_figures(*, user) -> dict:
-    """The counts the dashboard shows: the whole system's for managers and admins (shared,
-    cached), and the caller's own work for everyone."""
-    figures: dict = {"mine": tasks_for_me(user=user).count()}
-    if sees_all_tasks(user):
-        figures["by_status"] = cache.get_or_set(
-            "dashboard:task-counts", task_counts_by_status, COUNTS_CACHE_SECONDS)
-        figures["approvals"] = cache.get_or_set(
-            "dashboard:approval-counts", approval_counts, COUNTS_CACHE_SECONDS)
-    figures["inbox"] = (approvals_visible_to(user=user)
-                        .filter(status=ApprovalStatus.PENDING).count())
-    return figures
+# --- the dashboard ----------------------------------------------------------------------------
+# The system figures (KPIs, charts, queues, units, failures, schedules) are the same for every
+# manager. Each part is cheap on its own (apps.stats: snapshot + index-only ranges), but
+# together they are a dozen queries, ~0.3 s at 1,000,000 tasks: so a beat task
+# (apps.dashboard.tasks, every settings.DASHBOARD_FIGURES_SECONDS) takes them for every
+# viewer and process, and a page view only reads them. Kept several periods, so a late
+# refresh leaves older figures (the page says as of when) rather than a computation on a
+# page view; a view computes them only when there are none (a fresh start, beat down).
+SYSTEM_FIGURES_KEY = "dashboard:system-figures:v1"
+# How many refresh periods the figures are kept.
+SYSTEM_FIGURES_KEPT_PERIODS = 6
+CHART_HOURS = 24
+RECENT_FAILURES = 10
+UPCOMING_RUNS = 10
+BUSIEST_PEOPLE = 5
+# Utilisation (load over capacity) bands of the staff load distribution, as (label, upper
+# bound exclusive); whoever is at or above capacity falls in the last band.
+LOAD_BANDS = (("idle", 0.0), ("under half", 0.5), ("half to 80 %", 0.8),
+              ("80 % to full", 1.0), ("full", math.inf))
+
+
+@dataclass(frozen=True)
+class FailureRow:
+    pk: str
+    title: str
+    task_type: str
+    finished_at: datetime
+    attempts: int
+    error: str
+
+
+@dataclass(frozen=True)
+class UpcomingRun:
+    schedule: str
+    task_type: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class SystemFigures:
+    overview: stats.Overview
+    queues: list[stats.QueueRow]
+    units: list[stats.UnitTypeStats]
+    throughput: list[stats.HourBucket]
+    status: list[stats.StatusSample]
+    failures: list[FailureRow]
+    upcoming: list[UpcomingRun]
+    approvals: dict[str, int]
+
+
+@dataclass(frozen=True)
+class BusyPerson:
+    name: str
+    load: int
+    capacity: int
+    availability: str
+
+
+@dataclass(frozen=True)
+class StaffLoad:
+    people: int
+    gini: float
+    bands: list[tuple[str, int]]
+    busiest: list[BusyPerson]
+
+
+@dataclass(frozen=True)
+class DashboardFigures:
+    mine: int
+    inbox: int
+    system: SystemFigures | None  # None: the caller may not see system figures
+    staff: StaffLoad | None  # None: nobody's figures, or no system view
+
+
+def dashboard_figures(*, user) -> DashboardFigures:
+    """What /dashboard/ shows `user`: their own open work and the approvals they see; for
+    whoever the stats API shows system figures (apps.stats.policies.may_see_system: admins
+    and managers), the system's figures, and the load of the staff that API would show them
+    (apps.stats.policies.visible_staff)."""
+    mine = tasks_for_me(user=user).count()
+    inbox = approvals_visible_to(user=user).filter(status=ApprovalStatus.PENDING).count()
+    if not stats_policies.may_see_system(user):
+        return DashboardFigures(mine=mine, inbox=inbox, system=None, staff=None)
+    system = cache.get(SYSTEM_FIGURES_KEY)
+    if system is None:
+        system = refresh_system_figures()
+    people = stats_policies.visible_staff(user)
+    return DashboardFigures(mine=mine, inbox=inbox, system=system,
+                            staff=None if people is None else staff_load(people=people))
+
+
+def refresh_system_figures() -> SystemFigures:
+    system = system_figures()
+    cache.set(SYSTEM_FIGURES_KEY, system,
+              settings.DASHBOARD_FIGURES_SECONDS * SYSTEM_FIGURES_KEPT_PERIODS)
+    return system
+
+
+def forget_system_figures() -> None:
+    cache.delete(SYSTEM_FIGURES_KEY)
+
+
+def system_figures(*, now: datetime | None = None) -> SystemFigures:
+    """The whole system's figures, in a fixed number of queries whatever the rows."""
+    now = now or timezone.now()
+    overview = stats.overview(now=now)
+    # The counts were read anyway: they are this hour's point of the status chart too.
+    stats.record_status_sample(counts=overview.counts, now=now)
+    return SystemFigures(
+        overview=overview,
+        queues=stats.queue_depths(now=now),
+        units=stats.unit_stats(),
+        throughput=stats.throughput_by_hour(now=now, hours=CHART_HOURS),
+        status=stats.status_by_hour(now=now, hours=CHART_HOURS),
+        failures=recent_failures(limit=RECENT_FAILURES),
+        upcoming=upcoming_runs(now=now, limit=UPCOMING_RUNS),
+        approvals=approval_counts(),
+    )
+
+
+def recent_failures(*, limit: int) -> list[FailureRow]:
+    """The latest failed tasks: a backward range of task_finished_idx (status, finished_at;
+    `finished_at IS NOT NULL` is its condition), `limit` rows whatever the table holds."""
+    rows = (Task.objects.filter(status=S.FAILED, finished_at__isnull=False)
+            .select_related("task_type").order_by("-finished_at")
+            # status too: the state machine's mixin reads it as each row is built (deferred,
+            # that would be one more query per row).
+            .only("id", "status", "title", "finished_at", "attempts", "error",
+                  "task_type__key")[:limit])
+    return [FailureRow(pk=str(t.pk), title=t.title, task_type=t.task_type.key,
+                       finished_at=t.finished_at, attempts=t.attempts,
+                       error=t.error[:200]) for t in rows]
+
+
+def upcoming_runs(*, now: datetime, limit: int) -> list[UpcomingRun]:
+    """The next run of every enabled schedule, soonest first, the first `limit`: the
+    schedules API's own next_runs, over the schedules page's query (fixed-delay schedules'
+    latest spawns prefetched), so three queries whatever the number of schedules."""
+    runs = []
+    for schedule in schedule_selectors.schedules_with_last_spawn().filter(enabled=True):
+        found = schedule_services.next_runs(schedule=schedule, count=1, after=now)
+        if found:
+            runs.append(UpcomingRun(schedule=schedule.name, task_type=schedule.task_type.key,
+                                    at=found[0]))
+    return sorted(runs, key=lambda r: (r.at, r.schedule))[:limit]
+
+
+def staff_load(*, people: QuerySet[Staff]) -> StaffLoad:
+    """Load against capacity over `people`: how many in each utilisation band, the Gini
+    coefficient of load (apps.stats.gini, as /stats/staff), and the busiest few. Two
+    queries: loads and capacities are small integers on the staff table itself."""
+    pairs = list(people.order_by().values_list("load", "capacity"))
+    bands = dict.fromkeys((label for label, _ in LOAD_BANDS), 0)
+    for load, capacity in pairs:
+        share = load / capacity if capacity else (math.inf if load else 0.0)
+        label = "idle" if load == 0 else next(
+            lbl for lbl, upper in LOAD_BANDS[1:] if share < upper or upper == math.inf)
+        bands[label] += 1
+    busiest = [
+        BusyPerson(name=s.user.get_full_name() or s.user.get_username(), load=s.load,
+                   capacity=s.capacity, availability=s.availability)
+        for s in people.select_related("user").filter(load__gt=0)
+        .order_by("-load", "user__username")[:BUSIEST_PEOPLE]
+    ]
+    return StaffLoad(people=len(pairs), gini=stats.gini(values=[p[0] for p in pairs]),
+                     bands=list(bands.items()), busiest=busiest)
+
+
+def chart_data(*, figures: DashboardFigures) -> dict:
+    """What charts.js draws, as plain lists for `json_script`; the page's tables show the
+    same numbers as text."""
+    data: dict = {}
+    system = figures.system
+    if system is not None:
+        data["throughput"] = {
+            "labels": [hour_label(hour=b.hour) for b in system.throughput],
+            "series": {"Completed": [b.completed for b in system.throughput],
+                       "Failed": [b.failed for b in system.throughput]},
+        }
+        data["status"] = {
+            "labels": [hour_label(hour=s.hour) for s in system.status],
+            # An hour nobody counted is a gap in the line (null), not a zero.
+            "series": {S(status).label: [None if s.counts is None else s.counts.get(status, 0)
+                                         for s in system.status]
+                       for status in CHART_STATUSES},
+        }
+        data["queues"] = {
+            "labels": [f"{q.task_type} · {q.priority}" for q in system.queues],
+            "series": {"Queued": [q.depth for q in system.queues]},
+        }
+        data["units"] = {
+            "labels": [u.unit_type for u in system.units],
+            "series": {"Held": [u.held for u in system.units],
+                       "Capacity": [u.capacity for u in system.units]},
+        }
+    if figures.staff is not None:
+        data["staff"] = {
+            "labels": [label for label, _ in figures.staff.bands],
+            "series": {"People": [n for _, n in figures.staff.bands]},
+        }
+    return data
+
+
+# The open states the status chart draws (ended ones grow for ever and would flatten them).
+CHART_STATUSES = (S.QUEUED, S.ASSIGNED, S.RUNNING, S.PAUSED, S.IN_REVIEW, S.BLOCKED,
+                  S.SCHEDULED, S.PENDING_APPROVAL)
+
+
+def hour_label(*, hour: datetime) -> str:
+    return hour.strftime("%H:00")

@@ -23,12 +23,13 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, F, Max, Min, Q, Sum
+from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from apps.execution.models import ExecutionUnit, UnitStatus
@@ -74,6 +75,11 @@ def refresh_ended_counts(*, now: datetime | None = None) -> dict:
     # on every request.
     cache.set(ENDED_COUNTS_KEY, snapshot, timeout=settings.STATS_SNAPSHOT_SECONDS * 20)
     return snapshot
+
+
+def forget_status_samples(*, now: datetime | None = None, hours: int = 24) -> None:
+    cache.delete_many([_sample_key(h) for h in hours_back(now=now or timezone.now(),
+                                                          hours=hours)])
 
 
 def forget_ended_counts() -> None:
@@ -197,6 +203,64 @@ def percentile_cont(*, values: Sequence[float], fraction: float) -> float:
     position = fraction * (len(ordered) - 1)
     low, high = math.floor(position), math.ceil(position)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+# --- over time ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HourBucket:
+    hour: datetime  # the hour's start, UTC
+    completed: int
+    failed: int
+
+
+def hours_back(*, now: datetime, hours: int) -> list[datetime]:
+    """The starts of the last `hours` hours, oldest first, the current (unfinished) one last."""
+    current = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return [current - (hours - 1 - i) * HOUR for i in range(hours)]
+
+
+def throughput_by_hour(*, now: datetime | None = None, hours: int = 24) -> list[HourBucket]:
+    """Completed and failed tasks per hour over the last `hours` hours, every hour present
+    (zeros included). One grouped query over an index-only range of task_finished_idx
+    (status, finished_at leading): it costs the window's ended rows, not the table."""
+    now = now or timezone.now()
+    starts = hours_back(now=now, hours=hours)
+    rows = (Task.objects.order_by()
+            .filter(status__in=OUTCOMES, finished_at__gte=starts[0], finished_at__lte=now)
+            .annotate(hour=TruncHour("finished_at", tzinfo=UTC))
+            .values("hour", "status").annotate(n=Count("*")))
+    found: dict[tuple[datetime, str], int] = {(r["hour"], r["status"]): r["n"] for r in rows}
+    return [HourBucket(hour=h, completed=found.get((h, S.COMPLETED), 0),
+                       failed=found.get((h, S.FAILED), 0)) for h in starts]
+
+
+# Tasks by status over time: the counts are not kept per hour anywhere, and rebuilding them
+# from the history table would read a day of transitions per view. Instead whoever counts
+# them anyway (the ended-counts sweep, every STATS_SNAPSHOT_SECONDS, and the dashboard when
+# it recomputes its figures) leaves the counts as this hour's sample in the cache: the latest
+# sample of an hour stands for it. The chart then costs one cache read of `hours` keys.
+STATUS_SAMPLE_KEY = "stats:status-sample:v1:{hour}"
+
+
+def _sample_key(hour: datetime) -> str:
+    return STATUS_SAMPLE_KEY.format(hour=hour.strftime("%Y%m%d%H"))
+
+
+def record_status_sample(*, counts: StatusCounts, now: datetime | None = None) -> None:
+    hour = hours_back(now=now or timezone.now(), hours=1)[0]
+    cache.set(_sample_key(hour), counts.counts, timeout=int((DAY + 2 * HOUR).total_seconds()))
+
+
+@dataclass(frozen=True)
+class StatusSample:
+    hour: datetime
+    counts: dict[str, int] | None  # None: nothing counted in that hour (no sweep ran)
+
+
+def status_by_hour(*, now: datetime | None = None, hours: int = 24) -> list[StatusSample]:
+    starts = hours_back(now=now or timezone.now(), hours=hours)
+    found = cache.get_many([_sample_key(h) for h in starts])
+    return [StatusSample(hour=h, counts=found.get(_sample_key(h))) for h in starts]
 
 
 # --- queues ------------------------------------------------------------------------------------

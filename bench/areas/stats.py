@@ -47,11 +47,11 @@ def run(ctx: BenchContext) -> Iterator[Figure]:
         ctx.log("stats: PostgreSQL only (1,000,000 rows); skipped")
         return
     if os.environ.get("BENCH_STATS_KEEP") != "1":
-        ctx.on_cleanup(_cleanup)
-    admin = _build(ctx)
+        ctx.on_cleanup(cleanup)
+    admin = build(ctx)
     client = APIClient(SERVER_NAME="localhost")  # an allowed host
     client.force_authenticate(admin)
-    naive = _timed(lambda: list(Task.objects.order_by().values("status").annotate(
+    naive = timed(lambda: list(Task.objects.order_by().values("status").annotate(
         n=Count("pk"))), calls=5)
     started = time.perf_counter()
     selectors.refresh_ended_counts()
@@ -60,18 +60,18 @@ def run(ctx: BenchContext) -> Iterator[Figure]:
                  target_note="the sweep's recount, off the request path")
     for endpoint in ENDPOINTS:
         path = f"/api/v1/stats/{endpoint}"
-        answer, queries = _counting_queries(lambda p=path: client.get(p))
+        answer, queries = counting_queries(lambda p=path: client.get(p))
         assert answer.status_code == 200, (path, answer.status_code, answer.content[:200])
-        times = _timed(lambda p=path: client.get(p), calls=CALLS)
+        times = timed(lambda p=path: client.get(p), calls=CALLS)
         yield Figure(
-            name=f"stats.{endpoint}.p95_ms", value=_p95(times), unit="ms",
-            baseline_name="naive.counts_by_status.p95_ms", baseline_value=_p95(naive),
+            name=f"stats.{endpoint}.p95_ms", value=p95(times), unit="ms",
+            baseline_name="naive.counts_by_status.p95_ms", baseline_value=p95(naive),
             max_value=200.0, target_note=f"{ROWS:,} tasks",
             extra={"p50_ms": round(statistics.median(times), 1),
                    "queries": queries})
 
 
-def _counting_queries(call) -> tuple:
+def counting_queries(call) -> tuple:
     """What `call` returns and the statements it sent, counted at the cursor (a request's
     start empties Django's own query log)."""
     sent = []
@@ -85,7 +85,7 @@ def _counting_queries(call) -> tuple:
     return result, len(sent)
 
 
-def _timed(call, *, calls: int) -> list[float]:
+def timed(call, *, calls: int) -> list[float]:
     times = []
     for _ in range(calls):
         started = time.perf_counter()
@@ -94,18 +94,22 @@ def _timed(call, *, calls: int) -> list[float]:
     return times
 
 
-def _p95(times: list[float]) -> float:
+def p95(times: list[float]) -> float:
     return selectors.percentile_cont(values=times, fraction=0.95)
 
 
-def _build(ctx: BenchContext):
+def build(ctx: BenchContext):
     User = get_user_model()  # noqa: N806
-    admin, _ = User.objects.get_or_create(username=f"{PREFIX}-admin",
-                                          defaults={"is_staff": True, "is_superuser": True})
+
+    def bench_admin():
+        return User.objects.get_or_create(username=f"{PREFIX}-admin",
+                                          defaults={"is_staff": True, "is_superuser": True})[0]
+
     if Task.objects.filter(reference=PREFIX).count() >= ROWS:  # kept from an earlier run
         ctx.log(f"stats: reusing {ROWS:,} tasks")
-        return admin
-    _cleanup()
+        return bench_admin()
+    cleanup()  # deletes every bench-stats user too: the admin is made after it
+    admin = bench_admin()
     ctx.log(f"stats: building {ROWS:,} tasks")
     started = time.perf_counter()
     types = [TaskType.objects.create(key=f"{PREFIX}-{i}", name=f"{PREFIX} {i}").pk
@@ -153,7 +157,7 @@ LATERAL (SELECT st.status,
 """
 
 
-def _cleanup() -> None:
+def cleanup() -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {Task._meta.db_table} WHERE reference = %s", [PREFIX])
     Staff.objects.filter(user__username__startswith=f"{PREFIX}-").delete()

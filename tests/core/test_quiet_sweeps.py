@@ -19,7 +19,8 @@ from tests.builders import make_task_type, task_in_state
 pytestmark = pytest.mark.django_db
 
 # Snapshots are not sweeps: they always have figures to take, and say so at DEBUG their way.
-SNAPSHOTS = {"apps.ops.tasks.snapshot_metrics", "apps.stats.tasks.refresh_ended_counts"}
+SNAPSHOTS = {"apps.ops.tasks.snapshot_metrics", "apps.stats.tasks.refresh_ended_counts",
+             "apps.dashboard.tasks.refresh_dashboard_figures"}
 PERIODIC = sorted({entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()})
 SWEEPS = [name for name in PERIODIC if name not in SNAPSHOTS]
 

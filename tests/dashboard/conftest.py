@@ -27,6 +27,23 @@ def page_messages(response) -> list[str]:
     return [str(m) for m in response.context["messages"]] if response.context else []
 
 
+@pytest.fixture(autouse=True)
+def no_shared_figures():
+    """Each test counts from its own rows: the dashboard's shared figures, the ended-counts
+    snapshot and the status samples live in the Redis cache, past one test's rollback."""
+    from apps.dashboard.selectors import forget_system_figures
+    from apps.stats.selectors import forget_ended_counts, forget_status_samples
+
+    def forget():
+        forget_system_figures()
+        forget_ended_counts()
+        forget_status_samples()
+
+    forget()
+    yield
+    forget()
+
+
 @pytest.fixture
 def as_user():
     return signed_in

@@ -262,9 +262,6 @@ def test_deciding_needs_a_csrf_token(margaret, in_review):
 
 # --- the dashboard ---------------------------------------------------------------------------
 def test_the_dashboard_shows_counts_by_status_to_managers_only(margaret, rita, alice, mallory):
-    from django.core.cache import cache
-
-    cache.delete("dashboard:task-counts")
     task_in_state(S.RUNNING, creator=rita, assignee=alice)
     task_in_state(S.QUEUED, creator=rita)
 
@@ -276,9 +273,6 @@ def test_the_dashboard_shows_counts_by_status_to_managers_only(margaret, rita, a
 
 
 def test_the_dashboard_counts_are_shared_not_recounted_per_view(margaret, rita):
-    from django.core.cache import cache
-
-    cache.delete("dashboard:task-counts")
     client = signed_in(margaret)
     client.get("/dashboard/")
     task_in_state(S.QUEUED, creator=rita)

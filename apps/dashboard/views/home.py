@@ -1,7 +1,6 @@
-"""The dashboard: counts the system keeps cheaply, and links into the lists behind them.
-
-KPIs, charts and live counters come with the stats app; this page is their place.
-"""
+"""The dashboard: the caller's own work for everyone; for admins and managers the system's
+KPIs, charts, queues, units, staff load, recent failures and upcoming schedule runs (the
+figures the stats API shows them, from the same selectors and the same permission rule)."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from django.views.decorators.http import require_GET
 
 from apps.tasks.states import TaskStatus
 
-from ..selectors import dashboard_figures
+from ..selectors import chart_data, dashboard_figures
 from .common import render_page
 
 
@@ -19,8 +18,11 @@ from .common import render_page
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     figures = dashboard_figures(user=request.user)
-    by_status = figures.get("by_status")
-    statuses = ([(s.value, s.label, by_status.get(s.value, 0)) for s in TaskStatus]
-                if by_status is not None else None)
+    statuses = None
+    if figures.system is not None:
+        counts = figures.system.overview.counts.counts
+        statuses = [(s.value, s.label, counts.get(s.value, 0)) for s in TaskStatus]
     return render_page(request, "dashboard/home.html",
-                       {"figures": figures, "statuses": statuses}, current="dashboard:home")
+                       {"figures": figures, "system": figures.system, "staff": figures.staff,
+                        "statuses": statuses, "charts": chart_data(figures=figures)},
+                       current="dashboard:home")
