@@ -205,3 +205,21 @@ def test_every_enum_parameter_has_values_of_its_documented_type(schema):
                 if "enum" in shape and shape.get("type") in python_type:
                     assert all(isinstance(v, python_type[shape["type"]]) for v in shape["enum"]), (
                         path, method, parameter["name"], shape)
+
+
+def _query_parameter(schema, path: str, name: str) -> dict:
+    parameters = schema["paths"][path]["get"]["parameters"]
+    return next(p["schema"] for p in parameters if p["name"] == name and p["in"] == "query")
+
+
+@pytest.mark.parametrize(("path", "name", "minimum", "maximum"), [
+    ("/api/v1/tasks", "assignee", 1, 2**63 - 1),  # an IdFilter
+    ("/api/v1/staff", "min_level", 1, 5),  # a method filter with its own bounds
+])
+def test_whole_number_filters_document_the_bounds_they_check(schema, client, olga, path, name,
+                                                             minimum, maximum):
+    assert _query_parameter(schema, path, name) == {
+        "type": "integer", "minimum": minimum, "maximum": maximum}
+    client.force_login(olga)
+    assert client.get(path, {name: minimum - 1}).status_code == 400
+    assert client.get(path, {name: minimum}).status_code == 200
