@@ -14,7 +14,7 @@ from apps.approvals.models import ApprovalRequest, ApprovalStatus
 from apps.approvals.policies import allowed_actions as approval_actions
 from apps.approvals.selectors import approval_counts, approvals_visible_to
 from apps.assignment.models import Assignment
-from apps.execution.models import ExecutionUnit, UnitEvent, UnitStatus
+from apps.execution.models import LIVE_STATES, ExecutionUnit, UnitEvent
 from apps.execution.selectors import last_heard
 from apps.staff.models import Leave, Staff, StaffSkill
 from apps.staff.selectors import tasks_for_me
@@ -138,8 +138,8 @@ def staff_workload(*, people: QuerySet[Staff], hours: int,
                    now: datetime | None = None) -> Workload:
     """The staff page: the stats API's per-person figures (load, open tasks, completion,
     on-time and skill-match rates over the last `hours`, the Gini of load) for `people`,
-    with each person's skills and current or next leave. Seven queries whatever the number
-    of people: the stats' five, the skills, the leaves."""
+    with each person's skills and current or next leave. At most seven queries whatever
+    the number of people: the stats' five, the skills, the leaves."""
     now = now or timezone.now()
     figures = staff_stats(people=people, since=now - timedelta(hours=hours), now=now)
     rows = {p.user_id: PersonRow(figures=p) for p in figures.staff}
@@ -196,7 +196,7 @@ def _unit_rows(units: list[ExecutionUnit], *, now: datetime) -> tuple[list[UnitR
         seconds = (now - at).total_seconds() if at is not None else None
         rows.append(UnitRow(
             unit=unit, heard_at=at, age=age_text(seconds=seconds),
-            late=unit.status != UnitStatus.OFFLINE and (seconds is None
+            late=unit.status in LIVE_STATES and (seconds is None
                                                or seconds > unit.heartbeat_timeout)))
     return rows, heard.live
 

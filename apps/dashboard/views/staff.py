@@ -16,8 +16,7 @@ from apps.tasks.states import HELD_STATES
 
 from ..filters import StaffPageFilter
 from ..selectors import staff_workload
-from .common import render_page
-from .tasks import _given
+from .common import filled_in, render_page
 
 # A person's open work in the task list: the states in which they hold it (as open_tasks).
 HELD = ",".join(sorted(HELD_STATES))
@@ -30,7 +29,7 @@ def staff_page(request: HttpRequest) -> HttpResponse:
     if people is None:
         # The API's answer to the same person (StaffStatsView).
         raise PermissionDenied("Only staff and their managers see staff figures.")
-    filters = StaffPageFilter(_given(request.GET), queryset=people)
+    filters = StaffPageFilter(filled_in(request.GET), queryset=people)
     valid = filters.is_valid()
     workload = staff_workload(people=filters.qs, hours=filters.window_hours) if valid else None
     context = {

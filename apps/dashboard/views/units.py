@@ -21,8 +21,7 @@ from apps.execution.selectors import units_listed
 from ..filters import UnitPageFilter
 from ..navigation import may_change_units, may_see_units
 from ..selectors import unit_for_page, unit_list, unit_page
-from .common import back_to, form_errors_as_message, render_page, run_service
-from .tasks import _given
+from .common import back_to, filled_in, form_errors_as_message, render_page, run_service
 
 CHANGE = {"drain": unit_services.unit_drain, "undrain": unit_services.unit_undrain}
 DONE = {"drain": "draining: it takes no new work", "undrain": "online again"}
@@ -49,7 +48,7 @@ def _unit(unit_id: str):
 @login_required
 def unit_list_page(request: HttpRequest) -> HttpResponse:
     _require_units(request)
-    filters = UnitPageFilter(_given(request.GET), queryset=units_listed())
+    filters = UnitPageFilter(filled_in(request.GET), queryset=units_listed())
     valid = filters.is_valid()
     rows, live = unit_list(units=filters.qs) if valid else ([], True)
     return render_page(request, "dashboard/units/list.html",
