@@ -7,7 +7,6 @@ buttons call the services the API's drain endpoints call.
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
@@ -19,17 +18,13 @@ from apps.execution import services as unit_services
 from apps.execution.selectors import units_listed
 
 from ..filters import UnitPageFilter
+from ..forms import UnitStatusForm
 from ..navigation import may_change_units, may_see_units
 from ..selectors import unit_for_page, unit_list, unit_page
 from .common import back_to, filled_in, form_errors_as_message, render_page, run_service
 
 CHANGE = {"drain": unit_services.unit_drain, "undrain": unit_services.unit_undrain}
 DONE = {"drain": "draining: it takes no new work", "undrain": "online again"}
-
-
-class UnitStatusForm(forms.Form):
-    # The API's limit (UnitStatusChangeSerializer).
-    reason = forms.CharField(max_length=300, required=False, label="Reason (optional)")
 
 
 def _require_units(request: HttpRequest) -> None:
