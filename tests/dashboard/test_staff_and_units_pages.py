@@ -15,9 +15,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.core.actors import Actor
+from apps.dashboard.policies import may_see_staff
 from apps.execution import beats
 from apps.execution import services as unit_services
 from apps.execution.models import ExecutionUnit, UnitStatus
+from apps.stats.policies import visible_staff
 from apps.stats.selectors import forget_ended_counts
 from apps.tasks.models import Task
 from apps.tasks.states import TaskStatus
@@ -92,6 +94,12 @@ def test_each_page_and_its_navigation_entry_go_to_whom_the_api_answers(
 
     assert shown == {"olga": ["alice", "bob", "rita"], "margaret": ["alice", "bob", "rita"],
                      "sam": ["bob"], "alice": ["alice"]}  # amos: a 403, as the API
+
+
+def test_the_staff_entry_rule_is_the_stats_apis_rule_for_the_whole_cast(
+        olga, victor, margaret, sam, alice, rita, bob, amos, mallory):
+    for user in (olga, victor, margaret, sam, alice, rita, bob, amos, mallory):
+        assert may_see_staff(user) == (visible_staff(user) is not None), user.username
 
 
 def test_only_admins_drain_or_undrain(olga, margaret):

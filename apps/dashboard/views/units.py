@@ -19,7 +19,7 @@ from apps.execution.selectors import units_listed
 
 from ..filters import UnitPageFilter
 from ..forms import UnitStatusForm
-from ..navigation import may_change_units, may_see_units
+from ..policies import may_change_units, may_see_units
 from ..selectors import unit_for_page, unit_list, unit_page
 from .common import back_to, filled_in, form_errors_as_message, render_page, run_service
 
