@@ -49,6 +49,11 @@ class LeaveForm(forms.Form):
         self.fields["substitute"].label_from_instance = lambda s: s.user.get_username()
 
 
+class UnitStatusForm(forms.Form):
+    # The API's limit (UnitStatusChangeSerializer).
+    reason = forms.CharField(max_length=300, required=False, label="Reason (optional)")
+
+
 class DecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=[(d, d) for d in DECISIONS])
     comment = forms.CharField(max_length=2000, required=False, widget=forms.Textarea(

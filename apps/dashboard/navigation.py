@@ -1,7 +1,7 @@
 """The navigation: every page a user may see, in one list the base layout renders.
 
-Pages still to come (staff workload, units, schedules, workflows, dead letters) get an entry
-here with their own `shown` rule when they are built.
+Pages still to come (schedules, workflows, dead letters) get an entry here with their own
+`shown` rule when they are built.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from django.urls import reverse
 
 from apps.accounts.roles import is_admin, is_person
+
+from .policies import may_see_staff, may_see_units
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("Tasks", "dashboard:tasks", _anyone),
     Entry("My tasks", "dashboard:my-tasks", _staff_member),
     Entry("Approvals", "dashboard:approvals", _anyone),
+    Entry("Staff", "dashboard:staff", may_see_staff),
+    Entry("Units", "dashboard:units", may_see_units),
 )
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -15,17 +15,20 @@ from apps.approvals.models import ApprovalRequest, ApprovalStatus
 from apps.approvals.policies import allowed_actions as approval_actions
 from apps.approvals.selectors import approval_counts, approvals_visible_to
 from apps.assignment.models import Assignment
+from apps.execution.models import LIVE_STATES, ExecutionUnit, UnitEvent
+from apps.execution.selectors import last_heard
 from apps.schedules import selectors as schedule_selectors
 from apps.schedules import services as schedule_services
-from apps.staff.models import Leave, Staff
+from apps.staff.models import Leave, Staff, StaffSkill
 from apps.staff.selectors import tasks_for_me
 from apps.stats import policies as stats_policies
 from apps.stats import selectors as stats
+from apps.stats.selectors import PersonStats, staff_stats
 from apps.tasks import services as task_services
 from apps.tasks.models import Task, TaskHistory, TaskLog
 from apps.tasks.policies import API_ACTIONS, may_act
 from apps.tasks.selectors import task_history, tasks_visible_to
-from apps.tasks.states import TaskStatus
+from apps.tasks.states import HELD_STATES, TERMINAL_STATES, TaskStatus
 
 S = TaskStatus
 # The log lines a task page shows: the latest ones (the API pages through all of them).
@@ -318,3 +321,132 @@ CHART_STATUSES = (S.QUEUED, S.ASSIGNED, S.RUNNING, S.PAUSED, S.IN_REVIEW, S.BLOC
 
 def hour_label(*, hour: datetime) -> str:
     return hour.strftime("%H:00")
+
+
+# --- staff workload and units ------------------------------------------------------------------
+# A unit page's tail of status changes, and of the work it ended over the last day.
+UNIT_EVENTS = 20
+UNIT_ENDED = 10
+UNIT_HELD_SHOWN = 200
+
+
+@dataclass
+class PersonRow:
+    figures: PersonStats  # the stats API's figures for this person, as /api/v1/stats/staff
+    skills: list[tuple[str, int]] = field(default_factory=list)  # (name, level), by name
+    leave_now: dict | None = None  # the leave covering this moment: start, end, reason
+    next_leave: dict | None = None  # the next one to begin
+
+
+@dataclass
+class Workload:
+    rows: list[PersonRow]
+    since: datetime
+    load_gini: float
+    skill_match_rate: float | None
+    load: int
+    capacity: int
+
+
+def staff_workload(*, people: QuerySet[Staff], hours: int,
+                   now: datetime | None = None) -> Workload:
+    """The staff page: the stats API's per-person figures (load, open tasks, completion,
+    on-time and skill-match rates over the last `hours`, the Gini of load) for `people`,
+    with each person's skills and current or next leave. At most seven queries whatever
+    the number of people: the stats' five, the skills, the leaves."""
+    now = now or timezone.now()
+    figures = staff_stats(people=people, since=now - timedelta(hours=hours), now=now)
+    rows = {p.user_id: PersonRow(figures=p) for p in figures.staff}
+    if rows:
+        for user_id, name, level in (StaffSkill.objects.filter(staff__user_id__in=list(rows))
+                                     .order_by("skill__name")
+                                     .values_list("staff__user_id", "skill__name", "level")):
+            rows[user_id].skills.append((name, level))
+        # Leaves not over yet, soonest first: the first covering now is the current one,
+        # the first starting later the next.
+        for leave in (Leave.objects.filter(staff__user_id__in=list(rows), end__gt=now)
+                      .order_by("start").values("staff__user_id", "start", "end", "reason")):
+            row = rows[leave["staff__user_id"]]
+            if leave["start"] <= now:
+                row.leave_now = row.leave_now or leave
+            elif row.next_leave is None:
+                row.next_leave = leave
+    return Workload(
+        rows=list(rows.values()), since=figures.since, load_gini=figures.load_gini,
+        skill_match_rate=figures.skill_match_rate,
+        load=sum(p.load for p in figures.staff), capacity=sum(p.capacity for p in figures.staff),
+    )
+
+
+def age_text(*, seconds: float | None) -> str:
+    """How long ago, in the largest unit that fits: 4 s, 3 min, 2 h, 5 d."""
+    if seconds is None:
+        return ""
+    seconds = max(seconds, 0)
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit}"
+    return f"{int(seconds)} s"
+
+
+@dataclass
+class UnitRow:
+    unit: ExecutionUnit
+    heard_at: datetime | None  # the latest heartbeat, Redis's or the database's
+    age: str  # "12 s", or "" when never heard from
+    late: bool  # silent past its heartbeat timeout while it should beat (online, draining)
+
+    @property
+    def version(self) -> str:
+        metrics = self.unit.metrics if isinstance(self.unit.metrics, dict) else {}
+        return str(metrics.get("version", ""))
+
+
+def _unit_rows(units: list[ExecutionUnit], *, now: datetime) -> tuple[list[UnitRow], bool]:
+    heard = last_heard(units=units)
+    rows = []
+    for unit in units:
+        at = heard.at.get(unit.pk)
+        seconds = (now - at).total_seconds() if at is not None else None
+        rows.append(UnitRow(
+            unit=unit, heard_at=at, age=age_text(seconds=seconds),
+            late=unit.status in LIVE_STATES and (seconds is None
+                                               or seconds > unit.heartbeat_timeout)))
+    return rows, heard.live
+
+
+def unit_list(*, units: QuerySet[ExecutionUnit],
+              now: datetime | None = None) -> tuple[list[UnitRow], bool]:
+    """The units page: each unit with when it was last heard from, and whether that is the
+    live figure (False: Redis could not be asked). One query and one Redis round trip."""
+    return _unit_rows(list(units), now=now or timezone.now())
+
+
+@dataclass
+class UnitPage:
+    row: UnitRow
+    live: bool
+    held: list[Task]
+    events: list[UnitEvent]
+    ended: list[Task]
+
+
+def unit_page(*, unit: ExecutionUnit, now: datetime | None = None) -> UnitPage:
+    """A unit's page: the work it holds now, its latest status changes, and the work it ended
+    in the last day (the latest few, read along the finished-tasks index)."""
+    now = now or timezone.now()
+    (row,), live = _unit_rows([unit], now=now)
+    mine = Task.objects.filter(assignee_unit=unit).select_related("task_type")
+    return UnitPage(
+        row=row, live=live,
+        held=list(mine.filter(status__in=sorted(HELD_STATES))
+                  .order_by("started_at", "pk")[:UNIT_HELD_SHOWN]),
+        events=list(unit.events.order_by("-created_at", "-id")[:UNIT_EVENTS]),
+        ended=list(mine.filter(status__in=sorted(TERMINAL_STATES),
+                               finished_at__gte=now - timedelta(days=1))
+                   .order_by("-finished_at")[:UNIT_ENDED]),
+    )
+
+
+def unit_for_page(*, unit_id: str) -> ExecutionUnit | None:
+    return ExecutionUnit.objects.filter(unit_id=unit_id).first()

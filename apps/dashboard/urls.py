@@ -1,8 +1,11 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from .views import approvals, auth, home, mine, tasks
+from apps.execution.models import UNIT_ID_PATTERN
+
+from .views import approvals, auth, home, mine, staff, tasks, units
 
 app_name = "dashboard"
+UNIT_ID = UNIT_ID_PATTERN.strip("^$")
 
 urlpatterns = [
     path("", auth.root, name="root"),
@@ -18,4 +21,10 @@ urlpatterns = [
     path("my/leave/", mine.request_leave, name="request-leave"),
     path("approvals/", approvals.inbox_page, name="approvals"),
     path("approvals/<int:pk>/decide/", approvals.decide, name="approval-decide"),
+    path("staff/", staff.staff_page, name="staff"),
+    path("units/", units.unit_list_page, name="units"),
+    # A unit's id as the API spells it (UNIT_ID_PATTERN); anything else is simply not found.
+    re_path(rf"^units/(?P<unit_id>{UNIT_ID})/$", units.unit_detail_page, name="unit"),
+    re_path(rf"^units/(?P<unit_id>{UNIT_ID})/(?P<change>drain|undrain)/$",
+            units.unit_change_status, name="unit-change"),
 ]

@@ -116,6 +116,18 @@ def latest(*, after: float = 0.0) -> dict[int, Beat]:
     return beats
 
 
+def latest_at(unit_pks: list[int]) -> dict[int, float]:
+    """The time (unix) of the latest heartbeat of each of these units that Redis holds, in
+    one round trip whatever their number (the pages show a list of units)."""
+    if not unit_pks:
+        return {}
+    pipe = client().pipeline(transaction=False)
+    for pk in unit_pks:
+        pipe.zscore(_key("beats"), str(pk))
+    return {pk: float(at) for pk, at in zip(unit_pks, pipe.execute(), strict=True)
+            if at is not None}
+
+
 def heard_since(now: float | None = None) -> float:
     """Since when (unix time) this Redis has been keeping heartbeats: set on first use, so
     an empty Redis (restarted, flushed) starts the clock again."""

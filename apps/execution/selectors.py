@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import redis
 from django.db.models import Count, QuerySet, Sum
@@ -19,6 +22,34 @@ logger = logging.getLogger(__name__)
 
 def units_listed() -> QuerySet[ExecutionUnit]:
     return ExecutionUnit.objects.order_by("unit_id")
+
+
+@dataclass(frozen=True)
+class Heard:
+    """When each unit was last heard from, by unit row id (None: never)."""
+
+    at: dict[int, datetime | None]
+    # False when Redis could not be asked: `at` is then the database's last_heartbeat_at,
+    # which trails the live heartbeats by up to one sweep, and the live figure is unknown.
+    live: bool
+
+
+def last_heard(*, units: Sequence[ExecutionUnit]) -> Heard:
+    """The latest heartbeat of each unit: Redis holds the live one (a heartbeat writes no
+    row), the database the one the sweep last persisted; the newer wins. One Redis round trip
+    whatever the number of units; Redis down is an answer (`live=False`), not an error."""
+    stored = {u.pk: u.last_heartbeat_at for u in units}
+    try:
+        heard = beats.latest_at(list(stored))
+    except redis.RedisError:
+        logger.warning("unit pages: live heartbeats unavailable (Redis)")
+        return Heard(at=stored, live=False)
+    at = {}
+    for pk, persisted in stored.items():
+        live = heard.get(pk)
+        moment = datetime.fromtimestamp(live, tz=UTC) if live is not None else None
+        at[pk] = max((m for m in (moment, persisted) if m is not None), default=None)
+    return Heard(at=at, live=True)
 
 
 def held_task_ids(*, unit: ExecutionUnit) -> list:

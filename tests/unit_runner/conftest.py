@@ -1,8 +1,8 @@
 """A live TaskManage for the reference unit to talk to: the real web server as a process
-(`manage.py serve`) on a free port, on a database of its own (a copy of one migrated once per run), with an admin
-token to set things up through the API. The database is a file on SQLite and a database of
-its own on PostgreSQL, so the same tests run under `make test` and `make test-pg` and no row
-of theirs is seen by the rest of the suite."""
+(`manage.py serve`) on a free port, on a database of its own (a copy of one migrated once per
+run), with an admin token to set things up through the API. The database is a file on SQLite
+and a database of its own on PostgreSQL, so the same tests run under `make test` and
+`make test-pg` and no row of theirs is seen by the rest of the suite."""
 
 from __future__ import annotations
 

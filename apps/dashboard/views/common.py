@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ObjectDoesNotExist
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 
@@ -30,6 +30,17 @@ def back_to(request: HttpRequest, fallback: str) -> HttpResponseRedirect:
                                            require_https=request.is_secure()):
         target = fallback
     return HttpResponseRedirect(target)
+
+
+def filled_in(query: QueryDict) -> QueryDict:
+    """The filters a person filled in. A form sends its empty fields too (`parent=`), which
+    the API reads as a value given and refused; on a page an empty field means "any"."""
+    given = QueryDict(mutable=True)
+    for name, values in query.lists():
+        kept = [v for v in values if v != ""]
+        if kept:
+            given.setlist(name, kept)
+    return given
 
 
 def run_service(request: HttpRequest, call: Callable[[], Any], *, done: str) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -17,7 +17,7 @@ from apps.tasks.policies import API_ACTIONS, may_act
 from ..forms import LogLineForm, ProgressForm, TaskActionForm
 from ..pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, BadPageLink, keyset_page
 from ..selectors import task_for_page, task_list, task_page
-from .common import back_to, form_errors_as_message, render_page, run_service
+from .common import back_to, filled_in, form_errors_as_message, render_page, run_service
 
 # Query parameters that are the list's own, not filters.
 PAGING = ("after", "before", "page_size")
@@ -36,17 +36,6 @@ def _labelled(filters: TaskFilter) -> TaskFilter:
     return filters
 
 
-def _given(query: QueryDict) -> QueryDict:
-    """The filters a person filled in. A form sends its empty fields too (`parent=`), which
-    the API reads as a value given and refused; on a page an empty field means "any"."""
-    given = QueryDict(mutable=True)
-    for name, values in query.lists():
-        kept = [v for v in values if v != ""]
-        if kept:
-            given.setlist(name, kept)
-    return given
-
-
 def _page_size(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_PAGE_SIZE
@@ -58,7 +47,7 @@ def _page_size(raw: str | None) -> int:
 @require_GET
 @login_required
 def task_list_page(request: HttpRequest) -> HttpResponse:
-    query = _given(request.GET)
+    query = filled_in(request.GET)
     filters = _labelled(TaskFilter(query, queryset=task_list(user=request.user)))
     context = {"filters": filters, "page": None, "paging_error": ""}
     status = 200
