@@ -1,7 +1,7 @@
 """The navigation: every page a user may see, in one list the base layout renders.
 
-Pages still to come (staff workload, units, schedules, workflows, dead letters) get an entry
-here with their own `shown` rule when they are built.
+Pages still to come (staff workload, units) get an entry here with their own `shown` rule when
+they are built. Each rule is the one its view checks: a link shown is a page that opens.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.urls import reverse
 
 from apps.accounts.roles import is_admin, is_person
+from apps.schedules import policies as schedule_policies
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,11 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("Tasks", "dashboard:tasks", _anyone),
     Entry("My tasks", "dashboard:my-tasks", _staff_member),
     Entry("Approvals", "dashboard:approvals", _anyone),
+    # The API's read rule for schedules (ScheduleViewSet.initial), which the page asks too.
+    Entry("Schedules", "dashboard:schedules", schedule_policies.may_read),
+    # Everyone signed in: the page shows the workflows and dead letters the API shows them.
+    Entry("Workflows", "dashboard:workflows", _anyone),
+    Entry("Dead letters", "dashboard:dead-letters", _anyone),
 )
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import approvals, auth, home, mine, tasks
+from .views import approvals, auth, dead_letters, home, mine, schedules, tasks, workflows
 
 app_name = "dashboard"
 
@@ -18,4 +18,11 @@ urlpatterns = [
     path("my/leave/", mine.request_leave, name="request-leave"),
     path("approvals/", approvals.inbox_page, name="approvals"),
     path("approvals/<int:pk>/decide/", approvals.decide, name="approval-decide"),
+    path("schedules/", schedules.schedule_list_page, name="schedules"),
+    path("schedules/<int:pk>/", schedules.schedule_detail_page, name="schedule"),
+    path("schedules/<int:pk>/act/", schedules.schedule_act, name="schedule-act"),
+    path("workflows/", workflows.workflow_list_page, name="workflows"),
+    path("workflows/<int:pk>/", workflows.workflow_detail_page, name="workflow"),
+    path("dead-letters/", dead_letters.dead_letters_page, name="dead-letters"),
+    path("dead-letters/replay/", dead_letters.replay, name="dead-letters-replay"),
 ]
