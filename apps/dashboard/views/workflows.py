@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
-from ..graph_layout import NODE_HEIGHT, NODE_WIDTH
+from ..graph_svg import graph_svg, steps_rows
 from ..ops_selectors import WORKFLOWS_LIMIT, workflow_for_page, workflow_page, workflow_rows
 from .common import render_page, row_id
 
@@ -28,7 +28,8 @@ def workflow_detail_page(request: HttpRequest, pk: int) -> HttpResponse:
     workflow = workflow_for_page(user=request.user, pk=row_id(pk))
     if workflow is None:
         raise Http404("No such workflow.")  # unknown, or none of its tasks is theirs: the API's 404
+    page = workflow_page(user=request.user, workflow=workflow)
     return render_page(request, "dashboard/ops/workflow.html",
-                       {"p": workflow_page(user=request.user, workflow=workflow),
-                        "node_width": NODE_WIDTH, "node_height": NODE_HEIGHT},
+                       {"p": page, "svg": graph_svg(page=page, label=f"Graph of {workflow.name}"),
+                        "rows": steps_rows(page=page)},
                        current="dashboard:workflows")
