@@ -49,6 +49,9 @@ def test_staff_read_schedules_but_neither_see_buttons_nor_may_run_them(alice, re
     by_api = api_client(alice).post(f"{API}/{schedule.pk}/trigger")
 
     assert "nightly" in listed and "nightly" in detail
+    # The navigation offers the three pages to anyone signed in, as their views let them in.
+    assert all(f'href="{path}"' in listed for path in ("/schedules/", "/workflows/",
+                                                        "/dead-letters/"))
     assert 'value="trigger"' not in listed + detail
     assert [r.status_code for r in refused] == [403, 403] == [by_api.status_code, 403]
     schedule.refresh_from_db()

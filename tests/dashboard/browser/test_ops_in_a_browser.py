@@ -46,7 +46,7 @@ def test_a_manager_triggers_a_schedule_reads_a_graph_and_replays_a_dead_letter(
 
     nav.get_by_role("link", name="Schedules").click()
     assert page.get_by_role("heading", name="Schedules").is_visible()
-    assert page.locator(f'tr[data-schedule="{schedule.pk}"]').inner_text().count("cron 0 2")
+    assert "cron 0 2 * * *" in page.locator(f'tr[data-schedule="{schedule.pk}"]').inner_text()
     shoot(page, "20-schedules")
     page.get_by_role("link", name="Nightly report").click()
     assert page.locator(".next-runs li").count() == 5
@@ -57,7 +57,7 @@ def test_a_manager_triggers_a_schedule_reads_a_graph_and_replays_a_dead_letter(
     shoot(page, "21-schedule")
 
     nav.get_by_role("link", name="Workflows").click()
-    assert page.locator("tbody tr", has_text="Nightly ETL").inner_text().count("1/5")
+    assert "1/5" in page.locator("tbody tr", has_text="Nightly ETL").inner_text()
     shoot(page, "22-workflows")
     page.get_by_role("link", name="Nightly ETL").click()
     nodes = page.locator("svg.wf-graph g.wf-node")
