@@ -145,3 +145,12 @@ def test_a_graph_of_a_thousand_steps_renders_in_under_a_second(rita, step):
     # other jobs the wall time also counts the waits for a core, which are not the page's.
     assert cpu < 1.0, f"{cpu:.2f} s"
     assert len(captured) < 15
+
+
+def test_titles_are_escaped_in_the_hand_written_svg(rita, step):
+    created = create(rita, graph_body([("a", "b")], title='<script>alert("x")</script> & co'))
+
+    page = signed_in(rita).get(f"/workflows/{created['id']}/").content.decode()
+
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co" in page
