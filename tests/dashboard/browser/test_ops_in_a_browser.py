@@ -45,10 +45,12 @@ def test_a_manager_triggers_a_schedule_reads_a_graph_and_replays_a_dead_letter(
     nav = page.get_by_role("navigation", name="Main")
 
     nav.get_by_role("link", name="Schedules").click()
+    page.wait_for_url("**/schedules/")  # a click starts the navigation; wait for the page
     assert page.get_by_role("heading", name="Schedules").is_visible()
     assert "cron 0 2 * * *" in page.locator(f'tr[data-schedule="{schedule.pk}"]').inner_text()
     shoot(page, "20-schedules")
     page.get_by_role("link", name="Nightly report").click()
+    page.wait_for_url(f"**/schedules/{schedule.pk}/")
     assert page.locator(".next-runs li").count() == 5
     page.get_by_role("button", name="Trigger now").click()
     assert "Nightly report: triggered now." in page.locator(".messages").inner_text()
@@ -57,9 +59,11 @@ def test_a_manager_triggers_a_schedule_reads_a_graph_and_replays_a_dead_letter(
     shoot(page, "21-schedule")
 
     nav.get_by_role("link", name="Workflows").click()
+    page.wait_for_url("**/workflows/")
     assert "1/5" in page.locator("tbody tr", has_text="Nightly ETL").inner_text()
     shoot(page, "22-workflows")
     page.get_by_role("link", name="Nightly ETL").click()
+    page.wait_for_url(f"**/workflows/{workflow_id}/")
     nodes = page.locator("svg.wf-graph g.wf-node")
     assert nodes.count() == 5
     states = {nodes.nth(i).get_attribute("data-key"): nodes.nth(i).get_attribute("data-status")
@@ -73,10 +77,11 @@ def test_a_manager_triggers_a_schedule_reads_a_graph_and_replays_a_dead_letter(
     assert page.locator("svg.wf-graph .wf-edges path").count() == 5
     shoot(page, "23-workflow-graph")
     page.locator('g.wf-node[data-key="enrich"] a').click()
-    assert page.url.endswith(f"/tasks/{task['enrich']}/")
+    page.wait_for_url(f"**/tasks/{task['enrich']}/")
 
     nav = page.get_by_role("navigation", name="Main")
     nav.get_by_role("link", name="Dead letters").click()
+    page.wait_for_url("**/dead-letters/")
     row = page.locator("tbody tr", has_text="Export the ledger")
     assert "disk full" in row.inner_text()
     shoot(page, "24-dead-letters")
