@@ -65,7 +65,8 @@ def test_lone_steps_and_an_empty_graph_are_drawn():
 
 def test_two_thousand_steps_lay_out_in_a_fraction_of_a_second():
     keys, edges = random_dag(2000, seed=11, fan=3)
-    started = time.perf_counter()
+    # This thread's CPU time: a shared CI machine's waits for a core are not the layout's.
+    started = time.thread_time()
     drawn = layout(keys=keys, edges=edges)
-    elapsed = time.perf_counter() - started
+    elapsed = time.thread_time() - started
     assert len(drawn.nodes) == 2000 and elapsed < 0.5, elapsed
