@@ -1,7 +1,6 @@
 """The navigation: every page a user may see, in one list the base layout renders.
 
-Pages still to come (schedules, workflows, dead letters) get an entry here with their own
-`shown` rule when they are built.
+Each rule is the one its view checks: a link shown is a page that opens.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from django.urls import reverse
 
 from apps.accounts.roles import is_admin, is_person
+from apps.schedules import policies as schedule_policies
 
 from .policies import may_see_staff, may_see_units
 
@@ -39,6 +39,11 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("Approvals", "dashboard:approvals", _anyone),
     Entry("Staff", "dashboard:staff", may_see_staff),
     Entry("Units", "dashboard:units", may_see_units),
+    # The API's read rule for schedules (ScheduleViewSet.initial), which the page asks too.
+    Entry("Schedules", "dashboard:schedules", schedule_policies.may_read),
+    # Everyone signed in: the page shows the workflows and dead letters the API shows them.
+    Entry("Workflows", "dashboard:workflows", _anyone),
+    Entry("Dead letters", "dashboard:dead-letters", _anyone),
 )
 
 

@@ -2,7 +2,18 @@ from django.urls import path, re_path
 
 from apps.execution.models import UNIT_ID_PATTERN
 
-from .views import approvals, auth, home, mine, staff, tasks, units
+from .views import (
+                    approvals,
+                    auth,
+                    dead_letters,
+                    home,
+                    mine,
+                    schedules,
+                    staff,
+                    tasks,
+                    units,
+                    workflows,
+)
 
 app_name = "dashboard"
 UNIT_ID = UNIT_ID_PATTERN.strip("^$")
@@ -27,4 +38,11 @@ urlpatterns = [
     re_path(rf"^units/(?P<unit_id>{UNIT_ID})/$", units.unit_detail_page, name="unit"),
     re_path(rf"^units/(?P<unit_id>{UNIT_ID})/(?P<change>drain|undrain)/$",
             units.unit_change_status, name="unit-change"),
+    path("schedules/", schedules.schedule_list_page, name="schedules"),
+    path("schedules/<int:pk>/", schedules.schedule_detail_page, name="schedule"),
+    path("schedules/<int:pk>/act/", schedules.schedule_act, name="schedule-act"),
+    path("workflows/", workflows.workflow_list_page, name="workflows"),
+    path("workflows/<int:pk>/", workflows.workflow_detail_page, name="workflow"),
+    path("dead-letters/", dead_letters.dead_letters_page, name="dead-letters"),
+    path("dead-letters/replay/", dead_letters.replay, name="dead-letters-replay"),
 ]

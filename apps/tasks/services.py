@@ -8,7 +8,7 @@ transition, writes one history row per transition, and emits domain events that 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -847,12 +847,16 @@ def tasks_dispatch(*, task_ids: Sequence[str]) -> int:
 
 # --- dead letters ----------------------------------------------------------------------------
 def tasks_replay_dead(*, by: Actor, task_type_key: str | None = None,
-                      since: datetime | None = None, limit: int = 1000) -> int:
+                      since: datetime | None = None, limit: int = 1000,
+                      task_ids: Collection[uuid.UUID] | None = None) -> int:
     """Retry dead letters, each on its own (its own lock and history row): one that moved on
-    meanwhile is skipped, not an error."""
+    meanwhile is skipped, not an error. `task_ids` narrows them to those (the rows a page
+    showed and its user may retry: the caller checks who may, as for a single retry)."""
     replayed = 0
-    for task_id in selectors.dead_letters(task_type_key=task_type_key, since=since).values_list(
-            "pk", flat=True)[:limit]:
+    dead = selectors.dead_letters(task_type_key=task_type_key, since=since)
+    if task_ids is not None:
+        dead = dead.filter(pk__in=list(task_ids))
+    for task_id in dead.values_list("pk", flat=True)[:limit]:
         try:
             task_transition(task_id=task_id, action="retry", by=by, reason="dead letter replay")
         except (Conflict, Task.DoesNotExist):
