@@ -50,7 +50,8 @@ def for_viewer(*, events: Iterable[dict[str, Any]], viewer: Viewer) -> list[dict
         if name == "task.transitioned":
             if _may_see_task(viewer, data):
                 out.append({"kind": "task", "id": data["task_id"], "status": data["to"],
-                            "label": TASK_LABELS.get(data["to"], data["to"])})
+                            "label": TASK_LABELS.get(data["to"], data["to"]),
+                            "progress": data.get("progress")})
             counts[data["from"]] -= 1
             counts[data["to"]] += 1
         elif name == "task.progress" and _may_see_task(viewer, data):

@@ -144,7 +144,7 @@ def _apply_in_memory(task: Task, transition: str, *, by: Actor, reason: str = ""
     event = {
         "task_id": str(task.pk), "transition": transition, "from": from_status,
         "to": task.status, "task_type": task.task_type.key, "actor": by.name,
-        "priority": task.priority, **_timings(task, from_status),
+        "priority": task.priority, "progress": task.progress, **_timings(task, from_status),
         **({"cause": cause} if cause else {}), **_seen_by(task),
     }
     if unit_held_by is not None:

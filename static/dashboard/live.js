@@ -120,6 +120,8 @@
       each(by("data-live-actions", event.id), function (section) {
         noteActions(section, event.status);
       });
+      // A transition may set the progress too (100 on completion, 0 on a retry).
+      if (typeof event.progress === "number") setProgress(event.id, event.progress);
     } else if (event.kind === "unit") {
       each(by("data-live-unit", event.id), function (element) {
         setStatus(element, event.status, event.label);

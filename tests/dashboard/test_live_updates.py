@@ -8,6 +8,8 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from apps.core.actors import Actor, MachinePrincipal
 from apps.dashboard.consumers import LiveConsumer
@@ -45,14 +47,21 @@ def about(items: list[dict], task_id: str) -> list[tuple[str, object]]:
             for i in items if i.get("id") == task_id]
 
 
-# The consumer reads the viewer's rights through database_sync_to_async, which closes the
-# thread's connection around the call when it is inside a transaction (a plain test's): so
-# these tests commit for real, and the services' events go out as they do in production.
-sockets = pytest.mark.django_db(transaction=True)
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks, monkeypatch):
+    """A service call whose events go out as after its commit, from this test's thread.
 
+    The consumer reads the viewer's rights through database_sync_to_async, which closes the
+    calling thread's connection when it is inside a transaction: here, the test's own. Plain
+    sync_to_async runs the same read on the same thread without closing it (a transactional
+    test would cost seconds of flushing instead)."""
+    monkeypatch.setattr("apps.dashboard.consumers.database_sync_to_async", sync_to_async)
 
-def committed(call):
-    return sync_to_async(call)()
+    def run(call):
+        with django_capture_on_commit_callbacks(execute=True):
+            return call()
+
+    return lambda call: sync_to_async(run)(call)
 
 
 @pytest.mark.parametrize(("who", "code"), [("anonymous", 4401), ("execution unit", 4403)])
@@ -73,9 +82,8 @@ def test_a_visitor_without_a_session_and_a_unit_are_turned_away(who, code):
     assert attempt() == {"type": "websocket.close", "code": code}
 
 
-@sockets
 def test_the_holder_and_a_manager_hear_the_task_move_progress_and_log_the_outsider_nothing(
-        alice, rita, mallory, margaret):
+        alice, rita, mallory, margaret, committed):
     task = task_in_state(S.ASSIGNED, creator=rita, assignee=alice, title="Triage the inbox")
     own = task_in_state(S.QUEUED, creator=mallory, title="mallory's own")
     holder, as_alice = str(task.pk), Actor.for_user(alice)
@@ -100,7 +108,9 @@ def test_the_holder_and_a_manager_hear_the_task_move_progress_and_log_the_outsid
                     await heard_until(manager_socket, task_id=str(own.pk), kind="task"))
         finally:
             for socket in (alice_socket, mallory_socket, manager_socket):
-                await socket.disconnect()
+                # Short: the consumer leaves the group at once, then waits on the channel
+                # layer's receive until cancelled (a second by default).
+                await socket.disconnect(timeout=0.2)
 
     alice_heard, mallory_heard, manager_heard = conversation()
 
@@ -152,3 +162,66 @@ def test_anyone_else_is_told_only_of_tasks_they_created_or_hold(user_id, expecte
     told = for_viewer(events=BATCH, viewer=Viewer(user_id=user_id, sees_all=False))
 
     assert [i["id"] for i in told] == expected
+
+
+# --- the log lines a live task page fetches ------------------------------------------------------
+def lines_url(task, after) -> str:
+    return f"/tasks/{task.pk}/log/lines/?after={after}"
+
+
+@pytest.fixture
+def logged(alice, rita):
+    task = task_in_state(S.RUNNING, creator=rita, assignee=alice)
+    return task, services.task_log_append(
+        task=task, lines=[("info", "fetched the input"), ("warning", "slow <disk>")],
+        by=Actor.for_user(alice))
+
+
+def test_the_page_fetches_the_lines_after_the_last_it_shows(alice, logged, as_user):
+    task, (first, second) = logged
+
+    response = as_user(alice).get(lines_url(task, first.pk))
+
+    html = response.content.decode()
+    assert response.status_code == 200 and response["Cache-Control"].startswith("max-age=0")
+    assert f'data-log-id="{second.pk}"' in html and "slow &lt;disk&gt;" in html
+    assert "fetched the input" not in html
+
+
+def test_the_creator_and_a_manager_read_the_lines_the_outsider_gets_a_404(
+        rita, margaret, mallory, logged, as_user):
+    task, _ = logged
+
+    assert as_user(rita).get(lines_url(task, 0)).status_code == 200
+    assert as_user(margaret).get(lines_url(task, 0)).status_code == 200
+    assert as_user(mallory).get(lines_url(task, 0)).status_code == 404
+
+
+def test_a_visitor_without_a_session_is_sent_to_sign_in(logged, client):
+    task, _ = logged
+
+    response = client.get(lines_url(task, 0))
+
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+@pytest.mark.parametrize("after", ["x", "-1", "1.5", "9" * 19, "1" * 5000])
+def test_a_malformed_position_is_a_400(alice, logged, as_user, after):
+    task, _ = logged
+
+    assert as_user(alice).get(lines_url(task, after)).status_code == 400
+
+
+def test_the_lines_cost_the_same_queries_for_5_or_50(alice, logged, as_user):
+    task, _ = logged
+    client = as_user(alice)
+
+    def queries_for(n: int) -> int:
+        services.task_log_append(task=task, lines=[("info", f"line {i}") for i in range(n)],
+                                 by=Actor.for_user(alice))
+        last = task.logs.order_by("-id").values_list("id", flat=True)[n]
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(lines_url(task, last)).content.decode().count("data-log-id") == n
+        return len(ctx.captured_queries)
+
+    assert queries_for(5) == queries_for(50)
