@@ -4,6 +4,8 @@ fetches when it hears of new lines."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -17,6 +19,8 @@ from apps.dashboard.live import Viewer, for_viewer
 from apps.tasks import services
 from apps.tasks.states import TaskStatus
 from tests.builders import task_in_state
+
+from .conftest import signed_in
 
 pytestmark = pytest.mark.django_db
 S = TaskStatus
@@ -48,20 +52,18 @@ def about(items: list[dict], task_id: str) -> list[tuple[str, object]]:
 
 
 @pytest.fixture
-def committed(django_capture_on_commit_callbacks, monkeypatch):
-    """A service call whose events go out as after its commit, from this test's thread.
-
-    The consumer reads the viewer's rights through database_sync_to_async, which closes the
+def rights_read_here(monkeypatch):
+    """The consumer reads the viewer's rights through database_sync_to_async, which closes the
     calling thread's connection when it is inside a transaction: here, the test's own. Plain
     sync_to_async runs the same read on the same thread without closing it (a transactional
     test would cost seconds of flushing instead)."""
     monkeypatch.setattr("apps.dashboard.consumers.database_sync_to_async", sync_to_async)
 
-    def run(call):
-        with django_capture_on_commit_callbacks(execute=True):
-            return call()
 
-    return lambda call: sync_to_async(run)(call)
+def committed(call):
+    """A service call from the conversation: in a transactional test it commits, and its
+    events go out after the commit as in production."""
+    return sync_to_async(call)()
 
 
 @pytest.mark.parametrize(("who", "code"), [("anonymous", 4401), ("execution unit", 4403)])
@@ -82,8 +84,12 @@ def test_a_visitor_without_a_session_and_a_unit_are_turned_away(who, code):
     assert attempt() == {"type": "websocket.close", "code": code}
 
 
+# Transactional: the consumer reads rights through database_sync_to_async, and the events
+# must really follow commits; inside a test's transaction, connections closed by the thread
+# hand-offs (and Celery's eager tasks) broke the test's own now and then.
+@pytest.mark.django_db(transaction=True)
 def test_the_holder_and_a_manager_hear_the_task_move_progress_and_log_the_outsider_nothing(
-        alice, rita, mallory, margaret, committed):
+        alice, rita, mallory, margaret):
     task = task_in_state(S.ASSIGNED, creator=rita, assignee=alice, title="Triage the inbox")
     own = task_in_state(S.QUEUED, creator=mallory, title="mallory's own")
     holder, as_alice = str(task.pk), Actor.for_user(alice)
@@ -123,6 +129,24 @@ def test_the_holder_and_a_manager_hear_the_task_move_progress_and_log_the_outsid
     assert about(manager_heard, str(own.pk)) == [("task", S.CANCELLED)]
     assert next(i for i in manager_heard if i.get("id") == holder)["label"] == "Running"
     assert any(i["kind"] == "counts" for i in manager_heard)
+
+
+def test_signing_out_closes_the_live_sockets_of_that_session(alice, rights_read_here):
+    browser = signed_in(alice)
+    # What Channels' session middleware puts in the scope, as far as the consumer reads it.
+    session = SimpleNamespace(session_key=browser.session.session_key)
+
+    @async_to_sync
+    async def conversation():
+        communicator = WebsocketCommunicator(LiveConsumer.as_asgi(), "/ws/live/")
+        communicator.scope.update(user=alice, session=session)
+        assert (await communicator.connect())[0]
+        await sync_to_async(browser.post)("/logout/")
+        closing = await communicator.receive_output(timeout=WAIT)
+        await communicator.disconnect(timeout=0.2)
+        return closing
+
+    assert conversation() == {"type": "websocket.close", "code": 4401}
 
 
 # --- the filter, without a socket: counts and units ------------------------------------------
