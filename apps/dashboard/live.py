@@ -63,7 +63,7 @@ def for_viewer(*, events: Iterable[dict[str, Any]], viewer: Viewer) -> list[dict
             counts.update(data.get("by_status") or {})
         elif viewer.sees_all and name.startswith("unit."):
             status = name.removeprefix("unit.")
-            if status in UNIT_STATUSES:
+            if status in UNIT_STATUSES and data.get("unit"):
                 out.append({"kind": "unit", "id": data["unit"], "status": status,
                             "label": UNIT_LABELS[status]})
     # The whole system's counts are shown to those who see every task (the dashboard).

@@ -9,7 +9,7 @@
 
   var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host +
     notice.getAttribute("data-socket");
-  var FIRST_DELAY = 1000, MAX_DELAY = 30000;
+  var FIRST_DELAY = 500, MAX_DELAY = 30000;
   var delay = FIRST_DELAY, leaving = false, everConnected = false;
 
   function each(selector, fn) {
