@@ -24,6 +24,8 @@ from taskmanage_client.unit import Registry, UnitRunner
 from taskmanage_client.unit.runner import connect
 
 from apps.accounts.services import token_issue
+from apps.core.actors import Actor
+from apps.tasks import services
 from apps.tasks.states import AssigneeKind
 from taskmanage.asgi import application
 from tests.builders import create_task, make_task_type
@@ -148,7 +150,7 @@ def test_the_task_page_follows_the_unit_at_work_the_outsider_hears_nothing_and_a
     page = open_as(rita, f"/tasks/{task.pk}/")
     assert page.locator("#task-status").inner_text() == "Queued"
     heard_by_outsider: list = []
-    open_as(mallory, "/tasks/", frames=heard_by_outsider)
+    outsider = open_as(mallory, "/tasks/", frames=heard_by_outsider)
 
     unit.start(served.url, task_type.key)
 
@@ -167,8 +169,15 @@ def test_the_task_page_follows_the_unit_at_work_the_outsider_hears_nothing_and_a
     assert page.locator("progress").evaluate("bar => bar.value") == 100
     assert page.locator("[data-live-task]").first.get_attribute("data-status") == "completed"
 
-    assert [f for f in heard_by_outsider if str(task.pk) in str(f)] == []
     unit.stop()
+    # The outsider's socket works: she hears of her own task, after all of the above.
+    own = create_task(by=mallory, task_type=make_task_type("live_other"), title="Hers")
+    services.task_transition(task_id=own.pk, action="cancel", by=Actor.for_user(mallory))
+    deadline = time.monotonic() + SECONDS / 1000
+    while not any(str(own.pk) in str(f) for f in heard_by_outsider):
+        assert time.monotonic() < deadline, "the outsider's socket heard nothing at all"
+        outsider.wait_for_timeout(50)  # Playwright delivers the frames while it waits
+    assert [f for f in heard_by_outsider if str(task.pk) in str(f)] == []
 
     # The server goes away (a deploy): the page says so, retries, and clears it once back.
     notice = page.get_by_role("status").filter(has_text="Live updates")
