@@ -30,10 +30,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from apps.dashboard.routing import websocket_urlpatterns as page_sockets  # noqa: E402
 from apps.execution.fastpath import HeartbeatFastPath  # noqa: E402
 from apps.execution.logs import QuietUnitTraffic  # noqa: E402
 from apps.execution.longpoll import LongPollClaims  # noqa: E402
-from apps.ops.routing import websocket_urlpatterns  # noqa: E402
+from apps.ops.routing import websocket_urlpatterns as ops_sockets  # noqa: E402
 
 # Units' heartbeats and claims every few seconds would fill the access log of an idle system.
 logging.getLogger("uvicorn.access").addFilter(QuietUnitTraffic())
@@ -45,7 +46,7 @@ application = ProtocolTypeRouter(
         "http": HeartbeatFastPath(LongPollClaims(
             WSGIMiddleware(django_wsgi_app, workers=settings.WEB_THREADS))),
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            AuthMiddlewareStack(URLRouter([*ops_sockets, *page_sockets]))
         ),
     }
 )

@@ -10,3 +10,8 @@ class DashboardConfig(AppConfig):
 
     name = "apps.dashboard"
     label = "dashboard"
+
+    def ready(self) -> None:
+        from . import hooks
+
+        hooks.register()

@@ -90,6 +90,12 @@ def task_page(*, user, task: Task) -> TaskPage:
     )
 
 
+def log_lines_after(*, task: Task, after: int) -> list[TaskLog]:
+    """The task's log lines after line `after`, oldest first, at most a tail's worth: what a
+    live page appends when it hears lines were added."""
+    return list(task.logs.filter(pk__gt=after).order_by("id")[:LOG_TAIL])
+
+
 def my_tasks(*, user) -> list[tuple[Task, list[str], dict[str, bool]]]:
     """The caller's own open work, each with what they may do with it."""
     rows = tasks_for_me(user=user).order_by("-priority", "created_at")

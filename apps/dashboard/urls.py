@@ -28,6 +28,7 @@ urlpatterns = [
     path("tasks/<uuid:pk>/act/", tasks.task_act, name="task-act"),
     path("tasks/<uuid:pk>/progress/", tasks.task_progress, name="task-progress"),
     path("tasks/<uuid:pk>/log/", tasks.task_log, name="task-log"),
+    path("tasks/<uuid:pk>/log/lines/", tasks.task_log_lines, name="task-log-lines"),
     path("my/tasks/", mine.my_tasks_page, name="my-tasks"),
     path("my/leave/", mine.request_leave, name="request-leave"),
     path("approvals/", approvals.inbox_page, name="approvals"),

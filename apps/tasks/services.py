@@ -144,13 +144,20 @@ def _apply_in_memory(task: Task, transition: str, *, by: Actor, reason: str = ""
     event = {
         "task_id": str(task.pk), "transition": transition, "from": from_status,
         "to": task.status, "task_type": task.task_type.key, "actor": by.name,
-        "priority": task.priority, **_timings(task, from_status),
-        **({"cause": cause} if cause else {}),
+        "priority": task.priority, "progress": task.progress, **_timings(task, from_status),
+        **({"cause": cause} if cause else {}), **_seen_by(task),
     }
     if unit_held_by is not None:
         event["unit_pk"] = unit_held_by  # e.g. a cancel flag for the unit that held it
     return _history_row(task, transition=transition, from_status=from_status, by=by,
                         reason=reason), event
+
+
+def _seen_by(task: Task) -> dict[str, int | None]:
+    """Who sees the task besides admins and managers (the rule of `tasks_visible_to`), as it
+    stands after the change: live pages filter each event by these ids in memory, with no
+    query per event and connection."""
+    return {"created_by": task.created_by_id, "assignee_user": task.assignee_user_id}
 
 
 def _timings(task: Task, from_status: str) -> dict[str, float]:
@@ -554,9 +561,13 @@ def _ready_to_release() -> QuerySet[Task]:
 
 
 def task_report_progress(
-    *, task_id, progress: int, estimated_completion: datetime | None = None, by: Actor
+    *, task_id, progress: int, estimated_completion: datetime | None = None, by: Actor,
+    task: Task | None = None,
 ) -> None:
-    """Progress is not a transition: a conditional UPDATE that only a running task takes."""
+    """Progress is not a transition: a conditional UPDATE that only a running task takes.
+
+    `task`, when the caller has it loaded already, names who may see the event on a live page
+    (its creator and holder); without it only admins and managers are told."""
     changes: dict[str, Any] = {"progress": progress, "updated_at": timezone.now()}
     if estimated_completion is not None:
         changes["estimated_completion"] = estimated_completion
@@ -573,7 +584,8 @@ def task_report_progress(
         task = Task.objects.get(pk=task_id)  # DoesNotExist → 404 for the caller
         raise Conflict(f"progress is reported only while running, the task is {task.status}",
                        current=task.status, allowed=allowed_actions(task=task))
-    emit("task.progress", {"task_id": str(task_id), "progress": progress, "actor": by.name})
+    emit("task.progress", {"task_id": str(task_id), "progress": progress, "actor": by.name,
+                           **(_seen_by(task) if task is not None else {})})
 
 
 def task_log_append(*, task: Task, lines: Sequence[tuple[str, str]], by: Actor) -> list[TaskLog]:
@@ -583,7 +595,8 @@ def task_log_append(*, task: Task, lines: Sequence[tuple[str, str]], by: Actor) 
         TaskLog(task=task, attempt=task.attempts, level=level or LogLevel.INFO, message=message)
         for level, message in lines
     )
-    emit("task.logged", {"task_id": str(task.pk), "lines": len(rows), "actor": by.name})
+    emit("task.logged", {"task_id": str(task.pk), "lines": len(rows), "actor": by.name,
+                         **_seen_by(task)})
     return rows
 
 
@@ -752,6 +765,7 @@ def _insert(tasks: list[Task], *, specs: Sequence[TaskSpec], by: Actor, now: dat
     holding.notify_created(tasks, by)
     emit("tasks.created", {
         "task_ids": [str(t.pk) for t in tasks], "actor": by.name,
+        "by_status": _count_by(str(t.status) for t in tasks),
         "by_type": _count_by(t.task_type.key for t in tasks),
         "by_type_priority": [[key, priority, n] for (key, priority), n in
                              _count_by((t.task_type.key, t.priority) for t in tasks).items()],

@@ -30,7 +30,7 @@ S = TaskStatus
 
 
 def counter(html: str, name: str) -> str:
-    found = re.search(rf'data-live-counter="{re.escape(name)}">([^<]*)<', html)
+    found = re.search(rf'data-figure="{re.escape(name)}"[^>]*>([^<]*)<', html)
     assert found, f"no counter {name}"
     return found.group(1).strip()
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.actors import Actor
 from apps.core.exceptions import PermissionDenied
+from apps.core.filters import MAX_ID
 from apps.tasks import services as task_services
 from apps.tasks.filters import TaskFilter
 from apps.tasks.models import Task
@@ -16,7 +19,7 @@ from apps.tasks.policies import API_ACTIONS, may_act
 
 from ..forms import LogLineForm, ProgressForm, TaskActionForm
 from ..pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, BadPageLink, keyset_page
-from ..selectors import task_for_page, task_list, task_page
+from ..selectors import log_lines_after, task_for_page, task_list, task_page
 from .common import back_to, filled_in, form_errors_as_message, render_page, run_service
 
 # Query parameters that are the list's own, not filters.
@@ -93,6 +96,21 @@ def task_detail_page(request: HttpRequest, pk) -> HttpResponse:
                        current="dashboard:tasks")
 
 
+@require_GET
+@never_cache
+@login_required
+def task_log_lines(request: HttpRequest, pk) -> HttpResponse:
+    """The log lines after `?after=<line id>`, as the task page renders them: fetched by the
+    page's live script when it hears that lines were added. The task page's own check (a
+    task the caller cannot see is a 404)."""
+    task = _visible_task(request, pk)
+    raw = request.GET.get("after", "0")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) > MAX_ID:
+        return HttpResponseBadRequest("after: the id of a log line, a whole number")
+    return render(request, "dashboard/tasks/_log_lines.html",
+                  {"lines": log_lines_after(task=task, after=int(raw))})
+
+
 def _require(request: HttpRequest, task, action: str) -> None:
     # The API's check, word for word (apps.tasks.api.views.task_for_action): a 403.
     if not may_act(request.user, task, action):
@@ -129,7 +147,7 @@ def task_progress(request: HttpRequest, pk) -> HttpResponse:
         return back
     progress = form.cleaned_data["progress"]
     run_service(request, lambda: task_services.task_report_progress(
-        task_id=task.pk, progress=progress, by=Actor.for_user(request.user),
+        task_id=task.pk, progress=progress, by=Actor.for_user(request.user), task=task,
     ), done=f"Progress {progress}% reported.")
     return back
 
