@@ -14,15 +14,19 @@ def _pool_room_for(n: int):
 
     The PostgreSQL pool is sized for the web's threads (DB_POOL_MAX). A race of more threads
     than that would not be concurrent at all: the extra threads would queue for a connection,
-    and on a loaded machine time out after DB_POOL_TIMEOUT before the holders finish.
+    and on a loaded machine time out after DB_POOL_TIMEOUT before the holders finish. The
+    connections are opened before the race starts: the pool grows one connection at a time,
+    which under load took longer than that timeout too.
     """
     pool = getattr(connection, "pool", None)
-    if pool is None or pool.max_size >= n:
+    needed = n + 1  # and the test's own connection, which it may be holding
+    if pool is None or pool.max_size >= needed:
         yield
         return
     min_size, max_size = pool.min_size, pool.max_size
-    pool.resize(min_size, n)
+    pool.resize(needed, needed)
     try:
+        pool.wait(timeout=60)
         yield
     finally:
         pool.resize(min_size, max_size)
