@@ -4,10 +4,11 @@ Pure reads returning plain dataclasses, so a page and the API show the same numb
 figure is answered by an index or a snapshot, never by reading the task table whole on a
 request (the table is meant to hold millions of rows):
 
-- counts by status: open states are counted live on the status index (open work is the small
-  part of the table; COUNT(*), so the index alone answers); ended states (completed, failed,
-  cancelled, rejected: nearly every row) come from a snapshot a sweep refreshes
-  (`refresh_ended_counts`, every STATS_SNAPSHOT_SECONDS), with its age in the answer;
+- counts by status: open states are counted live on the open-status index (open work is the
+  small part of the table; COUNT(*), so the index alone answers); ended states (completed,
+  failed, cancelled, rejected: nearly every row) come from the tasks app's snapshot a sweep
+  refreshes (`apps.tasks.selectors.refresh_ended_counts`, every STATS_SNAPSHOT_SECONDS; the
+  metrics snapshot reads the same one), with its age in the answer;
 - throughput, completion rate, durations, late completions and per-person rates: an
   index-only range of `task_finished_idx` (status, finished_at, then the holder, the type,
   started_at and due_at it carries) over the window asked for;
@@ -21,11 +22,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, F, Max, Min, Q, Sum
@@ -34,13 +34,13 @@ from django.utils import timezone
 
 from apps.execution.models import ExecutionUnit, UnitStatus
 from apps.staff.models import RequiredSkill, Staff, StaffSkill
+from apps.tasks import selectors as task_selectors
 from apps.tasks.models import Task, TaskType
-from apps.tasks.states import HELD_STATES, OPEN_STATES, TERMINAL_STATES, Priority, TaskStatus
+from apps.tasks.states import HELD_STATES, OPEN_STATES, Priority, TaskStatus
 
 S = TaskStatus
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-ENDED_COUNTS_KEY = "stats:ended-counts:v1"
 # Outcomes of work: a cancelled or rejected task was a decision, not a success or a failure.
 OUTCOMES = (S.COMPLETED, S.FAILED)
 # Durations are figured over the latest completions of the window, at most this many.
@@ -58,23 +58,10 @@ class StatusCounts:
         return sum(n for status, n in self.counts.items() if status in OPEN_STATES)
 
 
-def _count_by_status(statuses: Iterable[str]) -> dict[str, int]:
-    counts = dict.fromkeys(statuses, 0)
-    rows = (Task.objects.order_by().filter(status__in=sorted(counts))
-            .values("status").annotate(n=Count("*")))
-    for row in rows:
-        counts[row["status"]] = row["n"]
-    return counts
-
-
-def refresh_ended_counts(*, now: datetime | None = None) -> dict:
-    """Count the ended states now and keep the figures for every process (the sweep)."""
-    snapshot = {"as_of": (now or timezone.now()).isoformat(),
-                "counts": _count_by_status(TERMINAL_STATES)}
-    # Kept well past the refresh period: a late sweep leaves an older figure, not a recount
-    # on every request.
-    cache.set(ENDED_COUNTS_KEY, snapshot, timeout=settings.STATS_SNAPSHOT_SECONDS * 20)
-    return snapshot
+# The ended counts are the tasks app's snapshot (one cache key, one sweep), shared with the
+# metrics snapshot; named here too for the callers of the stats (the sweep, the bench, tests).
+refresh_ended_counts = task_selectors.refresh_ended_counts
+forget_ended_counts = task_selectors.forget_ended_counts
 
 
 def forget_status_samples(*, now: datetime | None = None, hours: int = 24) -> None:
@@ -82,18 +69,12 @@ def forget_status_samples(*, now: datetime | None = None, hours: int = 24) -> No
                                                           hours=hours)])
 
 
-def forget_ended_counts() -> None:
-    cache.delete(ENDED_COUNTS_KEY)
-
-
 def status_counts() -> StatusCounts:
-    snapshot = cache.get(ENDED_COUNTS_KEY)
-    if snapshot is None:  # first read after a start: count once, then the sweep keeps it
-        snapshot = refresh_ended_counts()
+    ended = task_selectors.ended_counts()  # the first read after a start counts once
     counts = dict.fromkeys(S.values, 0)
-    counts.update(snapshot["counts"])
-    counts.update(_count_by_status(OPEN_STATES))
-    return StatusCounts(counts=counts, ended_as_of=datetime.fromisoformat(snapshot["as_of"]))
+    counts.update(ended.counts)
+    counts.update(task_selectors.task_counts_in(statuses=OPEN_STATES))
+    return StatusCounts(counts=counts, ended_as_of=ended.as_of)
 
 
 # --- the overview ------------------------------------------------------------------------------
