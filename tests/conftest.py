@@ -19,6 +19,15 @@ def fast_password_hasher(settings):
 
 
 @pytest.fixture(autouse=True)
+def no_ended_counts_snapshot():
+    # The ended-counts snapshot lives in the shared Redis cache, not in the rolled-back
+    # database: one test's counts must not stand for the next one's rows.
+    from apps.tasks.selectors import forget_ended_counts
+
+    forget_ended_counts()
+
+
+@pytest.fixture(autouse=True)
 def fresh_task_type_cache():
     # Each test's rows are rolled back; a type cached by one test must not outlive it.
     from apps.tasks.selectors import forget_task_types

@@ -4,10 +4,11 @@ Pure reads returning plain dataclasses, so a page and the API show the same numb
 figure is answered by an index or a snapshot, never by reading the task table whole on a
 request (the table is meant to hold millions of rows):
 
-- counts by status: open states are counted live on the status index (open work is the small
-  part of the table; COUNT(*), so the index alone answers); ended states (completed, failed,
-  cancelled, rejected: nearly every row) come from a snapshot a sweep refreshes
-  (`refresh_ended_counts`, every STATS_SNAPSHOT_SECONDS), with its age in the answer;
+- counts by status: open states are counted live on the open-status index (open work is the
+  small part of the table; COUNT(*), so the index alone answers); ended states (completed,
+  failed, cancelled, rejected: nearly every row) come from the tasks app's snapshot a sweep
+  refreshes (`apps.tasks.selectors.refresh_ended_counts`, every STATS_SNAPSHOT_SECONDS; the
+  metrics snapshot reads the same one), with its age in the answer;
 - throughput, completion rate, durations, late completions and per-person rates: an
   index-only range of `task_finished_idx` (status, finished_at, then the holder, the type,
   started_at and due_at it carries) over the window asked for;
@@ -21,11 +22,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, F, Max, Min, Q, Sum
@@ -34,13 +34,13 @@ from django.utils import timezone
 
 from apps.execution.models import ExecutionUnit, UnitStatus
 from apps.staff.models import RequiredSkill, Staff, StaffSkill
+from apps.tasks import selectors as task_selectors
 from apps.tasks.models import Task, TaskType
-from apps.tasks.states import HELD_STATES, OPEN_STATES, TERMINAL_STATES, Priority, TaskStatus
+from apps.tasks.states import HELD_STATES, OPEN_STATES, Priority, TaskStatus
 
 S = TaskStatus
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-ENDED_COUNTS_KEY = "stats:ended-counts:v1"
 # Outcomes of work: a cancelled or rejected task was a decision, not a success or a failure.
 OUTCOMES = (S.COMPLETED, S.FAILED)
 # Durations are figured over the latest completions of the window, at most this many.
@@ -58,23 +58,10 @@ class StatusCounts:
         return sum(n for status, n in self.counts.items() if status in OPEN_STATES)
 
 
-def _count_by_status(statuses: Iterable[str]) -> dict[str, int]:
-    counts = dict.fromkeys(statuses, 0)
-    rows = (Task.objects.order_by().filter(status__in=sorted(counts))
-            .values("status").annotate(n=Count("*")))
-    for row in rows:
-        counts[row["status"]] = row["n"]
-    return counts
-
-
-def refresh_ended_counts(*, now: datetime | None = None) -> dict:
-    """Count the ended states now and keep the figures for every process (the sweep)."""
-    snapshot = {"as_of": (now or timezone.now()).isoformat(),
-                "counts": _count_by_status(TERMINAL_STATES)}
-    # Kept well past the refresh period: a late sweep leaves an older figure, not a recount
-    # on every request.
-    cache.set(ENDED_COUNTS_KEY, snapshot, timeout=settings.STATS_SNAPSHOT_SECONDS * 20)
-    return snapshot
+# The ended counts are the tasks app's snapshot (one cache key, one sweep), shared with the
+# metrics snapshot; named here too for the callers of the stats (the sweep, the bench, tests).
+refresh_ended_counts = task_selectors.refresh_ended_counts
+forget_ended_counts = task_selectors.forget_ended_counts
 
 
 def forget_status_samples(*, now: datetime | None = None, hours: int = 24) -> None:
@@ -82,18 +69,12 @@ def forget_status_samples(*, now: datetime | None = None, hours: int = 24) -> No
                                                           hours=hours)])
 
 
-def forget_ended_counts() -> None:
-    cache.delete(ENDED_COUNTS_KEY)
-
-
 def status_counts() -> StatusCounts:
-    snapshot = cache.get(ENDED_COUNTS_KEY)
-    if snapshot is None:  # first read after a start: count once, then the sweep keeps it
-        snapshot = refresh_ended_counts()
+    ended = task_selectors.ended_counts()  # the first read after a start counts once
     counts = dict.fromkeys(S.values, 0)
-    counts.update(snapshot["counts"])
-    counts.update(_count_by_status(OPEN_STATES))
-    return StatusCounts(counts=counts, ended_as_of=datetime.fromisoformat(snapshot["as_of"]))
+    counts.update(ended.counts)
+    counts.update(task_selectors.task_counts_in(statuses=OPEN_STATES))
+    return StatusCounts(counts=counts, ended_as_of=ended.as_of)
 
 
 # --- the overview ------------------------------------------------------------------------------
@@ -376,31 +357,29 @@ class StaffStats:
 def staff_stats(*, people, since: datetime, now: datetime | None = None) -> StaffStats:
     """Per person: load against capacity, open tasks held, and over the ended work they held
     between `since` and now: completion rate, on-time rate, skill-match rate. `people` is a
-    Staff queryset (who the caller may see). Five queries whatever the number of people."""
+    Staff queryset (who the caller may see). Five queries at most whatever the number of
+    people or of ended tasks: the ended work is tallied in PostgreSQL, one row per person."""
     now = now or timezone.now()
     staff = list(people.select_related("user", "team").order_by("user__username"))
     by_user = {s.user_id: s for s in staff}
     held = _held_counts(by_user)
-    rows = _ended_by_holder(by_user, people, since=since, now=now)
-    matches = _skill_matcher(staff, {r["task_type_id"] for r in rows})
-    found: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for r in rows:
-        tally = found[r["assignee_user_id"]]
-        tally[r["status"]] += r["n"]
-        tally["with_due"] += r["with_due"]
-        tally["on_time"] += r["on_time"]
-        if matches(r["assignee_user_id"], r["task_type_id"]):
-            tally["matched"] += r["n"]
-    result = [_person(s, found.get(s.user_id, {}), held.get(s.user_id, 0)) for s in staff]
+    tallies = _ended_by_holder(by_user, people, unmatched=_unmatched_work(staff),
+                               since=since, now=now)
+    result = [_person(s, tallies.get(s.user_id, {}), held.get(s.user_id, 0)) for s in staff]
     ended = sum(p.completed + p.failed for p in result)
-    matched = sum(found[u].get("matched", 0) for u in found)
+    matched = sum(tallies.get(s.user_id, {}).get("matched", 0) for s in staff)
     return StaffStats(since=since, staff=result, load_gini=gini(values=[s.load for s in staff]),
                       skill_match_rate=_ratio(matched, ended))
 
 
-def _ended_by_holder(by_user: dict, people, *, since: datetime, now: datetime) -> list[dict]:
+def _ended_by_holder(by_user: dict, people, *, unmatched: Q | None, since: datetime,
+                     now: datetime) -> dict[int, dict[str, int]]:
+    """Per holder, their outcomes in the window: one GROUP BY assignee_user over an
+    index-only range of task_finished_idx (every column it reads is in the index), so the
+    answer is a row per person, not the window's ~30,000 ended rows (or their thousands of
+    (person, type, status) groups) for Python to tally."""
     if not by_user:
-        return []
+        return {}
     window = Task.objects.order_by().filter(status__in=OUTCOMES, finished_at__gte=since,
                                             finished_at__lte=now)
     # Everyone: no list of ids to send; a subset: its ids (a team is small).
@@ -408,31 +387,51 @@ def _ended_by_holder(by_user: dict, people, *, since: datetime, now: datetime) -
         window = window.filter(assignee_user_id__in=list(by_user))
     else:
         window = window.filter(assignee_user__isnull=False)
-    return list(window.values("assignee_user_id", "task_type_id", "status").annotate(
-        n=Count("*"),
-        with_due=Count("status", filter=Q(status=S.COMPLETED, due_at__isnull=False)),
-        on_time=Count("status", filter=Q(status=S.COMPLETED, due_at__isnull=False,
-                                     finished_at__lte=F("due_at"))),
-    ))
+    completed = Q(status=S.COMPLETED)
+    # COUNT(status), not COUNT(*) over the primary key: status is in the index, the key is not.
+    figures = {
+        S.COMPLETED.value: Count("status", filter=completed),
+        S.FAILED.value: Count("status", filter=Q(status=S.FAILED)),
+        "with_due": Count("status", filter=completed & Q(due_at__isnull=False)),
+        "on_time": Count("status", filter=completed & Q(due_at__isnull=False,
+                                                         finished_at__lte=F("due_at"))),
+    }
+    if unmatched is not None:
+        figures["unmatched"] = Count("status", filter=unmatched)
+    tallies = {}
+    for row in window.values("assignee_user_id").annotate(**figures):
+        tally = {name: row[name] for name in figures}
+        tally["matched"] = (tally[S.COMPLETED] + tally[S.FAILED]
+                            - tally.pop("unmatched", 0))
+        tallies[row["assignee_user_id"]] = tally
+    return tallies
 
 
-def _skill_matcher(staff: list[Staff], type_ids: set[int]):
-    """Whether a person has every skill a type requires, at its level (their skills today)."""
+def _unmatched_work(staff: list[Staff]) -> Q | None:
+    """A condition on a task row: its type requires a skill (or a level of it) its holder
+    lacks (their skills today). One OR branch per task type that requires skills, naming the
+    people who fall short of it: `task_type = t AND assignee_user IN (…)`, which PostgreSQL
+    checks per row against a hashed list. None when nobody falls short of anything.
+
+    Built from the two small tables (required skills, the people's skills) rather than by a
+    subquery per ended row, which would probe them ~30,000 times a day's window."""
     required: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    if type_ids:
-        for r in RequiredSkill.objects.filter(task_type_id__in=type_ids):
-            required[r.task_type_id].append((r.skill_id, r.level))
+    for r in RequiredSkill.objects.values("task_type_id", "skill_id", "level"):
+        required[r["task_type_id"]].append((r["skill_id"], r["level"]))
+    if not required or not staff:
+        return None
     levels: dict[int, dict[int, int]] = defaultdict(dict)
-    if type_ids and required:
-        for row in StaffSkill.objects.filter(staff__in=[s.pk for s in staff]).values(
-                "staff__user_id", "skill_id", "level"):
-            levels[row["staff__user_id"]][row["skill_id"]] = row["level"]
-
-    def matches(user_id: int, type_id: int) -> bool:
-        have = levels.get(user_id, {})
-        return all(have.get(skill, 0) >= level for skill, level in required.get(type_id, ()))
-
-    return matches
+    for row in StaffSkill.objects.filter(staff__in=[s.pk for s in staff]).values(
+            "staff__user_id", "skill_id", "level"):
+        levels[row["staff__user_id"]][row["skill_id"]] = row["level"]
+    condition = None
+    for type_id, needs in sorted(required.items()):
+        short = sorted(s.user_id for s in staff
+                       if any(levels[s.user_id].get(skill, 0) < level for skill, level in needs))
+        if short:
+            branch = Q(task_type_id=type_id, assignee_user_id__in=short)
+            condition = branch if condition is None else condition | branch
+    return condition
 
 
 def _held_counts(by_user: dict) -> dict[int, int]:

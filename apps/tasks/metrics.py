@@ -41,14 +41,18 @@ def priority_name(value: int) -> str:
 
 
 def read_snapshot() -> dict:
-    """Tasks by status, queue depth and dead letters from one GROUP BY (status, priority);
-    the oldest queued task per priority from the queue's index."""
-    from .selectors import oldest_queued_by_priority, task_counts_by_status_priority
+    """Open tasks by (status, priority) from the open-status index (open work is small); the
+    ended states and the dead letters from the ended-counts snapshot (apps.tasks.selectors,
+    recounted every STATS_SNAPSHOT_SECONDS by its own sweep, shared with the stats), so no
+    statement here reads the ended rows that make up nearly all of the table; the oldest
+    queued task per priority from the queue's index."""
+    from .selectors import ended_counts, oldest_queued_by_priority, open_counts_by_status_priority
 
-    counts = task_counts_by_status_priority()
+    counts = open_counts_by_status_priority()
     totals = dict.fromkeys(TaskStatus.values, 0)
     for (status, _), count in counts.items():
         totals[status] += count
+    totals.update(ended_counts().counts)
     now = timezone.now()
     oldest = oldest_queued_by_priority()
     return {

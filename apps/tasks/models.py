@@ -211,6 +211,12 @@ class Task(ConcurrentTransitionMixin, models.Model):
                 fields=["due_at"], name="task_open_due_idx",
                 condition=Q(due_at__isnull=False, status__in=sorted(OPEN_STATES)),
             ),
+            # Open work by status and priority, index-only: the metrics' queue depth and the
+            # stats' open counts cost the open work, never the ended rows around it.
+            models.Index(
+                fields=["status", "priority"], name="task_open_status_idx",
+                condition=Q(status__in=sorted(OPEN_STATES)),
+            ),
             models.Index(fields=["reference"], name="task_reference_idx"),
             # Partial: a new task has no holder, so creating one does not touch this index;
             # `assignee_user_id = x` (and IN) implies the condition, so lookups still use it.

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, Min, Q, QuerySet
+from django.utils import timezone
 
 from apps.accounts.roles import sees_all_tasks
 
 from .models import Task, TaskHistory, TaskLog, TaskType
-from .states import TaskStatus
+from .states import OPEN_STATES, TERMINAL_STATES, TaskStatus
 
 # How long a process trusts the active task types it looked up. Creating a task needs its
 # type, and this saves a query on every create; the price is that another process's change
@@ -50,10 +54,63 @@ def task_counts_by_status() -> dict[str, int]:
     return counts
 
 
-def task_counts_by_status_priority() -> dict[tuple[str, int], int]:
-    """Tasks by (status, priority) in one GROUP BY: for the metrics snapshot, not per page."""
-    rows = Task.objects.order_by().values("status", "priority").annotate(n=Count("pk"))
+def task_counts_in(*, statuses: Iterable[str]) -> dict[str, int]:
+    """Tasks in each of `statuses` (zeros included), one GROUP BY status. For open states it
+    is an index-only scan of task_open_status_idx: open work is the small part of the table."""
+    counts = dict.fromkeys(statuses, 0)
+    rows = (Task.objects.order_by().filter(status__in=sorted(counts))
+            .values("status").annotate(n=Count("*")))
+    for row in rows:
+        counts[row["status"]] = row["n"]
+    return counts
+
+
+def open_counts_by_status_priority() -> dict[tuple[str, int], int]:
+    """Open tasks by (status, priority): an index-only scan of task_open_status_idx, so it
+    costs the open work, not the table (the ended rows, nearly all of it, are never read)."""
+    rows = (Task.objects.order_by().filter(status__in=sorted(OPEN_STATES))
+            .values("status", "priority").annotate(n=Count("*")))
     return {(row["status"], row["priority"]): row["n"] for row in rows}
+
+
+# --- the ended-counts snapshot -----------------------------------------------------------------
+# Tasks in each ended state (completed, failed, cancelled, rejected): nearly every row of the
+# table, so counting them reads most of it. They are counted by one sweep every
+# STATS_SNAPSHOT_SECONDS (apps.stats.tasks.refresh_ended_counts) and kept in the cache for
+# every process: the stats, the dashboard and the metrics snapshot (taskmanage_tasks for ended
+# states, taskmanage_dead_letters) all read this one figure, never a count of their own.
+ENDED_COUNTS_KEY = "tasks:ended-counts:v1"
+
+
+@dataclass(frozen=True)
+class EndedCounts:
+    counts: dict[str, int]  # every ended state, zeros included
+    as_of: datetime  # when they were counted
+
+
+def refresh_ended_counts(*, now: datetime | None = None) -> EndedCounts:
+    """Count the ended states now and keep the figures for every process (the sweep)."""
+    as_of = now or timezone.now()
+    counts = task_counts_in(statuses=sorted(TERMINAL_STATES))
+    # Kept well past the refresh period: a late sweep leaves an older figure, not a recount
+    # on every read.
+    cache.set(ENDED_COUNTS_KEY, {"as_of": as_of.isoformat(), "counts": counts},
+              timeout=settings.STATS_SNAPSHOT_SECONDS * 20)
+    return EndedCounts(counts=counts, as_of=as_of)
+
+
+def ended_counts() -> EndedCounts:
+    """The latest snapshot; the first read after a start (or a cache lost) counts once."""
+    snapshot = cache.get(ENDED_COUNTS_KEY)
+    if snapshot is None:
+        return refresh_ended_counts()
+    counts = dict.fromkeys(sorted(TERMINAL_STATES), 0)
+    counts.update(snapshot["counts"])
+    return EndedCounts(counts=counts, as_of=datetime.fromisoformat(snapshot["as_of"]))
+
+
+def forget_ended_counts() -> None:
+    cache.delete(ENDED_COUNTS_KEY)
 
 
 def oldest_queued_by_priority() -> dict[int, datetime]:

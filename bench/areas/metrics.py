@@ -7,13 +7,21 @@
 - metrics.snapshot (ms): one `snapshot_take` (every reader, every gauge), what beat's
   `ops.snapshot_metrics` costs every METRICS_SNAPSHOT_INTERVAL_SECONDS. No target: shown so
   its price is known; `extra.queries` is how many statements it runs.
+- metrics.tasks_snapshot (ms): the tasks' reader alone (tasks by status, queue depth, dead
+  letters), median of a few calls; baseline `metrics.whole_table_count`: the GROUP BY
+  (status, priority) over the whole table it ran before open work got its index and the
+  ended states their shared snapshot. `extra.ended_counts_refresh_ms`: that snapshot's
+  recount (the stats sweep's, every STATS_SNAPSHOT_SECONDS), for scale.
 
 The tasks are COPYed in (90 % completed, the rest queued across priorities) under a task type
-named `bench-metrics` and deleted at the end.
+named `bench-metrics` and deleted at the end. BENCH_METRICS_TASKS sets how many (default
+300,000); 0 copies none and measures the table as it is, e.g. the million rows the stats area
+keeps (`BENCH_STATS_KEEP=1 make bench BENCH_ARGS="stats"` first).
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 import uuid
@@ -21,6 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import suppress
 
 from django.db import connection, transaction
+from django.db.models import Count
 from django.db.models.deletion import ProtectedError
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext, override_settings
@@ -28,36 +37,61 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from apps.approvals.selectors import approval_counts
 from apps.core.metrics import snapshot_take
 from apps.ops.metrics import metrics as metrics_view
+from apps.tasks.metrics import read_snapshot
 from apps.tasks.models import Task, TaskHistory, TaskType
-from apps.tasks.selectors import task_counts_by_status
+from apps.tasks.selectors import forget_ended_counts, refresh_ended_counts, task_counts_by_status
 from apps.tasks.states import AssigneeKind
 from bench.areas.tasks import HISTORY_COLUMNS, TASK_COLUMNS, _copy_chunk
 from bench.harness import BenchContext, Figure
 
 AREA = "metrics"
 TASK_TYPE_KEY = "bench-metrics"
-TASKS, CHUNK, SCRAPES = 300_000, 10_000, 60
+TASKS = int(os.environ.get("BENCH_METRICS_TASKS", "300000"))
+CHUNK, SCRAPES, READS = 10_000, 60, 7
 
 
 def run(ctx: BenchContext) -> Iterator[Figure]:
     if connection.vendor != "postgresql":
         ctx.log("metrics: skipped, it measures PostgreSQL (set DATABASE_URL)")
         return
-    who = ctx.principal()
-    task_type = _task_type()
-    ctx.on_cleanup(_cleanup)
-    ctx.log(f"metrics: copying {TASKS:,} tasks")
-    _build(who.user, task_type)
+    if TASKS:
+        who = ctx.principal()
+        task_type = _task_type()
+        ctx.on_cleanup(_cleanup)
+        ctx.log(f"metrics: copying {TASKS:,} tasks")
+        _build(who.user, task_type)
+    rows = Task.objects.count()
+    ctx.log(f"metrics: {rows:,} tasks in the table")
+    started = time.perf_counter()
+    refresh_ended_counts()  # as the stats sweep keeps it, before any snapshot reads it
+    refresh_ms = (time.perf_counter() - started) * 1000
+    whole_table = _median_ms(lambda: list(
+        Task.objects.order_by().values("status", "priority").annotate(n=Count("pk"))))
+    tasks_reader = _median_ms(read_snapshot)
     snapshot_ms, snapshot_queries = _snapshot()
     scrape = _p95_ms(_scrape)
     counted = _p95_ms(lambda: (task_counts_by_status(), approval_counts()))
     yield Figure(name="metrics.scrape_p95", value=scrape, unit="ms",
                  baseline_name="metrics.count_per_scrape_p95", baseline_value=counted,
-                 max_value=50, target_note=f"{TASKS:,} tasks; no query per scrape",
-                 extra={"tasks": TASKS, "scrapes": SCRAPES})
+                 max_value=50, target_note=f"{rows:,} tasks; no query per scrape",
+                 extra={"tasks": rows, "scrapes": SCRAPES})
     yield Figure(name="metrics.snapshot", value=snapshot_ms, unit="ms",
                  target_note="once per METRICS_SNAPSHOT_INTERVAL_SECONDS, by beat",
-                 extra={"queries": snapshot_queries, "tasks": TASKS})
+                 extra={"queries": snapshot_queries, "tasks": rows})
+    yield Figure(name="metrics.tasks_snapshot", value=tasks_reader, unit="ms",
+                 baseline_name="metrics.whole_table_count", baseline_value=whole_table,
+                 target_note=f"{rows:,} tasks; the tasks' reader, median of {READS}",
+                 extra={"ended_counts_refresh_ms": round(refresh_ms, 1), "tasks": rows})
+
+
+def _median_ms(func: Callable[[], object]) -> float:
+    func()  # warm, as for the scrapes
+    spent = []
+    for _ in range(READS):
+        started = time.perf_counter()
+        func()
+        spent.append((time.perf_counter() - started) * 1000)
+    return statistics.median(spent)
 
 
 def _scrape() -> None:
@@ -123,3 +157,4 @@ def _cleanup() -> None:
                        [TASK_TYPE_KEY])
     with suppress(ProtectedError):  # another run still has tasks of it
         TaskType.objects.filter(key=TASK_TYPE_KEY).delete()
+    forget_ended_counts()  # it counted the rows just deleted

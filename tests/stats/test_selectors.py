@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.core.actors import Actor
@@ -174,3 +176,31 @@ def test_staff_rates_skill_match_and_gini(alice, rita, bob):
     assert result.skill_match_rate == pytest.approx(4 / 5)
     assert result.load_gini == pytest.approx(gini(values=[0, 1, 0]))
     assert result.load_gini == pytest.approx(2 / 3)
+
+
+def test_staff_outcomes_are_tallied_in_the_database_one_row_per_person(alice, rita, bob,
+                                                                        platform):
+    """The ended work is grouped by holder alone in SQL (not by person, type and status for
+    Python to add up), and skill match is one of its aggregates: a person short of any one of
+    a type's skills (or of its level) did unmatched work."""
+    both = require(make_task_type(max_retries=0), {"python": 3, "sql": 3})  # alice only
+    sql_only = require(make_task_type(max_retries=0), {"sql": 4})  # bob only; alice has 3
+    for who, kind, status in ((alice, both, "completed"), (alice, sql_only, "completed"),
+                              (rita, both, "failed"), (bob, sql_only, "completed"),
+                              (bob, both, "completed")):
+        ended(task_in_state(status, creator=who, assignee=who, task_type=kind),
+              ran_seconds=30, ago=timedelta(hours=3))
+    platform_people = Staff.objects.filter(team=platform)
+
+    with CaptureQueriesContext(connection) as queries:
+        result = selectors.staff_stats(people=platform_people, since=NOW - timedelta(hours=24),
+                                       now=NOW)
+
+    people = {p.username: p for p in result.staff}
+    assert set(people) == {"alice", "rita"}  # bob is not in the team asked for
+    assert (people["alice"].completed, people["alice"].skill_match_rate) == (2, 0.5)
+    assert (people["rita"].failed, people["rita"].skill_match_rate) == (1, 0.0)
+    assert result.skill_match_rate == pytest.approx(1 / 3)
+    ended_work = [q["sql"] for q in queries.captured_queries if "finished_at" in q["sql"]]
+    assert len(ended_work) == 1 and len(queries.captured_queries) <= 5
+    assert "," not in ended_work[0].rsplit("GROUP BY", 1)[1]  # one key: the holder

@@ -116,3 +116,46 @@ def test_the_snapshot_gauges_survive_multiprocess_mode(alice, client, settings, 
 
     text = Metrics(client, settings).now(snapshot=True)
     assert value(text, "taskmanage_tasks", status="queued") == 1
+
+
+def test_the_tasks_snapshot_counts_open_work_only_and_takes_ended_counts_from_theirs(alice):
+    """The snapshot never reads the ended rows (nearly all of a real table): open work is
+    counted on the open-status index, the ended states and the dead letters come from the
+    ended-counts snapshot the stats share, which only its own sweep recounts."""
+    from apps.tasks import selectors
+    from apps.tasks.metrics import read_snapshot
+    from apps.tasks.states import OPEN_STATES
+
+    kind = make_task_type(max_retries=0)
+    for priority in (0, 3, 3):
+        create_task(by=alice, task_type=kind, priority=priority)
+    task_in_state("running", creator=alice, task_type=kind, priority=2)
+    for status in ("completed", "completed", "failed", "cancelled"):
+        task_in_state(status, creator=alice, task_type=kind)
+    selectors.refresh_ended_counts()  # what the sweep does every STATS_SNAPSHOT_SECONDS
+
+    with CaptureQueriesContext(connection) as queries:
+        figures = read_snapshot()
+
+    tasks = {labels[0]: n for labels, n in figures["taskmanage_tasks"]}
+    assert {s: tasks[s] for s in ("queued", "running", "completed", "failed", "cancelled",
+                                  "rejected", "draft")} == {
+        "queued": 3, "running": 1, "completed": 2, "failed": 1, "cancelled": 1, "rejected": 0,
+        "draft": 0}
+    assert figures["taskmanage_dead_letters"] == [((), 1)]
+    depth = dict(figures["taskmanage_queue_depth"])
+    assert (depth[("queued", "critical")], depth[("queued", "low")],
+            depth[("running", "high")], depth[("running", "low")]) == (2, 1, 1, 0)
+    # Two statements, each confined to open work: every open status named, no ended one.
+    assert len(queries) == 2
+    for sql in (q["sql"] for q in queries.captured_queries):
+        where = sql.split(" WHERE ", 1)[1]
+        assert "completed" not in where and "failed" not in where
+        assert all(f"'{s}'" in where for s in OPEN_STATES) or "= 'queued'" in where
+
+    task_in_state("completed", creator=alice, task_type=kind)
+    create_task(by=alice, task_type=kind, priority=0)
+    later = {labels[0]: n for labels, n in read_snapshot()["taskmanage_tasks"]}
+    assert (later["completed"], later["queued"]) == (2, 4)  # ended: as of the sweep; open: live
+    selectors.refresh_ended_counts()
+    assert {labels[0]: n for labels, n in read_snapshot()["taskmanage_tasks"]}["completed"] == 3
