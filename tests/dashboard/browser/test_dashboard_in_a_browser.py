@@ -38,7 +38,7 @@ def a_day(rita, alice):
                                                finished_at=finished)
 
 
-def test_a_managers_dashboard_draws_every_chart(live_server, sign_in, shoot, margaret, a_day):
+def test_a_managers_dashboard_draws_every_chart(site, sign_in, shoot, margaret, a_day):
     page = sign_in(margaret)
     page.wait_for_function("() => window.Chart && document.querySelectorAll("
                            "'canvas[data-chart]').length > 0")

@@ -2,21 +2,18 @@
 the task shows its status and log lines as they happen; an outsider's socket hears nothing of
 it; a socket the server drops is announced, retried and the notice goes once it is back.
 
-pytest-django's live server speaks WSGI only, so these tests serve the application as deployed
-(taskmanage.asgi: HTTP on its thread pool, WebSockets through Channels) with uvicorn on a
-thread of this process, against this test's database; the unit (clients/python) runs on
+The application is served as deployed (taskmanage.asgi: HTTP on its thread pool, WebSockets
+through Channels) by uvicorn on a thread of this process, against this test's database: the
+package's `site` fixture on PostgreSQL (conftest.py); the unit (clients/python) runs on
 threads of this process too, through HTTP like any unit.
 """
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from django.conf import settings
 from django.db import connection
 from django.test import Client
@@ -27,7 +24,6 @@ from apps.accounts.services import token_issue
 from apps.core.actors import Actor
 from apps.tasks import services
 from apps.tasks.states import AssigneeKind
-from taskmanage.asgi import application
 from tests.builders import create_task, make_task_type
 
 pytestmark = [
@@ -39,46 +35,8 @@ SECONDS = 10_000  # Playwright counts milliseconds
 NOTICE = "Live updates paused — reconnecting…"
 
 
-class Served:
-    """uvicorn serving taskmanage.asgi on a thread, stopped and started again on one port."""
-
-    def __init__(self) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server: uvicorn.Server | None = None
-        self.thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        config = uvicorn.Config(application, host="127.0.0.1", port=self.port, lifespan="off",
-                                log_level="warning", timeout_graceful_shutdown=1)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline and self.thread.is_alive(), "uvicorn never started"
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        # uvicorn closes the open sockets with 1012 (service restart), as a deploy does;
-        # forced: keep-alive connections and a unit's long-poll are not waited for.
-        self.server.should_exit = self.server.force_exit = True
-        self.thread.join(10)
-
-
 @pytest.fixture
-def served(settings) -> Iterator[Served]:
-    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "127.0.0.1"]
-    server = Served()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def open_as(browser, served):
+def open_as(browser, site):
     """A browser page on the served application, signed in as `user` (a session cookie, as
     the sign-in form would leave: signing in is tested in test_pages_in_a_browser.py)."""
     contexts = []
@@ -88,13 +46,13 @@ def open_as(browser, served):
         client.force_login(user)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         contexts.append(context)
-        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "url": served.url,
+        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "url": site.url,
                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value}])
         page = context.new_page()
         page.set_default_timeout(SECONDS)
         if frames is not None:  # every frame the page's sockets receive
             page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(f)))
-        page.goto(f"{served.url}{path}")
+        page.goto(f"{site.url}{path}")
         page.wait_for_selector("html[data-live='on']", state="attached")
         return page
 
@@ -143,7 +101,7 @@ def unit(olga):
 
 
 def test_the_task_page_follows_the_unit_at_work_the_outsider_hears_nothing_and_a_drop_shows(
-        open_as, served, unit, shoot, rita, mallory):
+        open_as, site, unit, shoot, rita, mallory):
     # One test for the three, as one browser session: each transactional test costs seconds.
     task_type = make_task_type("live_convert", assignee_kind=AssigneeKind.UNIT)
     task = create_task(by=rita, task_type=task_type, title="Convert the annual report")
@@ -152,7 +110,7 @@ def test_the_task_page_follows_the_unit_at_work_the_outsider_hears_nothing_and_a
     heard_by_outsider: list = []
     outsider = open_as(mallory, "/tasks/", frames=heard_by_outsider)
 
-    unit.start(served.url, task_type.key)
+    unit.start(site.url, task_type.key)
 
     status, log = page.locator("#task-status"), page.locator("pre.log")
     page.wait_for_function("document.querySelector('#task-status').textContent === 'Running'")
@@ -181,10 +139,10 @@ def test_the_task_page_follows_the_unit_at_work_the_outsider_hears_nothing_and_a
 
     # The server goes away (a deploy): the page says so, retries, and clears it once back.
     notice = page.get_by_role("status").filter(has_text="Live updates")
-    served.stop()
+    site.stop()
     notice.wait_for()
     assert notice.inner_text() == NOTICE
-    shoot(page, "21-task-live-reconnecting")
-    served.start()
+    shoot(page, "21-task-live-reconnecting", notice=True)
+    site.start()
     page.wait_for_selector("html[data-live='on']", state="attached")
     assert page.locator("#live-notice").inner_text() == ""

@@ -1,12 +1,16 @@
 """Schedules, workflows and dead letters in a real browser: a manager triggers a schedule,
-reads a workflow's graph drawn in SVG with steps in several states, and replays a dead letter.
+reads a workflow's graph drawn in SVG with steps in several states (and, served with its
+WebSocket, a step's node following its task live), and replays a dead letter.
 Screenshots 20-24 are kept; the pages also fit a phone's width."""
 
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
+from apps.core.actors import Actor
 from apps.schedules.models import Spawn
+from apps.tasks.services import task_complete
 from apps.tasks.states import TaskStatus
 from tests.builders import make_task_type, task_in_state
 from tests.schedules.conftest import make_schedule
@@ -39,7 +43,7 @@ def ops(rita, alice):
 
 
 def test_a_manager_triggers_a_schedule_reads_a_graph_and_replays_a_dead_letter(
-        live_server, sign_in, shoot, margaret, ops):
+        site, sign_in, shoot, margaret, alice, ops):
     schedule, workflow_id, task, letter = ops
     page = sign_in(margaret)
     nav = page.get_by_role("navigation", name="Main")
@@ -76,6 +80,20 @@ def test_a_manager_triggers_a_schedule_reads_a_graph_and_replays_a_dead_letter(
     assert len(set(fill.values())) == 3, fill  # coloured by state (and the state written in)
     assert page.locator("svg.wf-graph .wf-edges path").count() == 5
     shoot(page, "23-workflow-graph")
+
+    # A step finishes while the graph is open: its node follows without a reload (on
+    # PostgreSQL, where the site is served with its WebSocket; see conftest.py).
+    if connection.vendor == "postgresql":
+        clean = page.locator('svg.wf-graph g.wf-node[data-key="clean"]')
+        before = clean.locator("rect").evaluate("r => getComputedStyle(r).fill")
+        page.evaluate("window.notReloaded = true")
+        task_complete(task_id=task["clean"], result=None, by=Actor.for_user(alice))
+        page.wait_for_selector('g.wf-node[data-key="clean"][data-status="completed"]',
+                               state="attached")
+        assert clean.locator(".wf-status").text_content() == "Completed"
+        after = clean.locator("rect").evaluate("r => getComputedStyle(r).fill")
+        assert after != before and after == fill["extract"], (before, after)
+        assert page.evaluate("window.notReloaded") is True
     page.locator('g.wf-node[data-key="enrich"] a').click()
     page.wait_for_url(f"**/tasks/{task['enrich']}/")
 
@@ -94,6 +112,6 @@ def test_a_manager_triggers_a_schedule_reads_a_graph_and_replays_a_dead_letter(
     # The same pages on a phone: nothing scrolls sideways but the graph inside its own box.
     phone = sign_in(margaret, viewport={"width": 375, "height": 740})
     for path in ("/schedules/", "/workflows/", "/dead-letters/", f"/workflows/{workflow_id}/"):
-        phone.goto(f"{live_server.url}{path}")
+        phone.goto(f"{site.url}{path}")
         width = phone.evaluate("document.documentElement.scrollWidth")
         assert width <= 375, f"{path} scrolls sideways on a phone: {width}px"

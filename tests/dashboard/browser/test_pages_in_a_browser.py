@@ -28,10 +28,10 @@ def work(rita, alice):
                          title="Write the quarterly report")
 
 
-def test_signing_in_and_every_page(live_server, sign_in, shoot, browser, alice, work):
+def test_signing_in_and_every_page(site, sign_in, shoot, browser, alice, work):
     anonymous = browser.new_page()
-    anonymous.goto(f"{live_server.url}/tasks/")
-    assert anonymous.url == f"{live_server.url}/login/?next=/tasks/"
+    anonymous.goto(f"{site.url}/tasks/")
+    assert anonymous.url == f"{site.url}/login/?next=/tasks/"
     shoot(anonymous, "01-sign-in")
     anonymous.close()
 
@@ -54,11 +54,11 @@ def test_signing_in_and_every_page(live_server, sign_in, shoot, browser, alice, 
     shoot(page, "06-approvals-staff")
 
 
-def test_the_layout_fits_a_phone_and_starts_with_the_skip_link(live_server, sign_in, shoot,
+def test_the_layout_fits_a_phone_and_starts_with_the_skip_link(site, sign_in, shoot,
                                                                 alice, work):
     page = sign_in(alice, viewport={"width": 375, "height": 740})
     for path, name in [("/tasks/", "07-phone-tasks"), ("/my/tasks/", "08-phone-my-tasks")]:
-        page.goto(f"{live_server.url}{path}")
+        page.goto(f"{site.url}{path}")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 375, f"{path} scrolls sideways on a phone: {width}px"
         shoot(page, name)
@@ -68,10 +68,10 @@ def test_the_layout_fits_a_phone_and_starts_with_the_skip_link(live_server, sign
     assert page.evaluate("document.activeElement.id") == "main"
 
 
-def test_staff_works_a_task_and_a_manager_approves_it(live_server, sign_in, shoot, alice,
+def test_staff_works_a_task_and_a_manager_approves_it(site, sign_in, shoot, alice,
                                                       margaret, work):
     page = sign_in(alice)
-    page.goto(f"{live_server.url}/my/tasks/")
+    page.goto(f"{site.url}/my/tasks/")
     card = page.locator("article", has_text="Write the quarterly report")
     card.get_by_role("button", name="Accept").click()
     assert "Done: accept." in page.locator(".messages").inner_text()
@@ -102,25 +102,25 @@ def test_staff_works_a_task_and_a_manager_approves_it(live_server, sign_in, shoo
     decided = ApprovalRequest.objects.get(task=work)
     assert work.status == S.COMPLETED
     assert (decided.decider, decided.comment) == (margaret, "Clear and on time.")
-    manager.goto(f"{live_server.url}/tasks/{work.pk}/")
+    manager.goto(f"{site.url}/tasks/{work.pk}/")
     assert manager.locator("#task-status").inner_text() == "Completed"
     assert "figures checked twice" in manager.locator(".log").inner_text()
     shoot(manager, "12-task-completed")
 
 
-def test_an_outsider_sees_neither_the_page_nor_the_buttons(live_server, sign_in, shoot,
+def test_an_outsider_sees_neither_the_page_nor_the_buttons(site, sign_in, shoot,
                                                            mallory, alice, work):
     in_review = task_in_state(S.IN_REVIEW, creator=alice, assignee=alice,
                               task_type=work.task_type, title="Someone else's review")
     page = sign_in(mallory)
 
-    page.goto(f"{live_server.url}/tasks/{work.pk}/")
+    page.goto(f"{site.url}/tasks/{work.pk}/")
     assert page.get_by_role("heading", name="Not found").is_visible()
     assert page.locator("button[name=action]").count() == 0
     shoot(page, "13-outsider-task")
-    page.goto(f"{live_server.url}/tasks/")
+    page.goto(f"{site.url}/tasks/")
     assert page.get_by_text("No tasks match.").is_visible()
-    page.goto(f"{live_server.url}/approvals/")
+    page.goto(f"{site.url}/approvals/")
     assert page.get_by_text("Someone else's review").count() == 0
     assert page.locator("button[name=decision]").count() == 0
     assert Task.objects.get(pk=in_review.pk).status == S.IN_REVIEW

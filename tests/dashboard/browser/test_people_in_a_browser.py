@@ -46,7 +46,7 @@ def floor(rita, alice, bob):
     unit_services.units_sweep()  # the heartbeats' metrics persisted, as every second
 
 
-def test_an_admin_reads_staff_and_units_and_drains_a_unit(live_server, sign_in, shoot, olga,
+def test_an_admin_reads_staff_and_units_and_drains_a_unit(site, sign_in, shoot, olga,
                                                          floor):
     page = sign_in(olga)
     nav = page.get_by_role("navigation", name="Main")
@@ -77,6 +77,6 @@ def test_an_admin_reads_staff_and_units_and_drains_a_unit(live_server, sign_in, 
 
     page.set_viewport_size({"width": 375, "height": 740})
     for path in ("/staff/", "/units/"):
-        page.goto(f"{live_server.url}{path}")
+        page.goto(f"{site.url}{path}")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 375, f"{path} scrolls sideways on a phone: {width}px"
