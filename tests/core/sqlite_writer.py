@@ -22,6 +22,14 @@ from apps.tasks import services  # noqa: E402
 from apps.tasks.models import TaskType  # noqa: E402
 
 
+def say(line: str) -> None:
+    # One write of the whole line: print() writes the text and the newline separately when
+    # output is unbuffered, and a log line from another thread (stderr shares the pipe) then
+    # lands between them ("ok 402026-12-01 … INFO …").
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def main(name: str, rounds: int, start_at: float) -> None:
     by = Actor.system(name)
     kind = TaskType.objects.get(key="load")
@@ -31,12 +39,12 @@ def main(name: str, rounds: int, start_at: float) -> None:
             title=f"{name} {i}", task_type=kind, idempotency_key=f"{name}-{i}"), by=by)
         services.task_transition(task_id=task.pk, action="cancel", by=by)
         services.tasks_promote_due()
-    print(f"ok {rounds}")
+    say(f"ok {rounds}")
 
 
 if __name__ == "__main__":
     try:
         main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]))
     except Exception as exc:
-        print(f"error {type(exc).__name__}: {exc}")
+        say(f"error {type(exc).__name__}: {exc}")
         sys.exit(1)

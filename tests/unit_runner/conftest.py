@@ -55,8 +55,10 @@ class Live:
         return f"http://127.0.0.1:{self.port}"
 
     def manage(self, *args: str) -> str:
-        return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO_DIR, env=self.env,
-                              check=True, capture_output=True, text=True).stdout
+        done = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO_DIR, env=self.env,
+                              capture_output=True, text=True)
+        assert done.returncode == 0, f"manage.py {' '.join(args)}: {done.stderr[-3000:]}"
+        return done.stdout
 
     def start(self) -> None:
         self.process = subprocess.Popen(
