@@ -40,3 +40,16 @@ def test_the_demo_has_a_sharded_task_a_unit_can_take(alice):
     parent.refresh_from_db()
     assert parent.status == "running"
     assert parent.children.filter(status="queued").count() == 4
+
+
+def test_the_demo_has_schedules_and_a_workflow_for_their_pages(alice):
+    from apps.schedules.models import Schedule
+    from apps.workflows.models import Workflow
+
+    call_command("demo_data", "--if-empty")
+
+    assert set(Schedule.objects.values_list("name", flat=True)) == {
+        "Tidy the index", "Nightly wiki export"}
+    workflow = Workflow.objects.get(name="Publish the handbook")
+    statuses = sorted(workflow.nodes.values_list("task__status", flat=True))
+    assert statuses == ["blocked"] * 4 + ["queued"]  # only the first step is ready

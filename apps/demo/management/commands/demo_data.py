@@ -1,4 +1,5 @@
-"""Demo data for a first look: skills, a team of staff, task types and tasks.
+"""Demo data for a first look: skills, a team of staff, task types, tasks, schedules and a
+workflow.
 
 It spans the apps on purpose (a first `make run` should show work being assigned), so it
 lives in its own app (apps.demo), above all the others, rather than in any one of them.
@@ -17,11 +18,13 @@ from django.utils import timezone
 from apps.assignment.services import assign_queued
 from apps.core.actors import Actor
 from apps.knowledge.services import document_add
+from apps.schedules.services import schedule_create
 from apps.staff.models import Skill, Team
 from apps.staff.services import skill_create, staff_create, team_create
 from apps.tasks import services
 from apps.tasks.models import Task, TaskType
 from apps.tasks.states import AssigneeKind, Priority
+from apps.workflows.services import NodeSpec, workflow_create
 
 DOCUMENTS = Path(__file__).resolve().parents[2] / "documents"
 DOCUMENT_TYPES = {".txt": "text/plain", ".md": "text/markdown", ".html": "text/html",
@@ -93,6 +96,8 @@ class Command(BaseCommand):
         services.task_transition(task_id=created[0].pk, action="cancel", by=by,
                                  reason="demo: a cancelled task")
         self._documents(by)
+        self._schedules(types["document_processing"], by)
+        self._workflow(types["document_processing"], by)
         assign_queued()
         self.stdout.write(f"Demo team {team.name}: " + ", ".join(u for u, *_ in TEAM)
                           + " (no passwords yet: `make manage ARGS=set_demo_passwords` sets them)")
@@ -105,6 +110,33 @@ class Command(BaseCommand):
             document_add(name=path.name, content=path.read_bytes(),
                          content_type=DOCUMENT_TYPES[path.suffix], reference=f"kb-{n}",
                          chunk_size=400, chunk_overlap=60, by=by)
+
+    def _schedules(self, kind: TaskType, by: Actor) -> None:
+        # One that fires while a first look lasts, one by the clock in a named zone.
+        schedule_create(by=by, fields={
+            "name": "Tidy the index", "task_type": kind, "title": "Tidy the index at {planned}",
+            "payload": {"handler": "noop"}, "interval_seconds": 900, "overlap": "skip"})
+        schedule_create(by=by, fields={
+            "name": "Nightly wiki export", "task_type": kind,
+            "title": "Export the wiki for {planned:%Y-%m-%d}", "payload": {"handler": "noop"},
+            "cron": "30 2 * * *", "timezone": "Europe/Paris"})
+
+    def _workflow(self, kind: TaskType, by: Actor) -> None:
+        # Each step pauses a second in the reference unit, so its graph can be watched
+        # filling in on /workflows/.
+        def step(key: str, title: str) -> NodeSpec:
+            return NodeSpec(key=key, spec=services.TaskSpec(
+                title=title, task_type=kind, payload={"handler": "sleep", "seconds": 1}))
+
+        workflow_create(by=by, name="Publish the handbook", on_failure="cancel_downstream",
+                        nodes=[step("extract", "Extract the chapters"),
+                               step("spellcheck", "Check the spelling"),
+                               step("translate", "Translate to French"),
+                               step("assemble", "Assemble the book"),
+                               step("publish", "Publish it")],
+                        edges=[("extract", "spellcheck"), ("extract", "translate"),
+                               ("spellcheck", "assemble"), ("translate", "assemble"),
+                               ("assemble", "publish")])
 
     def _team(self) -> Team:
         team = (Team.objects.filter(name="Demo operations").first()
