@@ -34,7 +34,9 @@ from .graph_layout import Layout, layout
 # newest first) and says so when there are more: no COUNT(*) and no OFFSET.
 SCHEDULES_LIMIT = 500
 WORKFLOWS_LIMIT = 200
-DEAD_LETTERS_LIMIT = 200
+# Dead letters: a row is a form with its buttons, and rendering 200 of them took ~100 ms at
+# 1,000,000 tasks; 50 at a time, narrowed by the filters, keeps the page well under 200 ms.
+DEAD_LETTERS_LIMIT = 50
 NEXT_RUNS = 5  # the API's default count for GET /api/v1/schedules/<id>/next
 SPAWNS_SHOWN = 20
 
@@ -169,7 +171,11 @@ def dead_letters_for(*, user, task_type_key: str | None = None,
                      since: datetime | None = None) -> QuerySet[Task]:
     """Tasks failed for good that `user` sees (the API's visibility rule), newest first."""
     shown = tasks_visible_to(user=user) & dead_letters(task_type_key=task_type_key, since=since)
-    return shown.select_related("created_by").order_by("-finished_at", "-pk")
+    # A failed task always has finished_at; saying so lets PostgreSQL read the newest ones
+    # backwards off the partial `task_finished_idx` (status, finished_at) and stop after a
+    # page, instead of sorting every failed task (~30,000 at 1,000,000 rows: 110 ms).
+    return (shown.filter(finished_at__isnull=False).select_related("created_by")
+            .order_by("-finished_at", "-pk"))
 
 
 def dead_letter_rows(*, user, task_type_key: str | None = None,

@@ -15,7 +15,8 @@ as the bench superuser), and reported per page:
   figures dropped before every request: what a view costs when it finds none, and about
   what the beat task costs), `tasks_first` (/tasks/), `tasks_filtered`
   (/tasks/?status=failed&priority=high), `tasks_deep` (an `Older →` page half-way down the
-  table, 15 days back).
+  table, 15 days back), and the operators' `staff`, `units`, `schedules`, `workflows` and
+  `dead_letters`.
 """
 
 from __future__ import annotations
@@ -76,6 +77,14 @@ def run(ctx: BenchContext) -> Iterator[Figure]:
         ("tasks_first", "/tasks/", None),
         ("tasks_filtered", "/tasks/?status=failed&priority=high", None),
         ("tasks_deep", f"/tasks/?after={_cursor_half_way()}", None),
+        # The operators' pages, on the same rows: their own tables are small, but each reads
+        # the task table for its figures (staff: the day's ended work per person; dead
+        # letters: the newest of ~30,000 failed tasks).
+        ("staff", "/staff/", None),
+        ("units", "/units/", None),
+        ("schedules", "/schedules/", None),
+        ("workflows", "/workflows/", None),
+        ("dead_letters", "/dead-letters/", None),
     ]
     refresh_system_figures()  # as beat would have: a page view reads them
     for name, path, before_each in pages:
