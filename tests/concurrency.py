@@ -5,31 +5,42 @@ from __future__ import annotations
 import contextlib
 import threading
 
-from django.db import connection, connections
+from django.db import DEFAULT_DB_ALIAS, connections
 
 
 @contextlib.contextmanager
 def _pool_room_for(n: int):
-    """Let n threads hold a pooled connection at once, for as long as the race runs.
+    """Give the race a connection pool of its own, n connections opened before it starts, and
+    close them all when it ends.
 
-    The PostgreSQL pool is sized for the web's threads (DB_POOL_MAX). A race of more threads
-    than that would not be concurrent at all: the extra threads would queue for a connection,
-    and on a loaded machine time out after DB_POOL_TIMEOUT before the holders finish. The
-    connections are opened before the race starts: the pool grows one connection at a time,
-    which under load took longer than that timeout too.
+    The web's pool (DB_POOL_MAX, 6) would make a race of 50 threads 6 connections and a
+    queue, which on a loaded machine outlasted DB_POOL_TIMEOUT. Widening that pool instead
+    left its extra connections open for minutes after the test (a pool shrinks lazily), and
+    the other test worker then met "too many clients" (max_connections 100).
     """
-    pool = getattr(connection, "pool", None)
-    needed = n + 1  # and the test's own connection, which it may be holding
-    if pool is None or pool.max_size >= needed:
+    wrapper = connections[DEFAULT_DB_ALIAS]  # `connection` is a proxy to it
+    options = wrapper.settings_dict["OPTIONS"].get("pool")
+    if wrapper.vendor != "postgresql" or not options or n <= WEB_POOL_ROOM:
         yield
         return
-    min_size, max_size = pool.min_size, pool.max_size
-    pool.resize(needed, needed)
+    pools = type(wrapper)._connection_pools
+    web_pool = pools.pop(wrapper.alias, None)  # this thread's connection stays its own
+    wrapper.settings_dict["OPTIONS"]["pool"] = {
+        **(options if isinstance(options, dict) else {}),
+        "min_size": n, "max_size": n, "timeout": 60}
     try:
-        pool.wait(timeout=60)
+        race_pool = wrapper.pool  # Django builds it from the options, unopened
+        race_pool.open(wait=True, timeout=60)  # every connection ready before the start
         yield
     finally:
-        pool.resize(min_size, max_size)
+        wrapper.close_pool()
+        wrapper.settings_dict["OPTIONS"]["pool"] = options
+        if web_pool is not None:
+            pools[wrapper.alias] = web_pool
+
+
+# A race this small fits the web's pool beside the test's own connection.
+WEB_POOL_ROOM = 4
 
 
 def race(n: int, work) -> list:

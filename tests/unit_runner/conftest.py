@@ -155,8 +155,9 @@ def _sqlite_copy(tmp: Path, env: dict[str, str]) -> str:
 
 
 def _migrate(env: dict[str, str]) -> None:
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO_DIR,
-                   env=env, check=True, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+                          cwd=REPO_DIR, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"migrating the template failed: {done.stderr[-3000:]}"
 
 
 def _postgres_url(db: dict, name: str) -> str:
