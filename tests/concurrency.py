@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 
 from django.db import DEFAULT_DB_ALIAS, connections
 
@@ -64,3 +65,13 @@ def race(n: int, work) -> list:
         for t in threads:
             t.join(timeout=30)
     return outcomes
+
+
+def eventually(condition, *, seconds: float) -> bool:
+    """Whether `condition()` comes true within `seconds` (polled every 0.1 s)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
