@@ -128,7 +128,7 @@ def task_in_state(status: str, *, creator, assignee=None, task_type: TaskType | 
         return _built(task, status)
     move("start", by=as_holder)
     if progress is not None:
-        services.task_report_progress(task_id=task.pk, progress=progress, by=as_holder)
+        services.task_report_progress(task=task, progress=progress, by=as_holder)
     if status == S.PAUSED:
         move("pause", by=as_holder)
     elif status == S.IN_REVIEW:

@@ -142,8 +142,7 @@ def _settle(parent: Task, *, by: Actor) -> None:
     done = [result for _, status, result, _ in shards if status == S.COMPLETED]
     if lost or len(done) < parent.shard_count:
         task_services.task_report_progress(
-            task_id=parent.pk, progress=100 * len(done) // parent.shard_count, by=by,
-            task=parent)
+            task=parent, progress=100 * len(done) // parent.shard_count, by=by)
         return
     try:
         result = reduce_results(params.get("reduce", "collect"), done)

@@ -561,31 +561,27 @@ def _ready_to_release() -> QuerySet[Task]:
 
 
 def task_report_progress(
-    *, task_id, progress: int, estimated_completion: datetime | None = None, by: Actor,
-    task: Task | None = None,
+    *, task: Task, progress: int, estimated_completion: datetime | None = None, by: Actor,
 ) -> None:
     """Progress is not a transition: a conditional UPDATE that only a running task takes.
 
-    `task`, when the caller has it loaded already, names who may see the event on a live page
-    (its creator and holder); without it only admins and managers are told."""
+    `task` is the caller's loaded row (it checked who may report on it); the UPDATE decides on
+    the row as it is now, and the event names the row's creator and holder for live pages."""
     changes: dict[str, Any] = {"progress": progress, "updated_at": timezone.now()}
     if estimated_completion is not None:
         changes["estimated_completion"] = estimated_completion
-    running = Task.objects.filter(pk=task_id, status=S.RUNNING)
+    running = Task.objects.filter(pk=task.pk, status=S.RUNNING)
     if by.kind == "unit":
         # Only from the unit that holds it, and a report renews its lease.
         running = running.filter(assignee_unit_id=by.ref)
         changes["lease_expires_at"] = lease_until()
-    updated = running.update(**changes)
-    if not updated:
-        if by.kind == "unit":
-            task = Task.objects.get(pk=task_id)
-            _check_unit_holds(task, by)
-        task = Task.objects.get(pk=task_id)  # DoesNotExist → 404 for the caller
-        raise Conflict(f"progress is reported only while running, the task is {task.status}",
-                       current=task.status, allowed=allowed_actions(task=task))
-    emit("task.progress", {"task_id": str(task_id), "progress": progress, "actor": by.name,
-                           **(_seen_by(task) if task is not None else {})})
+    if not running.update(**changes):
+        now = Task.objects.get(pk=task.pk)  # DoesNotExist → 404 for the caller
+        _check_unit_holds(now, by)
+        raise Conflict(f"progress is reported only while running, the task is {now.status}",
+                       current=now.status, allowed=allowed_actions(task=now))
+    emit("task.progress", {"task_id": str(task.pk), "progress": progress, "actor": by.name,
+                           **_seen_by(task)})
 
 
 def task_log_append(*, task: Task, lines: Sequence[tuple[str, str]], by: Actor) -> list[TaskLog]:

@@ -102,7 +102,7 @@ def test_the_holder_and_a_manager_hear_the_task_move_progress_and_log_the_outsid
             await committed(lambda: services.task_transition(
                 task_id=task.pk, action="start", by=as_alice))
             await committed(lambda: services.task_report_progress(
-                task_id=task.pk, progress=40, by=as_alice, task=task))
+                task=task, progress=40, by=as_alice))
             await committed(lambda: services.task_log_append(
                 task=task, lines=[("info", "halfway")], by=as_alice))
             # Then one of mallory's own, which she must hear: all she heard before it shows

@@ -233,12 +233,12 @@ def test_completing_the_last_dependency_releases_the_dependent(alice):
 
 def test_progress_is_taken_only_while_running(alice):
     running = task_in_state(S.RUNNING, creator=alice)
-    services.task_report_progress(task_id=running.pk, progress=42, by=Actor.for_user(alice))
+    services.task_report_progress(task=running, progress=42, by=Actor.for_user(alice))
     running.refresh_from_db()
     assert running.progress == 42
     paused = task_in_state(S.PAUSED, creator=alice)
     with pytest.raises(Conflict):
-        services.task_report_progress(task_id=paused.pk, progress=42, by=Actor.for_user(alice))
+        services.task_report_progress(task=paused, progress=42, by=Actor.for_user(alice))
     paused.refresh_from_db()
     assert paused.progress == 0
 

@@ -290,8 +290,7 @@ class TaskViewSet(
         task = self._task_for(pk, "progress")
         ser = ProgressSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        services.task_report_progress(task_id=task.pk, by=self._actor(), task=task,
-                                      **ser.validated_data)
+        services.task_report_progress(task=task, by=self._actor(), **ser.validated_data)
         return self._respond(task)
 
 
