@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
@@ -117,54 +119,55 @@ def _require(request: HttpRequest, task, action: str) -> None:
         raise PermissionDenied(f"You may not {action} this task.")
 
 
-@require_POST
-@login_required
-def task_act(request: HttpRequest, pk) -> HttpResponse:
+def _post_on_task(request: HttpRequest, pk, form_class, *, action: str | None,
+                  call: Callable[[Task, dict], object], done: Callable[[dict], str],
+                  ) -> HttpResponse:
+    """One of the task page's forms: the task must be visible (else 404), the action allowed
+    by the API's rule (else 403; an action the form names is checked once it is read), the
+    form valid (else a message); a service's refusal comes back as a message too."""
     task = _visible_task(request, pk)
     back = back_to(request, reverse("dashboard:task", args=[task.pk]))
-    form = TaskActionForm(request.POST)
+    if action is not None:
+        _require(request, task, action)
+    form = form_class(request.POST)
     if not form.is_valid():
         form_errors_as_message(request, form)
         return back
-    action, reason = form.cleaned_data["action"], form.cleaned_data["reason"]
-    _require(request, task, action)
-    run_service(request, lambda: task_services.task_act(
-        task=task, action=action, by=Actor.for_user(request.user), reason=reason,
-        error=reason if action == "fail" else "", among=API_ACTIONS,
-    ), done=f"Done: {action}.")
+    if action is None:
+        _require(request, task, form.cleaned_data["action"])
+    run_service(request, lambda: call(task, form.cleaned_data), done=done(form.cleaned_data))
     return back
+
+
+@require_POST
+@login_required
+def task_act(request: HttpRequest, pk) -> HttpResponse:
+    return _post_on_task(
+        request, pk, TaskActionForm, action=None,
+        call=lambda task, data: task_services.task_act(
+            task=task, action=data["action"], by=Actor.for_user(request.user),
+            reason=data["reason"], error=data["reason"] if data["action"] == "fail" else "",
+            among=API_ACTIONS),
+        done=lambda data: f"Done: {data['action']}.")
 
 
 @require_POST
 @login_required
 def task_progress(request: HttpRequest, pk) -> HttpResponse:
-    task = _visible_task(request, pk)
-    back = back_to(request, reverse("dashboard:task", args=[task.pk]))
-    _require(request, task, "progress")
-    form = ProgressForm(request.POST)
-    if not form.is_valid():
-        form_errors_as_message(request, form)
-        return back
-    progress = form.cleaned_data["progress"]
-    run_service(request, lambda: task_services.task_report_progress(
-        task_id=task.pk, progress=progress, by=Actor.for_user(request.user), task=task,
-    ), done=f"Progress {progress}% reported.")
-    return back
+    return _post_on_task(
+        request, pk, ProgressForm, action="progress",
+        call=lambda task, data: task_services.task_report_progress(
+            task=task, progress=data["progress"], by=Actor.for_user(request.user)),
+        done=lambda data: f"Progress {data['progress']}% reported.")
 
 
 @require_POST
 @login_required
 def task_log(request: HttpRequest, pk) -> HttpResponse:
-    task = _visible_task(request, pk)
-    back = back_to(request, reverse("dashboard:task", args=[task.pk]))
-    _require(request, task, "log")
-    form = LogLineForm(request.POST)
-    if not form.is_valid():
-        form_errors_as_message(request, form)
-        return back
-    line = (form.cleaned_data["level"], form.cleaned_data["message"])
-    run_service(request, lambda: task_services.task_log_append(
-        task=task, lines=[line], by=Actor.for_user(request.user),
-    ), done="Log line added.")
-    return back
+    return _post_on_task(
+        request, pk, LogLineForm, action="log",
+        call=lambda task, data: task_services.task_log_append(
+            task=task, lines=[(data["level"], data["message"])],
+            by=Actor.for_user(request.user)),
+        done=lambda data: "Log line added.")
 
