@@ -14,10 +14,12 @@ that fails leaves the old entry to its timeout, which every entry here has.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
-from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import RedisError
 
@@ -36,64 +38,36 @@ def _warn(operation: str, exc: RedisError) -> None:
         logger.warning("cache %s failed, carrying on without the cache: %s", operation, exc)
 
 
+def _or_else(fallback: Callable[..., Any]):
+    """Django's method, or, when Redis fails, what `fallback` makes of the same arguments."""
+    def wrap(method):
+        @functools.wraps(method)
+        def tolerant(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except RedisError as exc:
+                _warn(method.__name__, exc)
+                return fallback(*args, **kwargs)
+        return tolerant
+    return wrap
+
+
+def _given_default(key, default=None, version=None):
+    return default
+
+
+def _nothing(*args, **kwargs) -> None:
+    return None
+
+
 class TolerantRedisCache(RedisCache):
-    def get(self, key, default=None, version=None):
-        try:
-            return super().get(key, default, version)
-        except RedisError as exc:
-            _warn("get", exc)
-            return default
-
-    def get_many(self, keys, version=None):
-        try:
-            return super().get_many(keys, version)
-        except RedisError as exc:
-            _warn("get_many", exc)
-            return {}
-
-    def has_key(self, key, version=None):
-        try:
-            return super().has_key(key, version)
-        except RedisError as exc:
-            _warn("has_key", exc)
-            return False
-
-    def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
-        try:
-            super().set(key, value, timeout, version)
-        except RedisError as exc:
-            _warn("set", exc)
-
-    def set_many(self, data, timeout=DEFAULT_TIMEOUT, version=None):
-        try:
-            return super().set_many(data, timeout, version)
-        except RedisError as exc:
-            _warn("set_many", exc)
-            return list(data)  # Django's answer for keys that were not set
-
-    def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
-        try:
-            return super().add(key, value, timeout, version)
-        except RedisError as exc:
-            _warn("add", exc)
-            return False
-
-    def touch(self, key, timeout=DEFAULT_TIMEOUT, version=None):
-        try:
-            return super().touch(key, timeout, version)
-        except RedisError as exc:
-            _warn("touch", exc)
-            return False
-
-    def delete(self, key, version=None):
-        try:
-            return super().delete(key, version)
-        except RedisError as exc:
-            _warn("delete", exc)
-            return False
-
-    def delete_many(self, keys, version=None):
-        try:
-            super().delete_many(keys, version)
-        except RedisError as exc:
-            _warn("delete_many", exc)
+    # Reads miss; writes are skipped and say so as Django's do when they did not store.
+    get = _or_else(_given_default)(RedisCache.get)
+    get_many = _or_else(lambda *args, **kwargs: {})(RedisCache.get_many)
+    has_key = _or_else(lambda *args, **kwargs: False)(RedisCache.has_key)
+    set = _or_else(_nothing)(RedisCache.set)
+    set_many = _or_else(lambda data, *args, **kwargs: list(data))(RedisCache.set_many)
+    add = _or_else(lambda *args, **kwargs: False)(RedisCache.add)
+    touch = _or_else(lambda *args, **kwargs: False)(RedisCache.touch)
+    delete = _or_else(lambda *args, **kwargs: False)(RedisCache.delete)
+    delete_many = _or_else(_nothing)(RedisCache.delete_many)
