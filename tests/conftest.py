@@ -37,6 +37,23 @@ def fresh_task_type_cache():
     forget_task_types()
 
 
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Each test gets a channel layer that no earlier event loop has touched.
+
+    The layer is a per-process singleton whose receive state (a lock, a count of receivers,
+    the loop they run on) belongs to the event loop that first waits on it. A loop that ends
+    with a receive still pending (a uvicorn thread stopped with sockets open, a communicator
+    whose test failed) leaves that state behind, and the next loop to receive on the layer
+    fails with "bound to a different event loop": a later, unrelated test's socket breaks.
+    In production one process runs one loop, so only tests meet this."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
 _SESSION_STARTED = time.time()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
@@ -61,9 +62,20 @@ def workflows_visible_to(*, user) -> QuerySet[Workflow]:
 
 
 @dataclass(frozen=True)
+class NodeTask:
+    """What a graph shows of a node's task: read as values, since a thousand whole Task
+    objects (payloads, results, timestamps) cost most of a large graph's page."""
+
+    pk: uuid.UUID
+    title: str
+    status: str
+    task_type_key: str
+
+
+@dataclass(frozen=True)
 class Node:
     key: str
-    task: Task
+    task: NodeTask
     waits_for: list[str]  # keys of its dependencies that have not completed
     depends_on: list[str]
     visible: bool = True  # may the caller see the task itself (its title, type, id)?
@@ -73,24 +85,29 @@ def workflow_graph(*, workflow: Workflow, user=None) -> tuple[list[Node], list[t
     """Its nodes (with their tasks) and edges [before, after], in creation order: two
     queries, and a third with `user`: which tasks that user may see (a workflow is shown to
     whoever sees one of its tasks; the others are shown by key and status only)."""
-    nodes = list(workflow.nodes.select_related("task", "task__task_type").order_by("id"))
+    rows = workflow.nodes.order_by("id").values_list(
+        "key", "task_id", "task__title", "task__status", "task__task_type__key")
+    tasks = {key: NodeTask(pk=pk, title=title, status=status, task_type_key=type_key)
+             for key, pk, title, status, type_key in rows}
     visible = None
     if user is not None:
         visible = set(tasks_visible_to(user=user).filter(workflow_node__workflow=workflow)
                       .values_list("pk", flat=True))
-    key_of = {n.task_id: n.key for n in nodes}
-    links = Task.depends_on.through.objects.filter(from_task_id__in=key_of).order_by("id")
+    key_of = {t.pk: key for key, t in tasks.items()}
+    # Joined to the workflow, not `IN (…every task id…)`: a thousand parameters cost more to
+    # send than the query costs to run.
+    links = (Task.depends_on.through.objects
+             .filter(from_task__workflow_node__workflow=workflow).order_by("id"))
     edges = [(key_of[before], key_of[after])
              for after, before in links.values_list("from_task_id", "to_task_id")
              if before in key_of]
-    status = {n.key: n.task.status for n in nodes}
-    deps: dict[str, list[str]] = {n.key: [] for n in nodes}
+    deps: dict[str, list[str]] = {key: [] for key in tasks}
     for before, after in edges:
         deps[after].append(before)
-    return [Node(key=n.key, task=n.task, depends_on=deps[n.key],
-                 waits_for=[d for d in deps[n.key] if status[d] != S.COMPLETED],
-                 visible=visible is None or n.task_id in visible)
-            for n in nodes], edges
+    return [Node(key=key, task=task, depends_on=deps[key],
+                 waits_for=[d for d in deps[key] if tasks[d].status != S.COMPLETED],
+                 visible=visible is None or task.pk in visible)
+            for key, task in tasks.items()], edges
 
 
 def node_for(*, workflow: Workflow, key: str) -> WorkflowNode | None:

@@ -16,7 +16,8 @@ as the bench superuser), and reported per page:
   what the beat task costs), `tasks_first` (/tasks/), `tasks_filtered`
   (/tasks/?status=failed&priority=high), `tasks_deep` (an `Older →` page half-way down the
   table, 15 days back), and the operators' `staff`, `units`, `schedules`, `workflows` and
-  `dead_letters`.
+  `dead_letters`, and `workflow_graph`: one workflow's page with its 1,000-step graph laid
+  out and drawn as SVG on the server (the workflows area's graph; 1,800 edges).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from apps.dashboard.selectors import forget_system_figures, refresh_system_figur
 from apps.stats.selectors import refresh_ended_counts
 from apps.tasks.models import Task
 from bench.areas import stats as stats_area
+from bench.areas import workflows as workflows_area
 from bench.harness import BenchContext, Figure
 
 AREA = "dashboard"
@@ -85,6 +87,7 @@ def run(ctx: BenchContext) -> Iterator[Figure]:
         ("schedules", "/schedules/", None),
         ("workflows", "/workflows/", None),
         ("dead_letters", "/dead-letters/", None),
+        ("workflow_graph", f"/workflows/{workflows_area.graph_for_pages(ctx).pk}/", None),
     ]
     refresh_system_figures()  # as beat would have: a page view reads them
     for name, path, before_each in pages:

@@ -143,6 +143,16 @@ def _graph(name: str, task_type: TaskType) -> list[list[str]]:
     return [ids[layer * WIDTH:(layer + 1) * WIDTH] for layer in range(LAYERS)]
 
 
+def graph_for_pages(ctx: BenchContext) -> Workflow:
+    """A graph of this area's shape (1,000 nodes, 1,800 edges) for the dashboard area to draw;
+    removed with this area's rows at the end of the run."""
+    _clean()
+    ctx.on_cleanup(_delete_task_type)
+    ctx.on_cleanup(_clean)
+    first = _graph("page", _bench_task_type())[0][0]
+    return Workflow.objects.get(nodes__task_id=first)
+
+
 def _queued_at(ids: Sequence[str]) -> list[float]:
     return [q.timestamp() for q in Task.objects.filter(pk__in=ids, status=TaskStatus.QUEUED)
             .values_list("queued_at", flat=True)]

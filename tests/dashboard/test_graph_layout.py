@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 from apps.dashboard.graph_layout import NODE_HEIGHT, NODE_WIDTH, layers_of, layout
 
@@ -62,11 +61,3 @@ def test_lone_steps_and_an_empty_graph_are_drawn():
     drawn = layout(keys=["only"], edges=[])
     assert drawn.layers == 1 and drawn.nodes["only"].x >= 0
 
-
-def test_two_thousand_steps_lay_out_in_a_fraction_of_a_second():
-    keys, edges = random_dag(2000, seed=11, fan=3)
-    # This thread's CPU time: a shared CI machine's waits for a core are not the layout's.
-    started = time.thread_time()
-    drawn = layout(keys=keys, edges=edges)
-    elapsed = time.thread_time() - started
-    assert len(drawn.nodes) == 2000 and elapsed < 0.5, elapsed

@@ -4,7 +4,6 @@ figures against the API's answers, flat query counts, bad ids, and a large graph
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from django.db import connection
@@ -123,27 +122,21 @@ def test_the_list_costs_the_same_queries_for_3_workflows_or_12(rita, olga, step)
     assert queries() == few
 
 
-def test_a_graph_of_a_thousand_steps_renders_in_under_a_second(rita, step):
+def test_a_graph_of_a_thousand_steps_is_drawn_whole_in_a_few_queries(rita, step):
+    # Its time is measured by `manage.py bench dashboard` (pages.workflow_graph).
     keys = [f"s{i:04d}" for i in range(1000)]
     # A wide fan of chains: ten columns of a hundred steps, each waiting for one before it.
     edges = [(keys[i - 100], keys[i]) for i in range(100, 1000)] + [
         (keys[i - 99], keys[i]) for i in range(100, 1000, 7)]
     created = create(rita, graph_body(edges, keys=keys, name="big"))
     client = signed_in(rita)
-    client.get(f"/workflows/{created['id']}/")  # warm: templates compiled once per process
+    client.get(f"/workflows/{created['id']}/")  # the session and permissions cached
 
     with CaptureQueriesContext(connection) as captured:
-        started, cpu = time.perf_counter(), time.thread_time()
         response = client.get(f"/workflows/{created['id']}/")
-        elapsed, cpu = time.perf_counter() - started, time.thread_time() - cpu
 
     assert response.status_code == 200
     assert len(nodes_drawn(response.content.decode())) == 1000
-    print(f"1,000-step graph page: {elapsed * 1000:.0f} ms ({cpu * 1000:.0f} ms CPU), "
-          f"{len(captured)} queries")
-    # The page's own work, measured as this thread's CPU time: on a CI machine shared by
-    # other jobs the wall time also counts the waits for a core, which are not the page's.
-    assert cpu < 1.0, f"{cpu:.2f} s"
     assert len(captured) < 15
 
 

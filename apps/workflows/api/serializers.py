@@ -97,7 +97,7 @@ class GraphNodeSerializer(serializers.Serializer):
     key = serializers.CharField()
     id = serializers.UUIDField(source="task.pk", allow_null=True)
     title = serializers.CharField(source="task.title", allow_null=True)
-    task_type = serializers.CharField(source="task.task_type.key", allow_null=True)
+    task_type = serializers.CharField(source="task.task_type_key", allow_null=True)
     status = serializers.ChoiceField(source="task.status", choices=TaskStatus.choices)
     depends_on = serializers.ListField(child=serializers.CharField())
     waits_for = serializers.ListField(child=serializers.CharField(),

@@ -59,8 +59,14 @@ class Served:
 
     def start(self) -> None:
         import uvicorn  # here: the SQLite runs never serve through it
+        from channels.layers import channel_layers
 
         from taskmanage.asgi import application
+
+        # A new server is a new event loop: it gets a channel layer of its own, since one
+        # stopped with sockets open may leave the layer's receive state bound to its loop
+        # (see fresh_channel_layer in tests/conftest.py).
+        channel_layers.backends.clear()
 
         config = uvicorn.Config(application, host="127.0.0.1", port=self.port, lifespan="off",
                                 log_level="warning", timeout_graceful_shutdown=1)
@@ -77,6 +83,7 @@ class Served:
         # forced: keep-alive connections and a unit's long-poll are not waited for.
         self.server.should_exit = self.server.force_exit = True
         self.thread.join(10)
+        assert not self.thread.is_alive(), "uvicorn did not stop within 10 s"
 
 
 @pytest.fixture(scope="module", autouse=True)
