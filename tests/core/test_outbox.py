@@ -36,7 +36,7 @@ def test_putting_never_waits_for_a_hung_send_and_order_is_kept():
     started = time.monotonic()
     for n in range(5):
         outbox.put(n)
-    assert time.monotonic() - started < 0.1
+    assert time.monotonic() - started < 2  # the send hangs for 10 s; a busy machine's slack
     assert not outbox.flush(timeout=0.2)  # still stuck in the first send
 
     release.set()
