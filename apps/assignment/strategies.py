@@ -153,6 +153,10 @@ def register_params_check(kind: str, check: Callable[[Any], list[str]]) -> None:
 
 
 def check_strategy_params(params: Any, *, kind: str) -> list[str]:
+    # Every router reads them with .get(): a list or a string stored here would fail each
+    # assignment of the type later, far from the request that stored it.
+    if not isinstance(params, dict):
+        return ["Must be a JSON object of the strategy's parameters."]
     check = PARAMS_CHECKS.get(kind)
     return check(params) if check is not None else []
 

@@ -117,6 +117,26 @@ def test_the_service_refuses_an_unknown_strategy_for_any_caller():
     assert "least_loaded" in exc.value.fields["strategy"][0]
 
 
+@pytest.mark.parametrize("params", [[], "weights", 3, True, None])
+def test_strategy_params_that_are_not_an_object_are_a_400_and_nothing_is_created(olga,
+                                                                              params):
+    # Every router reads them with .get(): stored, a list would fail each later assignment.
+    resp = api_client(olga).post("/api/v1/task-types", {
+        "key": "odd", "name": "Odd", "strategy_params": params}, format="json")
+    assert resp.status_code == 400
+    assert list(resp.json()) == ["strategy_params", "detail", "code"]
+    assert not TaskType.objects.filter(key="odd").exists()
+
+
+def test_the_service_refuses_strategy_params_that_are_not_an_object_for_any_caller():
+    kind = make_task_type("callback")  # the admin's form goes through this check
+    with pytest.raises(InvalidInput) as exc:
+        services.assignment_policy_set(task_type=kind, by=Actor.system("t"),
+                                       strategy_params=["weights"])
+    assert list(exc.value.fields) == ["strategy_params"]
+    assert policy_of(task_type=kind).strategy_params == {}
+
+
 def test_a_strategy_registered_by_a_project_is_accepted(olga, registered):
     @registered
     class Mine(RoundRobin):

@@ -3,6 +3,7 @@ from __future__ import annotations
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
+from apps.core.fields import JSONObjectField
 from apps.staff.models import Staff
 from apps.tasks.api.serializers import StrictFieldsMixin
 
@@ -85,6 +86,8 @@ class AssignmentPolicyFields(serializers.ModelSerializer):
     columns, under the names the task type API has always had."""
 
     strategy = StrategyNameField(max_length=50, required=False)
+    strategy_params = JSONObjectField(
+        required=False, help_text="The strategy's parameters, a JSON object (default {}).")
 
     class Meta:
         model = AssignmentPolicy

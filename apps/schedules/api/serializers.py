@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.core.fields import JSONObjectField
 from apps.tasks.api.serializers import PriorityField, StrictFieldsMixin
 from apps.tasks.models import TaskType
 
@@ -20,7 +21,7 @@ class ScheduleWriteSerializer(StrictFieldsMixin, serializers.Serializer):
     name = serializers.CharField(max_length=200)
     task_type = serializers.CharField(max_length=100, help_text="An active task type's key.")
     title = serializers.CharField(max_length=300)
-    payload = serializers.DictField(required=False, default=dict)
+    payload = JSONObjectField(required=False, default=dict)
     priority = PriorityField(required=False, allow_null=True, default=None)
     reference = serializers.CharField(max_length=200, required=False, default="",
                                       allow_blank=True)

@@ -10,6 +10,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.fields import JSONObjectField
+
 from .. import extensions
 from ..models import MAX_SHARDS, Task, TaskHistory, TaskLog, TaskType
 from ..services import TaskSpec, allowed_actions
@@ -265,7 +267,7 @@ class TaskCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     title = serializers.CharField(max_length=300)
     task_type = serializers.CharField(max_length=100)
     priority = PriorityField(required=False)
-    payload = serializers.JSONField(required=False, default=dict)
+    payload = JSONObjectField(required=False, default=dict)
     reference = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
     labels = serializers.ListField(
         child=serializers.CharField(max_length=100), required=False, default=list, max_length=50
@@ -291,11 +293,6 @@ class TaskCreateSerializer(StrictFieldsMixin, serializers.Serializer):
         for c in extensions.task_create_fields():
             fields[c.name] = c.field()
         return fields
-
-    def validate_payload(self, value):
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("Must be a JSON object.")
-        return value
 
     def validate_task_type(self, value):
         task_type = self.context["task_types"].get(value)
@@ -466,17 +463,12 @@ class TaskBatchResultSerializer(serializers.Serializer):
 class TaskUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
     title = serializers.CharField(max_length=300, required=False)
     priority = PriorityField(required=False)
-    payload = serializers.JSONField(required=False)
+    payload = JSONObjectField(required=False)
     reference = serializers.CharField(max_length=200, required=False, allow_blank=True)
     labels = serializers.ListField(
         child=serializers.CharField(max_length=100), required=False, max_length=50
     )
     due_at = serializers.DateTimeField(required=False, allow_null=True)
-
-    def validate_payload(self, value):
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("Must be a JSON object.")
-        return value
 
 
 class TransitionSerializer(StrictFieldsMixin, serializers.Serializer):
