@@ -22,9 +22,11 @@ import redis
 from channels_redis.core import RedisChannelLayer
 from django.conf import settings as django_settings
 from django.db import connection
+from django.test import Client
 from rest_framework.test import APIClient
 
 from apps.core.outbox import celery_messages
+from apps.dashboard.consumers import sign_outs
 from apps.tasks import services as task_services
 from apps.tasks import tasks as celery_tasks
 from apps.tasks.models import Task
@@ -213,6 +215,25 @@ def test_a_login_waits_for_a_frozen_counters_redis_once_not_once_per_counter(
 
     assert first.status_code == 200 and 2.0 <= first_took < 3.5
     assert second.status_code == 200 and second_took < 1.0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_signing_out_does_not_wait_for_a_frozen_channel_layer(alice, everything_on):
+    server, _ = everything_on
+    browser = Client()
+    browser.force_login(alice)
+    assert browser.get("/dashboard/").status_code == 200
+    server.send_signal(signal.SIGSTOP)
+    try:
+        # The sign-out tells the session's live sockets to close: through an outbox now,
+        # where it waited out the channel layer's socket timeout (6 s) inside the request.
+        signed_out, took = timed(lambda: browser.post("/logout/"))
+    finally:
+        server.send_signal(signal.SIGCONT)
+
+    assert signed_out.status_code == 302 and took < ANSWER_WITHIN_SECONDS, took
+    assert browser.get("/dashboard/").status_code == 302  # the session is gone
+    assert sign_outs.flush(timeout=10)
 
 
 def test_every_redis_client_waits_briefly_and_publishes_are_bounded():

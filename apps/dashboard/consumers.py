@@ -7,15 +7,13 @@ viewers, and no query. Rights are read when the socket opens; a reconnect reads 
 
 from __future__ import annotations
 
-import logging
-
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.layers import get_channel_layer
 
 from apps.accounts.roles import is_person
+from apps.core.outbox import Outbox
 from apps.ops.consumers import EVENTS_GROUP
+from apps.ops.subscribers import to_channel_layer
 
 from .live import for_viewer, viewer_for
 
@@ -24,7 +22,9 @@ from .live import for_viewer, viewer_for
 NOT_SIGNED_IN = 4401
 NOT_A_PERSON = 4403
 
-logger = logging.getLogger(__name__)
+
+# Sign-outs, sent to the signed-out session's group by the outbox's thread.
+sign_outs = Outbox("live-sign-outs", to_channel_layer, batch=50)
 
 
 def session_group(session_key: str) -> str:
@@ -33,16 +33,11 @@ def session_group(session_key: str) -> str:
 
 def close_sockets_of_session(*, session_key: str) -> None:
     """Sign-out ends the session's live sockets too: an open tab must not go on hearing
-    events for a session that no longer exists. Best effort: Redis failing must not fail
-    the sign-out (the socket then lasts until its page goes or the server restarts)."""
-    layer = get_channel_layer()
-    if layer is None or not session_key:
-        return
-    try:
-        async_to_sync(layer.group_send)(session_group(session_key), {"type": "session.ended"})
-    except Exception:  # noqa: BLE001 - whatever the layer raises, signing out goes on
-        logger.warning("could not close the live sockets of a signed-out session",
-                       exc_info=True)
+    events for a session that no longer exists. Sent through an outbox, after the response:
+    a frozen Redis held every sign-out for the layer's socket timeout (6 s). Best effort:
+    if Redis fails, the socket lasts until its page goes or the server restarts."""
+    if session_key:
+        sign_outs.put((session_group(session_key), {"type": "session.ended"}))
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):

@@ -22,19 +22,25 @@ BATCH = 200
 _thread_state = threading.local()
 
 
-def _send_batch(batch: list[dict]) -> None:
-    # One event loop for the sending thread's life: a fresh loop per send (async_to_sync)
-    # cost about ten times the send itself.
+def to_channel_layer(group_messages: list[tuple[str, dict]]) -> None:
+    """Send (group, message) pairs to the channel layer, for an outbox's thread. One event
+    loop for the sending thread's life: a fresh loop per send (async_to_sync) cost about ten
+    times the send itself."""
     loop = getattr(_thread_state, "loop", None)
     if loop is None:
         loop = _thread_state.loop = asyncio.new_event_loop()
-    loop.run_until_complete(_send(batch))
+    loop.run_until_complete(_group_send(group_messages))
 
 
-async def _send(batch: list[dict]) -> None:
+async def _group_send(group_messages: list[tuple[str, dict]]) -> None:
     layer = get_channel_layer()
     if layer is not None:
-        await layer.group_send(EVENTS_GROUP, {"type": "domain.events", "events": batch})
+        for group, message in group_messages:
+            await layer.group_send(group, message)
+
+
+def _send_batch(batch: list[dict]) -> None:
+    to_channel_layer([(EVENTS_GROUP, {"type": "domain.events", "events": batch})])
 
 
 live_events = Outbox("live-events", _send_batch, batch=BATCH)
