@@ -6,7 +6,7 @@ import django_filters
 
 from apps.core.filters import IdFilter, IntegerFilter
 
-from .models import Availability, Staff
+from .models import Availability, Staff, Team
 
 
 class StaffFilter(django_filters.FilterSet):
@@ -27,3 +27,14 @@ class StaffFilter(django_filters.FilterSet):
             return queryset
         # One join on the same row as the skill name, so both apply to the same skill.
         return queryset.filter(staff_skills__skill__name=skill, staff_skills__level__gte=value)
+
+
+class TeamFilter(django_filters.FilterSet):
+    # By id, not a choice among existing rows: an id nobody has is an empty page, as on every
+    # other list, not a 400 (a schema-valid id cannot know which rows exist).
+    manager = IdFilter(field_name="manager_id")
+    parent = IdFilter(field_name="parent_id")
+
+    class Meta:
+        model = Team
+        fields = ["manager", "parent"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from apps.assignment import services
@@ -46,6 +48,25 @@ def test_a_team_manager_reassigns_their_teams_work_to_a_named_person(team_setup)
     assert resp.json()["assignee"]["id"] == s["ben"].pk
     records = api_client(s["margaret"]).get(f"/api/v1/assignments?task={task.pk}").json()
     assert [r["outcome"] for r in records["results"]] == ["accepted", "revoked"]
+
+
+def test_assignments_filter_by_task_and_person_and_an_unknown_one_finds_none(team_setup):
+    s = team_setup
+    task = create_task(by=s["olga"], task_type=s["kind"])
+    services.task_reassign(task_id=task.pk, by=services.ENGINE, target=s["ann"].user)
+    client = api_client(s["olga"])
+
+    def outcomes(query):
+        resp = client.get(f"/api/v1/assignments?{query}")
+        assert resp.status_code == 200, resp.json()
+        return [r["outcome"] for r in resp.json()["results"]]
+
+    assert outcomes(f"task={task.pk}&assignee_user={s['ann'].user_id}") == ["accepted"]
+    assert outcomes(f"task={uuid.uuid4()}") == []
+    assert outcomes("assignee_user=999999") == []
+    for bad in ("task=nope", "assignee_user=0"):
+        resp = client.get(f"/api/v1/assignments?{bad}")
+        assert resp.status_code == 400 and bad.split("=")[0] in resp.json()
 
 
 def test_a_manager_of_another_team_may_not_reassign_it(team_setup):

@@ -94,6 +94,24 @@ class TestTeams:
         platform.refresh_from_db()
         assert platform.parent == division
 
+    def test_teams_filter_by_manager_and_parent_and_an_unknown_id_finds_none(
+            self, alice, margaret, platform, division):
+        platform.manager = margaret
+        platform.save(update_fields=["manager"])
+        client = api_client(alice)
+
+        def names(query):
+            resp = client.get(f"/api/v1/teams?{query}")
+            assert resp.status_code == 200, resp.json()
+            return [t["name"] for t in resp.json()["results"]]
+
+        assert names(f"manager={margaret.pk}") == ["platform"]
+        assert names(f"parent={division.pk}") == ["platform"]
+        assert names("manager=999999") == [] and names("parent=999999") == []
+        for bad in ("manager=x", "parent=0", "parent=1.5"):
+            resp = client.get(f"/api/v1/teams?{bad}")
+            assert resp.status_code == 400 and bad.split("=")[0] in resp.json()
+
     def test_a_manager_reads_teams_but_does_not_create_or_edit_them(self, margaret, platform):
         client = api_client(margaret)
         assert client.get("/api/v1/teams").json()["count"] == 2  # platform and its division

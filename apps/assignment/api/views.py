@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from apps.accounts.roles import is_admin, is_manager
 from apps.core.actors import Actor
 from apps.core.exceptions import PermissionDenied
+from apps.core.filters import IdFilter, UUIDFilter
 from apps.tasks.api.serializers import TaskDetailSerializer
 from apps.tasks.api.views import task_for_action, task_response
 from apps.tasks.selectors import tasks_visible_to
@@ -52,6 +53,11 @@ def task_reassign(request, pk):
 
 
 class AssignmentFilter(django_filters.FilterSet):
+    # By id, not a choice among existing rows: an unknown task or person is an empty page,
+    # as on the task list, not a 400.
+    task = UUIDFilter(field_name="task_id")
+    assignee_user = IdFilter(field_name="assignee_user_id")
+
     class Meta:
         model = Assignment
         fields = ["task", "assignee_user", "outcome", "reason", "strategy"]

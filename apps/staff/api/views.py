@@ -15,7 +15,7 @@ from apps.tasks.filters import TaskFilter
 from apps.tasks.models import Task
 
 from .. import policies, services
-from ..filters import StaffFilter
+from ..filters import StaffFilter, TeamFilter
 from ..models import Skill, Staff, Team
 from ..selectors import staff_directory, tasks_for_me
 from .serializers import (
@@ -58,7 +58,7 @@ class TeamViewSet(viewsets.ModelViewSet):
     queryset = Team.objects.order_by("name")
     serializer_class = TeamSerializer
     permission_classes = [permissions.IsAuthenticated, CatalogueWrite]
-    filterset_fields = ["manager", "parent"]
+    filterset_class = TeamFilter
 
     def perform_create(self, serializer):
         serializer.instance = services.team_create(**serializer.validated_data)
