@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import redis
@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 STANDBY_TICK_SECONDS = 0.1
 # The leader records how far it has dispatched at least this often, even when idle.
 MARK_EVERY_SECONDS = 1.0
+# How often a standby brings its plan up to date (LeaderScheduler._keep_plan_warm).
+WARM_EVERY_SECONDS = 1.0
 
 _ACQUIRE = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
@@ -251,6 +253,9 @@ class FiringPlan:
         self._known: dict[int, _Known] = {}
         self._change_seen: datetime | None = None
         self._horizon: datetime | None = None  # everything due up to here was handed out
+        # The plan holds every planned time after this one (None: some were handed out, or
+        # nothing is loaded): a standby's plan, ready for a takeover (keep_warm).
+        self.covers_from: datetime | None = None
 
     def __len__(self) -> int:
         return len(self._known)
@@ -265,6 +270,35 @@ class FiringPlan:
             self._add(schedule, after=replay_from, now=now, catch_up_all=catch_up_all)
         heapq.heapify(self._heap)
         self._horizon = now
+        self.covers_from = replay_from
+
+    def keep_warm(self, *, floor: datetime, now: datetime) -> None:
+        """A standby's plan, ready for the takeover: every planned time after `floor` (the
+        leader's recorded dispatch less the replay window, which the takeover replays anyway),
+        every edit applied. Loading 10,000 schedules at the takeover cost more than a second
+        of the failover; a standby pays it once when it starts, then a few queries a second."""
+        if self.covers_from is None:
+            self.load(replay_from=floor, now=now, catch_up_all=True)
+            return
+        self.refresh(now=now)
+        polls = []
+        while self._heap and self._heap[0].at <= floor:
+            item = heapq.heappop(self._heap)
+            known = self._known.get(item.schedule_id)
+            if known is None or known.version != item.version:
+                continue
+            if item.planned is None:
+                polls.append(item)  # a fixed-delay poll stays due: the takeover makes it
+            else:
+                self._plan_next(known, item, now)
+        for item in polls:
+            heapq.heappush(self._heap, replace(item, at=now))
+        self._horizon = now
+        self.covers_from = max(self.covers_from, floor)
+
+    def covers(self, since: datetime) -> bool:
+        """Does the plan hold every planned time after `since`?"""
+        return self.covers_from is not None and self.covers_from <= since
 
     def refresh(self, *, now: datetime) -> int:
         """Apply edits, enables, disables, creations and deletions; how many changed."""
@@ -295,6 +329,8 @@ class FiringPlan:
             due.append((item.schedule_id, item.planned))
             self._plan_next(known, item, now)
         self._horizon = now
+        if due:
+            self.covers_from = None  # handed out: a later standby spell loads afresh
         return due
 
     def put_back(self, firings: list[tuple[int, datetime | None]], *, at: datetime) -> None:
@@ -397,6 +433,7 @@ class LeaderScheduler(DatabaseScheduler):
         self.plan = FiringPlan()
         self._leading: int | None = None
         self._marked_at = 0.0
+        self._warmed_at = 0.0
         self._electing = False
         super().__init__(*args, **kwargs)
 
@@ -415,6 +452,7 @@ class LeaderScheduler(DatabaseScheduler):
             if self._leading is not None:
                 logger.warning("beat: no longer leading (token %d); standing by", self._leading)
                 self._leading = None
+            self._keep_plan_warm()
             return STANDBY_TICK_SECONDS
         try:
             if token != self._leading and not self._take_over(token):
@@ -443,22 +481,48 @@ class LeaderScheduler(DatabaseScheduler):
             self.elector.replace_token(lifted)
             token = lifted
         now = timezone.now()
-        state = fence_state()
-        replay = timedelta(seconds=settings.SCHEDULES_LEADER_REPLAY_SECONDS)
-        last = state.dispatched_until if state is not None else None
+        last = self._dispatched_until()
         if last is None:
             replay_from, catch_up_all = now, True  # the first leader ever: nothing to catch up
         else:
-            replay_from = min(last, now) - replay
-            catch_up_all = now - last <= replay * 2 + timedelta(seconds=5)
+            replay_from = min(last, now) - self._replay
+            catch_up_all = now - last <= self._replay * 2 + timedelta(seconds=5)
         started = time.monotonic()
-        self.plan.load(replay_from=replay_from, now=now, catch_up_all=catch_up_all)
+        warm = last is not None and catch_up_all and self.plan.covers(replay_from)
+        if not warm:
+            self.plan.load(replay_from=replay_from, now=now, catch_up_all=catch_up_all)
         self._leading = token
         self._marked_at = 0.0
-        logger.warning("beat: leading with token %d: %d schedules planned in %.2f s, replaying "
-                       "from %s", token, len(self.plan), time.monotonic() - started,
-                       replay_from.isoformat())
+        logger.warning("beat: leading with token %d: %d schedules %s in %.2f s, replaying "
+                       "from %s", token, len(self.plan), "kept warm" if warm else "planned",
+                       time.monotonic() - started, replay_from.isoformat())
         return True
+
+    @property
+    def _replay(self) -> timedelta:
+        return timedelta(seconds=settings.SCHEDULES_LEADER_REPLAY_SECONDS)
+
+    @staticmethod
+    def _dispatched_until() -> datetime | None:
+        state = fence_state()
+        return state.dispatched_until if state is not None else None
+
+    def _keep_plan_warm(self) -> None:
+        """Standing by: keep the plan as a takeover would load it (FiringPlan.keep_warm),
+        once a second. A failure only leaves the takeover to load it."""
+        if time.monotonic() - self._warmed_at < WARM_EVERY_SECONDS:
+            return
+        self._warmed_at = time.monotonic()
+        try:
+            last = self._dispatched_until()
+            if last is None:
+                return  # nobody has led yet: the first leader starts from its own now
+            now = timezone.now()
+            self.plan.keep_warm(floor=min(last, now) - self._replay, now=now)
+        except (DatabaseError, InterfaceError) as exc:
+            logger.warning("beat: standby could not keep its plan: %s", exc)
+            close_old_connections()
+            self.plan.covers_from = None
 
     def _dispatch_schedules(self, token: int) -> float:
         now = timezone.now()

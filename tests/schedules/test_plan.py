@@ -102,3 +102,28 @@ def test_a_one_moment_schedule_fires_once(report_type, t0):
 
     assert plan.take_due(now=t0 + timedelta(seconds=31)) == [(schedule.pk, schedule.run_once_at)]
     assert plan.take_due(now=t0 + timedelta(days=1)) == []
+
+
+def test_a_standby_kept_warm_holds_what_a_takeover_would_load(report_type, t0):
+    interval_schedule(report_type, "every 2 s", 2, t0 - timedelta(minutes=5))
+    seven = interval_schedule(report_type, "every 7 s", 7, t0 - timedelta(minutes=5))
+    interval_schedule(report_type, "every 11 s", 11, t0 - timedelta(minutes=5))
+    make_schedule(report_type, name="delay", delay_seconds=10)
+    make_schedule(report_type, name="once", run_once_at=t0 + timedelta(seconds=25))
+    warm = FiringPlan()
+    # Half a minute standing by, the leader's recorded dispatch (less the replay window) ten
+    # seconds behind; an edit on the way.
+    for second in range(31):
+        if second == 15:
+            services.schedule_set_enabled(schedule_id=seven.pk, enabled=False, by=BY)
+        warm.keep_warm(floor=t0 + timedelta(seconds=second - 10),
+                       now=t0 + timedelta(seconds=second))
+    replay_from, takeover = t0 + timedelta(seconds=20), t0 + timedelta(seconds=32)
+    fresh = FiringPlan()
+    fresh.load(replay_from=replay_from, now=takeover, catch_up_all=True)
+
+    assert warm.covers(replay_from) and not warm.covers(replay_from - timedelta(seconds=1))
+    due = warm.take_due(now=takeover)
+    assert len(due) == len(set(due)) == 6 + 1 + 1 + 1  # every 2 s, every 11 s, delay, once
+    assert set(due) == set(fresh.take_due(now=takeover))
+    assert not warm.covers(replay_from)  # handed out: a later standby spell loads afresh
