@@ -296,6 +296,13 @@ class TestTransitions:
         resp = post(bob, f"{base}/complete", {"result": {"pages": 3}})
         assert resp.json()["status"] == "completed" and resp.json()["result"] == {"pages": 3}
 
+    @pytest.mark.parametrize("result", [None, [1, 2], "done", 0])
+    def test_a_result_is_any_json_value_null_being_none(self, alice, bob, kind, result):
+        task = task_in_state(S.RUNNING, creator=alice, assignee=bob, task_type=kind)
+        resp = post(bob, f"/api/v1/tasks/{task.pk}/complete", {"result": result})
+        assert resp.status_code == 200, resp.json()
+        assert resp.json()["status"] == "completed" and resp.json()["result"] == result
+
     def test_fail_records_the_error(self, alice, bob):
         kind = make_task_type(max_retries=0)
         task = task_in_state(S.RUNNING, creator=alice, assignee=bob, task_type=kind)

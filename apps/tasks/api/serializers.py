@@ -473,7 +473,8 @@ class TaskUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
 
 class TransitionSerializer(StrictFieldsMixin, serializers.Serializer):
     reason = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
-    result = serializers.JSONField(required=False, default=None)
+    # Any JSON value; null (as when left out) is no result.
+    result = serializers.JSONField(required=False, default=None, allow_null=True)
     error = serializers.CharField(max_length=10000, required=False, default="", allow_blank=True)
     retryable = serializers.BooleanField(
         required=False, default=True,
@@ -483,7 +484,8 @@ class TransitionSerializer(StrictFieldsMixin, serializers.Serializer):
 class StatusChangeSerializer(StrictFieldsMixin, serializers.Serializer):
     status = serializers.ChoiceField(choices=TaskStatus.choices)
     reason = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
-    result = serializers.JSONField(required=False, default=None)
+    # Any JSON value; null (as when left out) is no result.
+    result = serializers.JSONField(required=False, default=None, allow_null=True)
     error = serializers.CharField(max_length=10000, required=False, default="", allow_blank=True)
 
 
