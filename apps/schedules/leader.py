@@ -296,6 +296,11 @@ class FiringPlan:
         self._horizon = now
         self.covers_from = max(self.covers_from, floor)
 
+    def forget(self) -> None:
+        """Drop the plan: the next keep_warm or takeover loads it afresh."""
+        self._heap, self._known, self._change_seen, self._horizon = [], {}, None, None
+        self.covers_from = None
+
     def covers(self, since: datetime) -> bool:
         """Does the plan hold every planned time after `since`?"""
         return self.covers_from is not None and self.covers_from <= since
@@ -482,11 +487,7 @@ class LeaderScheduler(DatabaseScheduler):
             token = lifted
         now = timezone.now()
         last = self._dispatched_until()
-        if last is None:
-            replay_from, catch_up_all = now, True  # the first leader ever: nothing to catch up
-        else:
-            replay_from = min(last, now) - self._replay
-            catch_up_all = now - last <= self._replay * 2 + timedelta(seconds=5)
+        replay_from, catch_up_all = self._replay_start(last, now)
         started = time.monotonic()
         warm = last is not None and catch_up_all and self.plan.covers(replay_from)
         if not warm:
@@ -498,9 +499,15 @@ class LeaderScheduler(DatabaseScheduler):
                        time.monotonic() - started, replay_from.isoformat())
         return True
 
-    @property
-    def _replay(self) -> timedelta:
-        return timedelta(seconds=settings.SCHEDULES_LEADER_REPLAY_SECONDS)
+    @staticmethod
+    def _replay_start(last: datetime | None, now: datetime) -> tuple[datetime, bool]:
+        """Where a new leader replays from, and whether it fires every planned time since (a
+        handover) or only each schedule's latest (after an outage: one catch-up run, the
+        misfire policy then deciding). The first leader ever has nothing to catch up."""
+        if last is None:
+            return now, True
+        replay = timedelta(seconds=settings.SCHEDULES_LEADER_REPLAY_SECONDS)
+        return min(last, now) - replay, now - last <= replay * 2 + timedelta(seconds=5)
 
     @staticmethod
     def _dispatched_until() -> datetime | None:
@@ -514,15 +521,18 @@ class LeaderScheduler(DatabaseScheduler):
             return
         self._warmed_at = time.monotonic()
         try:
-            last = self._dispatched_until()
-            if last is None:
-                return  # nobody has led yet: the first leader starts from its own now
-            now = timezone.now()
-            self.plan.keep_warm(floor=min(last, now) - self._replay, now=now)
+            last, now = self._dispatched_until(), timezone.now()
+            replay_from, handover = self._replay_start(last, now)
+            if last is None or not handover:
+                # Nobody has led yet, or nobody has for a while: the takeover plans afresh
+                # (an outage's missed times are one catch-up each, never all of them here).
+                self.plan.forget()
+                return
+            self.plan.keep_warm(floor=replay_from, now=now)
         except (DatabaseError, InterfaceError) as exc:
             logger.warning("beat: standby could not keep its plan: %s", exc)
             close_old_connections()
-            self.plan.covers_from = None
+            self.plan.forget()
 
     def _dispatch_schedules(self, token: int) -> float:
         now = timezone.now()

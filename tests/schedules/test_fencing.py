@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from apps.schedules import fencing, services
 from apps.schedules.leader import LeaderScheduler, Lease
-from apps.schedules.models import LeaderFence, Spawn
+from apps.schedules.models import LeaderFence, Schedule, Spawn
 from apps.schedules.tasks import fire_many
 from apps.tasks.models import Task
 from taskmanage.celery import app
@@ -115,6 +115,50 @@ def test_a_leader_whose_redis_lost_the_counter_lifts_its_token_above_the_fence(s
     assert scheduler._take_over(1) is True
 
     assert fencing.fence_current() == 41 and scheduler.elector.token() == 41
+
+
+def every_two_seconds_since(report_type, anchor):
+    schedule = make_schedule(report_type, name="every 2 s", interval_seconds=2)
+    Schedule.objects.filter(pk=schedule.pk).update(anchor=anchor)
+    return schedule
+
+
+def test_a_standby_keeps_its_plan_warm_and_its_takeover_dispatches_from_it(
+        settings_key, report_type, caplog):
+    now = timezone.now()
+    every_two_seconds_since(report_type, now - timedelta(minutes=5))
+    fencing.fence_raise(token=3, holder="the leader")
+    fencing.fence_mark_dispatched(token=3, until=now)
+    standby = LeaderScheduler(app=app, lazy=True)
+
+    standby._keep_plan_warm()
+
+    replay = timedelta(seconds=settings.SCHEDULES_LEADER_REPLAY_SECONDS)
+    assert len(standby.plan) == 1 and standby.plan.covers(now - replay)
+    with caplog.at_level("WARNING", logger="apps.schedules.leader"):
+        assert standby._take_over(4) is True
+    assert "1 schedules kept warm" in caplog.text
+    # The replay window and what fell due since: every 2 s, nothing left out.
+    planned = [p for _, p in standby.plan.take_due(now=timezone.now())]
+    assert len(planned) >= replay.total_seconds() // 2 and planned == sorted(planned)
+
+
+def test_a_standby_after_an_outage_leaves_the_catch_up_to_the_takeover(
+        settings_key, report_type, caplog):
+    now = timezone.now()
+    every_two_seconds_since(report_type, now - timedelta(hours=2))
+    fencing.fence_raise(token=3, holder="the leader an hour ago")
+    fencing.fence_mark_dispatched(token=3, until=now - timedelta(hours=1))
+    standby = LeaderScheduler(app=app, lazy=True)
+
+    standby._keep_plan_warm()
+
+    # An hour of a 2 s schedule is 1,800 planned times: none is planned on a standby.
+    assert len(standby.plan) == 0 and not standby.plan.covers(now - timedelta(hours=1))
+    with caplog.at_level("WARNING", logger="apps.schedules.leader"):
+        assert standby._take_over(4) is True
+    assert "1 schedules planned" in caplog.text
+    assert len(standby.plan.take_due(now=timezone.now())) == 1  # one catch-up run
 
 
 @pytest.fixture
